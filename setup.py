@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="tinygrad_yolo",
+    version="0.1.0",
+    description="A from-scratch reverse-mode autograd engine on NumPy/CuPy with a YOLOv1 + ResNet training stack",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["tinygrad_yolo", "tinygrad_yolo.*"]) + ["tinygrad_yolo.kernels"],
+    # The CUDA sources live in the top-level kernels/ folder (the design card's layout) but
+    # install as tinygrad_yolo.kernels, so no top-level package named "kernels" pollutes site-packages.
+    package_dir={"tinygrad_yolo.kernels": "kernels"},
+    package_data={"tinygrad_yolo.kernels": ["*.cu", "*.cuh"]},
+    install_requires=["numpy>=1.23", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.80"],
+        "cuda12": ["cupy-cuda12x>=13"],
+        "cuda13": ["cupy-cuda13x>=13"],
+    },
+    entry_points={"console_scripts": ["tinygrad-yolo=tinygrad_yolo.cli:main"]},
+)

@@ -1,0 +1,37 @@
+"""The `tinygrad-yolo` command. Each subcommand lives in tinygrad_yolo/commands/
+as a module with ``add_arguments(parser)`` and ``run(args) -> exit code``."""
+import argparse
+import importlib
+import sys
+
+# name -> (module in tinygrad_yolo.commands, one-line help)
+COMMANDS = {
+    "demo": ("demo", "a small autograd demonstration (what backward() computes, checked by hand)"),
+}
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit status 2, no traceback."""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tinygrad-yolo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    modules = {}
+    for name, (module, help_text) in COMMANDS.items():
+        modules[name] = importlib.import_module(f"tinygrad_yolo.commands.{module}")
+        modules[name].add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    try:
+        return modules[args.command].run(args) or 0
+    except UserError as e:
+        print(f"tinygrad-yolo {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tinygrad-yolo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

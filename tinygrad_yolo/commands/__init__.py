@@ -1,0 +1,1 @@
+"""Subcommands of `tinygrad-yolo` (see tinygrad_yolo/cli.py)."""
