@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_yolo.detection import box_area, box_iou, cxcywh_to_xyxy, xyxy_to_cxcywh
+from tinygrad_yolo.detection import box_area, box_iou, cxcywh_to_xyxy, elementwise_box_iou, xyxy_to_cxcywh
 
 
 def test_format_round_trip_known_box():
@@ -75,3 +75,15 @@ def test_iou_matches_scalar_loop_and_is_symmetric(a, b):
             assert out[m, k] == pytest.approx(expected, abs=1e-12)
     np.testing.assert_allclose(out, box_iou(b, a).T)
     assert np.all((out >= 0) & (out <= 1 + 1e-12))
+
+
+def test_elementwise_iou_is_the_diagonal_and_broadcasts():
+    rng = np.random.default_rng(1)
+    def random_boxes():
+        p, q = rng.uniform(size=(5, 2)), rng.uniform(size=(5, 2))
+        return np.concatenate([np.minimum(p, q), np.maximum(p, q)], axis=1)
+
+    a, b = random_boxes(), random_boxes()
+    np.testing.assert_allclose(elementwise_box_iou(a, b), np.diag(box_iou(a, b)))
+    # (5, 1, 4) against (1, 5, 4) is the pairwise matrix again.
+    np.testing.assert_allclose(elementwise_box_iou(a[:, None], b[None]), box_iou(a, b))

@@ -151,3 +151,10 @@ def test_postprocess_removes_duplicates_and_caps_count():
     det = postprocess(out, S=S, B=B, C=C, conf_threshold=0.1, iou_threshold=0.5)[0]
     np.testing.assert_allclose(det[:, 4:], [[0.9, 0], [0.8, 1]], atol=1e-6)
     assert len(postprocess(out, S=S, B=B, C=C, conf_threshold=0.1, max_detections=1)[0]) == 1
+
+
+def test_decode_accepts_a_tensor():
+    import tinygrad_yolo as tg
+    out = np.zeros((1, 1, 1, 6))
+    out[0, 0, 0] = [0.5, 0.5, 0.5, 0.5, 1.0, 1.0]
+    np.testing.assert_allclose(decode(tg.Tensor(out), S=1, B=1, C=1)[0], [[0.375, 0.375, 0.625, 0.625, 1, 0]])

@@ -40,24 +40,28 @@ def box_area(boxes):
     return w * h
 
 
-def box_iou(a, b):
-    """Pairwise IoU of xyxy boxes: (M, 4) x (K, 4) -> (M, K).
+def elementwise_box_iou(a, b):
+    """IoU of xyxy boxes paired element by element: (..., 4) with (..., 4) -> (...),
+    leading axes broadcast. Two zero-area boxes have union 0; their IoU is
+    defined as 0 (no overlap to speak of) instead of 0/0 = NaN."""
+    xp = array_module(a)
+    a, b = xp.asarray(a), xp.asarray(b)
+    _check_last_axis(a, "elementwise_box_iou")
+    _check_last_axis(b, "elementwise_box_iou")
+    iw = xp.clip(xp.minimum(a[..., 2], b[..., 2]) - xp.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = xp.clip(xp.minimum(a[..., 3], b[..., 3]) - xp.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    union = box_area(a) + box_area(b) - inter
+    # where() evaluates both branches: divide by a safe denominator to avoid warnings.
+    safe = xp.where(union > 0, union, 1)
+    return xp.where(union > 0, inter / safe, 0).astype(xp.result_type(a.dtype, b.dtype, xp.float32))
 
-    Two zero-area boxes have union 0; their IoU is defined as 0 (no overlap to
-    speak of) instead of 0/0 = NaN.
-    """
+
+def box_iou(a, b):
+    """Pairwise IoU of xyxy boxes: (M, 4) x (K, 4) -> (M, K)."""
     xp = array_module(a)
     a, b = xp.asarray(a), xp.asarray(b)
     for boxes, name in ((a, "a"), (b, "b")):
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ValueError(f"box_iou: {name} must have shape (M, 4), got {tuple(boxes.shape)}")
-    # Broadcast (M, 1) against (1, K) for the intersection rectangle.
-    ix1 = xp.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = xp.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = xp.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = xp.minimum(a[:, None, 3], b[None, :, 3])
-    inter = xp.clip(ix2 - ix1, 0, None) * xp.clip(iy2 - iy1, 0, None)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    # where() evaluates both branches: divide by a safe denominator to avoid warnings.
-    safe = xp.where(union > 0, union, 1)
-    return xp.where(union > 0, inter / safe, 0).astype(xp.result_type(a.dtype, b.dtype, xp.float32))
+    return elementwise_box_iou(a[:, None, :], b[None, :, :])  # broadcast (M, 1) against (1, K)
