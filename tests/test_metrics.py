@@ -174,7 +174,7 @@ def _tidy(dets, gts, rng):
     copied from ground truths so that matches, duplicates and difficult hits are common."""
     gts = np.concatenate([np.minimum(gts[:, :2], gts[:, 2:4]), np.maximum(gts[:, :2], gts[:, 2:4]),
                           rng.integers(0, 2, (len(gts), 1))], 1)
-    copies = gts[rng.integers(0, len(gts), rng.integers(0, 4))] if len(gts) else np.zeros((0, 5))
+    copies = gts[rng.integers(0, len(gts), rng.integers(1, 6))] if len(gts) else np.zeros((0, 5))
     boxes = np.concatenate([np.minimum(dets[:, :2], dets[:, 2:4]), np.maximum(dets[:, :2], dets[:, 2:4])], 1)
     boxes = np.concatenate([boxes, copies[:, :4]])
     classes = np.concatenate([rng.integers(0, 2, len(dets)), copies[:, 4]])
