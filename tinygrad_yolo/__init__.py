@@ -8,9 +8,10 @@ with ResNet and YOLOv1 built on it.
 """
 from .backend import cuda_available
 from .function import Function, enable_grad, is_grad_enabled, no_grad
+from .debug import AnomalyError, detect_anomaly, profile
 from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .tensor import (Tensor, arange, cat, concatenate, maximum, minimum, ones, ones_like, rand, randn,
                      stack, tensor, where, zeros, zeros_like)
-from . import nn  # noqa: E402
+from . import nn, viz  # noqa: E402
 
 __version__ = "0.1.0"

@@ -82,3 +82,9 @@ def scatter_add(out, index, values):
         cupyx.scatter_add(out, index, values)
     else:
         np.add.at(out, index, values)
+
+
+def synchronize(a=None):
+    """Wait for queued GPU work (so timings measure the op, not its launch)."""
+    if _cupy is not None and (a is None or is_cuda_array(a)):
+        _cupy.cuda.Device().synchronize()

@@ -1,0 +1,84 @@
+"""Study instruments: profiler, DEBUG=1, anomaly mode, DOT graphs, gradient flow, hooks."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_yolo as tg
+
+
+def leaf(a):
+    return tg.Tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+
+
+def test_profile_counts_forward_and_backward_per_op():
+    x = leaf([1.0, 2.0, 3.0])
+    with tg.profile() as prof:
+        y = (x.exp() * x).sum()
+        y.backward()
+    rows = {r[0]: r for r in prof.rows()}
+    assert set(rows) == {"Exp", "Mul", "Sum"}
+    assert all(r[1] == 1 and r[3] == 1 for r in rows.values())
+    assert "Exp" in prof.table() and "share" in prof.table()
+    from tinygrad_yolo.function import Function
+    assert not Function._observers, "the profiler must uninstall itself"
+
+
+def test_debug_env_prints_ops_and_summary():
+    code = "import tinygrad_yolo as tg; x = tg.Tensor([1.0, 2.0], requires_grad=True); (x * x).sum().backward()"
+    env = dict(os.environ, DEBUG="1")
+    err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+    assert "fwd Mul" in err and "bwd Sum" in err and "share" in err
+
+
+def test_anomaly_names_forward_op_and_line():
+    x = leaf([1.0, 0.0])
+    with pytest.raises(tg.AnomalyError, match=r"forward of Log \(created at .*test_instruments.py"):
+        with tg.detect_anomaly(), np.errstate(divide="ignore"):
+            x.log()
+
+
+def test_anomaly_names_backward_op():
+    x = leaf([4.0, 0.0])
+    with pytest.raises(tg.AnomalyError, match="backward of Sqrt"):
+        with tg.detect_anomaly(), np.errstate(divide="ignore"):
+            x.sqrt().sum().backward()
+
+
+def test_anomaly_quiet_when_finite():
+    x = leaf([1.0, 2.0])
+    with tg.detect_anomaly():
+        (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_to_dot_shows_ops_tensors_and_grad_norms():
+    x = leaf([1.0, 2.0])
+    y = (x * x + x).sum()
+    y.backward(retain_graph=True)
+    dot = tg.viz.to_dot(y, {"x": x}, grad_norms=True)
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    for token in ("Mul", "Add", "Sum", "x\\n(2,) float64", "|grad| = "):
+        assert token in dot
+    assert dot.count("-> f") == 5  # op inputs: x twice into Mul, Mul and x into Add, Add into Sum
+    assert dot.count("-> t") == 3  # op outputs: one per op
+
+
+def test_gradient_flow_rows_and_plot(tmp_path):
+    class Tiny:
+        def __init__(self):
+            self.w = leaf(np.ones((2, 2)))
+            self.b = leaf(np.zeros(2))
+
+        def named_parameters(self):
+            return [("w", self.w), ("b", self.b)]
+
+    m = Tiny()
+    ((tg.Tensor(np.ones((3, 2))) @ m.w + m.b) ** 2).sum().backward()
+    rows = tg.viz.gradient_flow(m)
+    assert [r[0] for r in rows] == ["w", "b"] and all(r[1] > 0 for r in rows)
+    assert "parameter" in tg.viz.format_gradient_flow(rows)
+    path = tg.viz.plot_gradient_flow(rows, tmp_path / "flow.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

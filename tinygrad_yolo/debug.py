@@ -1,0 +1,134 @@
+"""Instruments for watching the engine work: a per-op profiler and anomaly mode.
+
+    with tg.profile() as prof:        # or run any script with DEBUG=1
+        loss = model(x).sum(); loss.backward()
+    print(prof.table())               # time per op type, forward and backward
+
+    with tg.detect_anomaly():         # the first op whose forward or backward
+        ...                           # produces NaN/Inf raises, naming the op and where it was made
+
+Both are observers on Function.apply and Tensor.backward (Function._observers);
+with none installed the engine pays one list check per op.
+"""
+import atexit
+import os
+import sys
+import time
+import traceback
+from collections import defaultdict
+
+from .backend import array_module, synchronize
+from .function import Function
+
+
+class _Observer:
+    def __enter__(self):
+        Function._observers.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        Function._observers.remove(self)
+
+    def before_forward(self, fn, inputs): pass
+    def after_forward(self, fn, inputs, out): pass
+    def before_backward(self, fn, grad): pass
+    def after_backward(self, fn, grads): pass
+
+
+class Profiler(_Observer):
+    """Times every op's forward and backward; ``verbose`` prints each one as it runs."""
+
+    def __init__(self, verbose=False, stream=None):
+        self.verbose, self.stream = verbose, stream or sys.stderr
+        self.stats = defaultdict(lambda: [0, 0.0, 0, 0.0])  # op -> [fwd calls, fwd s, bwd calls, bwd s]
+        self._t0 = {}
+
+    def before_forward(self, fn, inputs):
+        synchronize(inputs[0].data if inputs else None)
+        self._t0[id(fn)] = time.perf_counter()
+
+    def after_forward(self, fn, inputs, out):
+        synchronize(out.data)
+        dt = time.perf_counter() - self._t0.pop(id(fn))
+        s = self.stats[fn.name]
+        s[0] += 1
+        s[1] += dt
+        if self.verbose:
+            print(f"[tg] fwd {fn.name:<14} {dt * 1e3:8.3f} ms  -> {tuple(out.shape)} {out.dtype}", file=self.stream)
+
+    def before_backward(self, fn, grad):
+        synchronize(grad)
+        self._t0[id(fn)] = (time.perf_counter(), fn.name)
+
+    def after_backward(self, fn, grads):
+        synchronize(next((g for g in grads if g is not None), None))
+        t0, name = self._t0.pop(id(fn))
+        dt = time.perf_counter() - t0
+        s = self.stats[name]
+        s[2] += 1
+        s[3] += dt
+        if self.verbose:
+            print(f"[tg] bwd {name:<14} {dt * 1e3:8.3f} ms", file=self.stream)
+
+    def rows(self):
+        """[(op, forward calls, forward ms, backward calls, backward ms)], slowest first."""
+        rows = [(op, s[0], s[1] * 1e3, s[2], s[3] * 1e3) for op, s in self.stats.items()]
+        return sorted(rows, key=lambda r: -(r[2] + r[4]))
+
+    def table(self):
+        rows = self.rows()
+        total = sum(r[2] + r[4] for r in rows) or 1.0
+        lines = [f"{'op':<16}{'calls':>7}{'fwd ms':>10}{'bwd ms':>10}{'share':>8}"]
+        for op, fc, fms, bc, bms in rows:
+            lines.append(f"{op:<16}{fc:>7}{fms:>10.2f}{bms:>10.2f}{(fms + bms) / total:>8.1%}")
+        lines.append(f"{'total':<16}{'':>7}{sum(r[2] for r in rows):>10.2f}{sum(r[4] for r in rows):>10.2f}")
+        return "\n".join(lines)
+
+
+def profile(verbose=False):
+    """``with tg.profile() as p: ...`` then ``print(p.table())``."""
+    return Profiler(verbose=verbose)
+
+
+class AnomalyError(FloatingPointError):
+    """An op produced NaN or Inf."""
+
+
+def _where_created():
+    """The first stack frame outside this package: the user's line that made the op."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if not os.path.abspath(frame.filename).startswith(package):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "inside tinygrad_yolo"
+
+
+def _finite(a):
+    if a.dtype.kind not in "fc":
+        return True
+    return bool(array_module(a).isfinite(a).all())
+
+
+class detect_anomaly(_Observer):
+    """Raise at the first op whose forward output or backward gradient is not finite."""
+
+    def after_forward(self, fn, inputs, out):
+        where = _where_created()
+        fn._created_at = where
+        if not _finite(out.data):
+            raise AnomalyError(f"forward of {fn.name} (created at {where}) produced NaN or Inf "
+                               f"(output shape {tuple(out.shape)})")
+
+    def after_backward(self, fn, grads):
+        for i, g in enumerate(grads):
+            if g is not None and not _finite(g):
+                where = getattr(fn, "_created_at", "unknown (made before detect_anomaly was on)")
+                raise AnomalyError(f"backward of {fn.name} (created at {where}) produced NaN or Inf "
+                                   f"in the gradient of input {i}")
+
+
+if os.environ.get("DEBUG", "0") not in ("", "0"):
+    # DEBUG=1: print every op as it runs, and the summary table at exit.
+    _debug_profiler = Profiler(verbose=True)
+    Function._observers.append(_debug_profiler)
+    atexit.register(lambda: print(_debug_profiler.table(), file=sys.stderr))

@@ -1,0 +1,108 @@
+"""Looking at the graph and the gradients: Graphviz DOT of a computation graph,
+a per-layer gradient-flow probe, and plots (matplotlib, drawn off-screen)."""
+import numpy as np
+
+from .backend import to_numpy
+
+
+def _tensor_label(t, name=None, grad_norms=False):
+    parts = [name] if name else []
+    parts.append(f"{tuple(t.shape)} {t.dtype}")
+    if grad_norms and t.grad is not None:
+        parts.append(f"|grad| = {float(np.linalg.norm(to_numpy(t.grad.data))):.3g}")
+    return "\\n".join(parts)
+
+
+def to_dot(tensor, params=None, grad_norms=False, title=None):
+    """The computation graph behind ``tensor`` as Graphviz DOT text.
+
+    Boxes are tensors (shape, dtype; leaves named from ``params``, a dict or
+    ``model.named_parameters()``), ellipses are ops. ``grad_norms=True`` writes
+    |grad| on tensors that have one — call backward(retain_graph=True) first so the
+    graph still exists, and retain_grad() on intermediates you want to see.
+    """
+    names = {id(p): n for n, p in (params.items() if isinstance(params, dict) else (params or []))}
+    lines = ["digraph G {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];']
+    if title:
+        lines.append(f'  labelloc="t"; label="{title}";')
+    seen, stack = set(), [tensor]
+    while stack:  # iterative, like backward(): deep graphs don't hit the recursion limit
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        color = "lightblue" if t._ctx is None and t.requires_grad else ("white" if t._ctx else "lightgrey")
+        lines.append(f'  t{id(t)} [shape=box, style=filled, fillcolor={color}, '
+                     f'label="{_tensor_label(t, names.get(id(t)), grad_norms)}"];')
+        fn = t._ctx
+        if fn is None:
+            continue
+        if fn.freed:
+            lines.append(f'  f{id(fn)} [label="{type(fn).__name__} (freed)", style=dashed];')
+        else:
+            lines.append(f'  f{id(fn)} [label="{fn.name}", shape=ellipse, style=filled, fillcolor=khaki];')
+            for p in fn.parents:
+                lines.append(f"  t{id(p)} -> f{id(fn)};")
+                stack.append(p)
+        lines.append(f"  f{id(fn)} -> t{id(t)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def gradient_flow(model):
+    """[(parameter name, |grad|, |weight|)] after a backward, in model order."""
+    rows = []
+    for name, p in model.named_parameters():
+        g = 0.0 if p.grad is None else float(np.linalg.norm(to_numpy(p.grad.data)))
+        rows.append((name, g, float(np.linalg.norm(to_numpy(p.data)))))
+    return rows
+
+
+def format_gradient_flow(rows):
+    width = max([len(r[0]) for r in rows] + [9])
+    lines = [f"{'parameter':<{width}}  {'|grad|':>10}  {'|weight|':>10}"]
+    lines += [f"{name:<{width}}  {g:>10.3e}  {w:>10.3e}" for name, g, w in rows]
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only: works on machines without a display
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_gradient_flow(rows, path, title="gradient norm per parameter"):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(rows)), 4))
+    ax.bar(range(len(rows)), [max(r[1], 1e-30) for r in rows], color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r[0] for r in rows], rotation=90, fontsize=6)
+    ax.set_ylabel("|grad|")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(curves, path, xlabel="step", ylabel="loss", title=None, logy=False):
+    """``curves``: {label: sequence of values or (xs, ys)} -> a PNG line plot."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for label, values in curves.items():
+        xs, ys = values if isinstance(values, tuple) else (range(len(values)), values)
+        ax.plot(list(xs), list(ys), label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
