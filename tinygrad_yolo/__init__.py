@@ -12,6 +12,6 @@ from .debug import AnomalyError, detect_anomaly, profile
 from .gradcheck import GradcheckError, check_gradients, gradcheck
 from .tensor import (Tensor, arange, cat, concatenate, maximum, minimum, ones, ones_like, rand, randn,
                      stack, tensor, where, zeros, zeros_like)
-from . import nn, viz  # noqa: E402
+from . import detection, nn, viz  # noqa: E402
 
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ import sys
 # name -> (module in tinygrad_yolo.commands, one-line help)
 COMMANDS = {
     "demo": ("demo", "a small autograd demonstration (what backward() computes, checked by hand)"),
+    "gradcheck": ("gradcheck", "numeric gradient checks (float64 central differences) of every op"),
 }
 
 
