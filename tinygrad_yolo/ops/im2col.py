@@ -1,0 +1,126 @@
+"""im2col / col2im on NumPy or CuPy arrays: the reference for the CUDA kernels in kernels/.
+
+A convolution reads, for output pixel (oy, ox) and kernel tap (i, j), the input pixel
+
+    y = oy*sh - ph + i*dh,    x = ox*sw - pw + j*dw          (zero where it falls in the padding)
+
+im2col copies those reads into ``col`` of shape (N, C, kh, kw, Ho, Wo) (the Caffe/Chainer
+layout), so a convolution becomes one matrix product; col2im is its adjoint and sums every
+column entry back onto the input pixel it was read from.
+
+Both loop over the kh*kw taps only: for a fixed tap the reads form a strided slice of x, so
+each tap is one vectorised copy. Instead of padding x (a fresh buffer the size of x on every
+call, and first touch of new memory is slow on these machines) each tap copies only the
+output range that reads real pixels and zeroes the rest.
+"""
+from ..backend import array_module
+
+
+def pair(v):
+    """(h, w) from an int or a pair of ints."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"expected an int or a (h, w) pair, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def conv_output_size(size, k, s, p, d):
+    """Output length along one axis: the last window must start by size + 2p - d(k-1) - 1."""
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def conv_geometry(hw, kh, kw, stride, padding, dilation):
+    """Validate the hyper-parameters; return (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)."""
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    if kh < 1 or kw < 1:
+        raise ValueError(f"kernel size must be >= 1, got ({kh}, {kw})")
+    if sh < 1 or sw < 1:
+        raise ValueError(f"stride must be >= 1, got ({sh}, {sw})")
+    if dh < 1 or dw < 1:
+        raise ValueError(f"dilation must be >= 1, got ({dh}, {dw})")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be >= 0, got ({ph}, {pw})")
+    H, W = hw
+    Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
+    if Ho < 1 or Wo < 1:
+        raise ValueError(
+            f"input {H}x{W} is too small for kernel {kh}x{kw} with stride ({sh}, {sw}), "
+            f"padding ({ph}, {pw}), dilation ({dh}, {dw}): output would be {Ho}x{Wo}")
+    return (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)
+
+
+def _valid_range(size, out_size, offset, stride):
+    """Outputs o in [o0, o1) read input o*stride + offset inside [0, size); also return the first read.
+
+    o*stride + offset >= 0      <=>  o >= ceil(-offset / stride) = -(offset // stride)
+    o*stride + offset <= size-1 <=>  o <= (size - 1 - offset) // stride
+    (Python's // floors negative numbers too, which is what both bounds need.)
+    """
+    o0 = max(0, -(offset // stride))
+    o1 = max(o0, min(out_size, (size - 1 - offset) // stride + 1))
+    return o0, o1, o0 * stride + offset
+
+
+def _check_4d(name, a):
+    if a.ndim != 4:
+        raise ValueError(f"{name} must be 4-D (N, C, H, W), got shape {tuple(a.shape)}")
+
+
+def im2col(x, kh, kw, stride=1, padding=0, dilation=1, out=None):
+    """x (N, C, H, W) -> col (N, C, kh, kw, Ho, Wo); ``out`` lets callers reuse a buffer."""
+    _check_4d("im2col input", x)
+    xp = array_module(x)
+    N, C, H, W = x.shape
+    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
+    shape = (N, C, kh, kw, Ho, Wo)
+    if out is None:
+        out = xp.empty(shape, dtype=x.dtype)
+    elif tuple(out.shape) != shape or out.dtype != x.dtype:
+        raise ValueError(f"im2col out= must have shape {shape} and dtype {x.dtype}, "
+                         f"got {tuple(out.shape)} {out.dtype}")
+    for i in range(kh):
+        oy0, oy1, y0 = _valid_range(H, Ho, i * dh - ph, sh)
+        for j in range(kw):
+            ox0, ox1, x0 = _valid_range(W, Wo, j * dw - pw, sw)
+            tap = out[:, :, i, j]  # (N, C, Ho, Wo) view
+            # Outputs whose read falls in the padding get 0 (out may hold old data).
+            tap[:, :, :oy0] = 0
+            tap[:, :, oy1:] = 0
+            tap[:, :, oy0:oy1, :ox0] = 0
+            tap[:, :, oy0:oy1, ox1:] = 0
+            if oy1 > oy0 and ox1 > ox0:
+                # Rows y0, y0+sh, ... (oy1-oy0 of them); the stop is one past the last read.
+                tap[:, :, oy0:oy1, ox0:ox1] = x[:, :, y0:y0 + sh * (oy1 - oy0 - 1) + 1:sh,
+                                                x0:x0 + sw * (ox1 - ox0 - 1) + 1:sw]
+    return out
+
+
+def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1, out=None):
+    """The adjoint of im2col: col (N, C, kh, kw, Ho, Wo) -> x (N, C, H, W), overlaps summed."""
+    if len(x_shape) != 4:
+        raise ValueError(f"col2im x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    xp = array_module(col)
+    N, C, H, W = x_shape
+    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
+    shape = (N, C, kh, kw, Ho, Wo)
+    if tuple(col.shape) != shape:
+        raise ValueError(f"col2im col must have shape {shape} for x_shape {tuple(x_shape)}, "
+                         f"got {tuple(col.shape)}")
+    if out is None:
+        out = xp.zeros(tuple(x_shape), dtype=col.dtype)
+    elif tuple(out.shape) != tuple(x_shape) or out.dtype != col.dtype:
+        raise ValueError(f"col2im out= must have shape {tuple(x_shape)} and dtype {col.dtype}, "
+                         f"got {tuple(out.shape)} {out.dtype}")
+    else:
+        out.fill(0)
+    for i in range(kh):
+        oy0, oy1, y0 = _valid_range(H, Ho, i * dh - ph, sh)
+        for j in range(kw):
+            ox0, ox1, x0 = _valid_range(W, Wo, j * dw - pw, sw)
+            if oy1 > oy0 and ox1 > ox0:
+                # Within one tap every output reads a different pixel, so this strided += has
+                # no repeated indices (no np.add.at needed); reads of padding are simply dropped.
+                out[:, :, y0:y0 + sh * (oy1 - oy0 - 1) + 1:sh,
+                    x0:x0 + sw * (ox1 - ox0 - 1) + 1:sw] += col[:, :, i, j, oy0:oy1, ox0:ox1]
+    return out
