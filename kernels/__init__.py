@@ -1,0 +1,167 @@
+"""CUDA kernels for the GPU path (installed as ``tinygrad_yolo.kernels``) and their loader.
+
+    im2col_gpu(x, kh, kw, stride, padding, dilation)              x (N,C,H,W) -> col (N,C,kh,kw,Ho,Wo)
+    col2im_gpu(col, x_shape, kh, kw, stride, padding, dilation)   the adjoint (a gather, no atomics)
+    max_pool2d_forward_gpu(x, kernel, stride, padding)            -> (y, argmax)  argmax: int32 h*W + w
+    max_pool2d_backward_gpu(gy, argmax, x_shape, kernel, stride, padding)  -> gx
+
+Same layouts and results as the NumPy reference in tinygrad_yolo/ops/im2col.py. The .cu sources
+beside this file are read by path and compiled at first use with CuPy's NVRTC (``RawModule``),
+once per (source, dtype). CuPy is reached only through ``backend.cupy_module()`` and only when a
+function is called, so importing this module works on machines without CuPy or a GPU.
+"""
+import functools
+import os
+
+import numpy as np
+
+from tinygrad_yolo.backend import cupy_module
+
+_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# The templated __global__ functions in each source; instantiated for float and double.
+KERNELS = {
+    "im2col.cu": ("im2col_kernel",),
+    "col2im.cu": ("col2im_kernel",),
+    "maxpool.cu": ("max_pool2d_forward_kernel", "max_pool2d_backward_kernel"),
+}
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+MAX_BLOCK = 256         # threads per block
+MAX_GRID_X = 4096       # blocks over the pixels of a plane; grid-stride loops cover the rest
+MAX_GRID_Y = 65535      # CUDA's limit for gridDim.y; planes beyond it are covered by the loop
+_INT32_MAX = 2**31 - 1
+
+
+def source_path(name):
+    """Absolute path of one .cu source shipped beside this file."""
+    return os.path.join(_DIR, name)
+
+
+def launch_config(planes, plane_size):
+    """(grid, block) for the kernels' 2-D launch: y over planes, x over the pixels of a plane.
+
+    Small planes (7x7 = 49 pixels) get a small block rather than a mostly idle 256-thread one.
+    """
+    plane_size = max(1, plane_size)
+    block = min(MAX_BLOCK, 32 * -(-plane_size // 32))  # round up to whole warps
+    # max(1, ...): an empty batch still launches a valid grid; the loops then do nothing.
+    grid = (min(MAX_GRID_X, -(-plane_size // block)), max(1, min(MAX_GRID_Y, planes)), 1)
+    return grid, (block, 1, 1)
+
+
+def _ctype(dtype):
+    try:
+        return _CTYPES[np.dtype(dtype)]
+    except KeyError:
+        raise TypeError(f"the CUDA kernels support float32 and float64 arrays, got {np.dtype(dtype)}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _module(source, ctype):
+    """Compile one source for one element type (cached: NVRTC takes a while)."""
+    cp = cupy_module()
+    with open(source_path(source), encoding="utf-8") as f:
+        code = f.read()
+    names = tuple(f"{k}<{ctype}>" for k in KERNELS[source])
+    return cp.RawModule(code=code, options=("--std=c++14",), name_expressions=names)
+
+
+def _kernel(source, name, dtype):
+    ctype = _ctype(dtype)
+    return _module(source, ctype).get_function(f"{name}<{ctype}>")
+
+
+def _device_array(cp, what, a, ndim=None, float_only=True):
+    """Check a kernel argument; return it C-contiguous (the kernels index raw pointers)."""
+    if not type(a).__module__.startswith("cupy"):
+        raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{what} must be {ndim}-D, got shape {tuple(a.shape)}")
+    if float_only:
+        _ctype(a.dtype)
+    return cp.ascontiguousarray(a)
+
+
+def _geometry(x_shape, kh, kw, stride, padding, dilation):
+    """(NC, H, W, Ho, Wo) and the int32 kernel arguments shared by all kernels."""
+    # Imported here, not at the top: ops/ sits above kernels/ and may import this module.
+    from tinygrad_yolo.ops.im2col import conv_geometry
+
+    N, C, H, W = (int(v) for v in x_shape)
+    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
+    if H * W > _INT32_MAX or Ho * Wo > _INT32_MAX:
+        raise ValueError(f"an image plane of {H}x{W} (output {Ho}x{Wo}) exceeds the kernels' "
+                         "32-bit per-plane indexing")
+    ints = [np.int32(v) for v in (H, W, Ho, Wo, kh, kw, sh, sw, ph, pw)]
+    return N * C, (Ho, Wo), ints, [np.int32(dh), np.int32(dw)]
+
+
+def im2col_gpu(x, kh, kw, stride=1, padding=0, dilation=1):
+    cp = cupy_module()
+    x = _device_array(cp, "im2col_gpu input x (N, C, H, W)", x, ndim=4)
+    NC, (Ho, Wo), ints, dil = _geometry(x.shape, kh, kw, stride, padding, dilation)
+    col = cp.empty(x.shape[:2] + (kh, kw, Ho, Wo), dtype=x.dtype)
+    grid, block = launch_config(NC * kh * kw, Ho * Wo)
+    _kernel("im2col.cu", "im2col_kernel", x.dtype)(grid, block, (x, col, np.int64(NC), *ints, *dil))
+    return col
+
+
+def col2im_gpu(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
+    cp = cupy_module()
+    if len(x_shape) != 4:
+        raise ValueError(f"col2im_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    NC, (Ho, Wo), ints, dil = _geometry(x_shape, kh, kw, stride, padding, dilation)
+    expected = tuple(x_shape[:2]) + (kh, kw, Ho, Wo)
+    if tuple(col.shape) != expected:
+        raise ValueError(f"col2im_gpu col must have shape {expected} for x_shape {tuple(x_shape)}, "
+                         f"got {tuple(col.shape)}")
+    col = _device_array(cp, "col2im_gpu col", col)
+    x = cp.empty(tuple(x_shape), dtype=col.dtype)  # the gather writes every pixel: no zero fill
+    grid, block = launch_config(NC, x_shape[2] * x_shape[3])
+    _kernel("col2im.cu", "col2im_kernel", col.dtype)(grid, block, (col, x, np.int64(NC), *ints, *dil))
+    return x
+
+
+def _pool_geometry(x_shape, kernel, stride, padding):
+    from tinygrad_yolo.ops.im2col import pair
+
+    kh, kw = pair(kernel)
+    (ph, pw) = pair(padding)
+    if ph > kh // 2 or pw > kw // 2:
+        # PyTorch's rule; it also guarantees that no window lies wholly in the padding.
+        raise ValueError(f"max_pool2d padding ({ph}, {pw}) must be at most half the kernel size ({kh}, {kw})")
+    return kh, kw, _geometry(x_shape, kh, kw, kernel if stride is None else stride, padding, 1)
+
+
+def max_pool2d_forward_gpu(x, kernel, stride=None, padding=0):
+    """-> (y, argmax): argmax (int32) is the winner's index h*W + w inside its (n, c) plane."""
+    cp = cupy_module()
+    x = _device_array(cp, "max_pool2d_forward_gpu input x (N, C, H, W)", x, ndim=4)
+    kh, kw, (NC, (Ho, Wo), ints, _) = _pool_geometry(x.shape, kernel, stride, padding)
+    y = cp.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
+    argmax = cp.empty(y.shape, dtype=cp.int32)
+    grid, block = launch_config(NC, Ho * Wo)
+    _kernel("maxpool.cu", "max_pool2d_forward_kernel", x.dtype)(
+        grid, block, (x, y, argmax, np.int64(NC), *ints))
+    return y, argmax
+
+
+def max_pool2d_backward_gpu(gy, argmax, x_shape, kernel, stride=None, padding=0):
+    cp = cupy_module()
+    if len(x_shape) != 4:
+        raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    kh, kw, (NC, (Ho, Wo), ints, _) = _pool_geometry(x_shape, kernel, stride, padding)
+    expected = tuple(x_shape[:2]) + (Ho, Wo)
+    if tuple(gy.shape) != expected or tuple(argmax.shape) != expected:
+        raise ValueError(f"max_pool2d_backward_gpu gy and argmax must have shape {expected}, "
+                         f"got {tuple(gy.shape)} and {tuple(argmax.shape)}")
+    if argmax.dtype != np.int32:
+        raise TypeError(f"argmax must be int32 (from max_pool2d_forward_gpu), got {argmax.dtype}")
+    gy = _device_array(cp, "max_pool2d_backward_gpu gy", gy)
+    argmax = _device_array(cp, "max_pool2d_backward_gpu argmax", argmax, float_only=False)
+    gx = cp.empty(tuple(x_shape), dtype=gy.dtype)
+    grid, block = launch_config(NC, x_shape[2] * x_shape[3])
+    _kernel("maxpool.cu", "max_pool2d_backward_kernel", gy.dtype)(
+        grid, block, (gy, argmax, gx, np.int64(NC), *ints))
+    return gx
