@@ -72,19 +72,22 @@ def affine_resize(
     def inv(u, t):  # output -> input, normalised
         return (u - 0.5 - t) / scale + 0.5
 
+    def clamp(v, hi):
+        return min(max(float(v), 0.0), hi)
+
     # Output pixel rectangle covered by the input image, rounded to whole pixels.
-    dx0, dx1 = (int(round(np.clip(fwd(x, tx), 0, 1) * ow)) for x in (0.0, 1.0))
-    dy0, dy1 = (int(round(np.clip(fwd(y, ty), 0, 1) * oh)) for y in (0.0, 1.0))
-    if (dx0, dy0, dx1, dy1) == (0, 0, ow, oh) and scale == 1.0 and tx == 0.0 and ty == 0.0:
-        out = img.resize((ow, oh), resample)  # plain resize: the common eval path
-    else:
+    dx0, dx1 = (round(clamp(fwd(x, tx), 1.0) * ow) for x in (0.0, 1.0))
+    dy0, dy1 = (round(clamp(fwd(y, ty), 1.0) * oh) for y in (0.0, 1.0))
+    if dx1 <= dx0 or dy1 <= dy0:  # shifted entirely out of view
         out = Image.new("RGB", (ow, oh), fill)
-        if dx1 > dx0 and dy1 > dy0:
-            src = (
-                float(np.clip(inv(dx0 / ow, tx) * w, 0, w)), float(np.clip(inv(dy0 / oh, ty) * h, 0, h)),
-                float(np.clip(inv(dx1 / ow, tx) * w, 0, w)), float(np.clip(inv(dy1 / oh, ty) * h, 0, h)),
-            )
-            out.paste(img.resize((dx1 - dx0, dy1 - dy0), resample, box=src), (dx0, dy0))
+    else:
+        src = (clamp(inv(dx0 / ow, tx) * w, w), clamp(inv(dy0 / oh, ty) * h, h),
+               clamp(inv(dx1 / ow, tx) * w, w), clamp(inv(dy1 / oh, ty) * h, h))
+        out = img.resize((dx1 - dx0, dy1 - dy0), resample, box=src)
+        if (dx0, dy0, dx1, dy1) != (0, 0, ow, oh):  # zoomed out or shifted: pad with fill
+            canvas = Image.new("RGB", (ow, oh), fill)
+            canvas.paste(out, (dx0, dy0))
+            out = canvas
 
     b = _check_boxes(boxes).astype(np.float64)
     b[:, 0::2] = fwd(b[:, 0::2], tx)
