@@ -1,0 +1,45 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay.
+
+PyTorch's update, for gradient g of parameter p:
+
+    g = g + weight_decay * p
+    b = g                                   (first step)
+    b = momentum * b + (1 - dampening) * g  (later steps)
+    g = g + momentum * b  if nesterov  else  b
+    p = p - lr * g
+"""
+from ..function import no_grad
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        if lr < 0:
+            raise ValueError(f"invalid learning rate {lr}")
+        if momentum < 0:
+            raise ValueError(f"invalid momentum {momentum}")
+        if weight_decay < 0:
+            raise ValueError(f"invalid weight_decay {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay))
+
+    @no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov = group["weight_decay"], group["nesterov"]
+            for p, state in self._params_with_grad(group):
+                g = p.grad.data
+                if wd != 0:
+                    g = g + wd * p.data
+                if mom != 0:
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = g.copy()
+                    else:
+                        buf *= mom
+                        buf += (1 - damp) * g
+                    g = g + mom * buf if nesterov else buf
+                p.data -= lr * g
