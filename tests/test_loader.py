@@ -159,3 +159,17 @@ def test_data_layer_does_not_import_the_engine():
                 assert node.level in (0, 1) and not (node.module or "").startswith("tinygrad_yolo"), path
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("tinygrad_yolo") for a in node.names), path
+
+
+def test_iterate_from_a_batch_resumes_mid_epoch():
+    """A run resumed at batch k sees exactly batches k.. of the uninterrupted epoch."""
+    full = DataLoader(TinyDataset(11), 3, TrainTransform(8), shuffle=True, seed=3, num_workers=0)
+    full.set_epoch(1)
+    every = list(full)
+    part = DataLoader(TinyDataset(11), 3, TrainTransform(8), shuffle=True, seed=3, num_workers=2)
+    part.set_epoch(1)
+    rest = list(part.iterate(start_batch=2))
+    assert len(rest) == len(every) - 2 and part.epoch == 2
+    for a, b in zip(every[2:], rest):
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.images, b.images)

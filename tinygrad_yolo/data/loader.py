@@ -139,9 +139,14 @@ class DataLoader:
 
     # ---- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
+        return self.iterate()
+
+    def iterate(self, start_batch: int = 0) -> Iterator[Batch]:
+        """One epoch's batches from batch `start_batch` on (resuming a run mid-epoch: the skipped
+        batches are neither loaded nor decoded, and the rest are exactly those of a full epoch)."""
         epoch = self.epoch
         self.epoch += 1
-        batches = self.batch_indices(epoch)
+        batches = self.batch_indices(epoch)[start_batch:]
         if self.num_workers == 0:
             never = threading.Event()
             return (self._make_batch(idx, epoch, never) for idx in batches)
