@@ -362,3 +362,140 @@ def test_simple_initialisers_keep_dtype_and_write_in_place():
     assert (w.numpy() == 1).all()
     nn.init.xavier_uniform_(w)
     assert np.abs(w.numpy()).max() <= math.sqrt(6 / 200)
+
+
+# ---- convolution, batch norm, pooling modules ---------------------------------------
+def conv_reference(x, w, b, stride, padding):
+    """Direct loops over output pixels (NCHW, weight (K, C, R, S))."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    K, _, R, S = w.shape
+    Ho, Wo = (x.shape[2] - R) // stride + 1, (x.shape[3] - S) // stride + 1
+    out = np.zeros((x.shape[0], K, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            patch = x[:, :, i * stride:i * stride + R, j * stride:j * stride + S]
+            out[:, :, i, j] = np.einsum("ncrs,kcrs->nk", patch, w)
+    return out + b[None, :, None, None]
+
+
+def test_conv2d_module_matches_direct_convolution_and_pytorch_init():
+    tg.seed(0)
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
+    assert conv.weight.shape == (5, 3, 3, 3) and conv.bias.shape == (5,)
+    bound = 1 / math.sqrt(27)
+    assert np.abs(conv.weight.numpy()).max() <= bound and np.abs(conv.bias.numpy()).max() <= bound
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    ref = conv_reference(x, conv.weight.numpy(), conv.bias.numpy(), 2, 1)
+    np.testing.assert_allclose(conv(tg.Tensor(x)).numpy(), ref, rtol=1e-5, atol=1e-5)
+    assert repr(conv) == "Conv2d(3, 5, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))"
+    assert nn.Conv2d(2, 4, 1, bias=False).bias is None
+    with pytest.raises(ValueError, match="expects input \\(N, 3, H, W\\)"):
+        conv(tg.zeros(1, 4, 8, 8))
+
+
+def test_conv2d_module_gradcheck():
+    tg.seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1, dilation=(1, 2)).double()
+    x = tg.Tensor(np.random.default_rng(1).standard_normal((2, 2, 5, 6)), requires_grad=True)
+    assert tg.gradcheck(lambda x, w, b: conv(x), [x, conv.weight, conv.bias])
+
+
+def bn_input(shape=(8, 3, 4, 5), seed=0):
+    rng = np.random.default_rng(seed)
+    scale = np.array([1.0, 2.0, 0.5]).reshape((1, 3) + (1,) * (len(shape) - 2))
+    shift = np.array([0.5, -1.0, 3.0]).reshape(scale.shape)
+    return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
+
+
+def test_batchnorm2d_training_uses_batch_statistics_and_updates_running_ones():
+    bn = nn.BatchNorm2d(3, momentum=0.1)
+    x = bn_input()
+    y = bn(tg.Tensor(x)).numpy()
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-3)
+    mean, var_unbiased = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * var_unbiased, rtol=1e-5)
+    assert bn.num_batches_tracked.item() == 1
+
+
+def test_batchnorm2d_eval_uses_running_statistics_and_changes_nothing():
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean.data[...] = [1.0, -1.0, 2.0]
+    bn.running_var.data[...] = [4.0, 1.0, 0.25]
+    bn.weight.data[...] = [1.0, 2.0, 3.0]
+    bn.bias.data[...] = [0.0, 0.5, -0.5]
+    bn.eval()
+    x = bn_input()
+    y = bn(tg.Tensor(x)).numpy()
+    rm, rv = bn.running_mean.numpy(), bn.running_var.numpy()
+    ref = (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5) * np.array([1, 2, 3.0])[:, None, None] \
+        + np.array([0, 0.5, -0.5])[:, None, None]
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(bn.running_mean.numpy(), [1.0, -1.0, 2.0])
+    assert bn.num_batches_tracked.item() == 0
+    bn.train()
+    assert not np.allclose(bn(tg.Tensor(x)).numpy(), y)  # the same input normalises differently
+
+
+def test_batchnorm_running_stats_converge_and_cumulative_momentum():
+    x = bn_input((64, 3, 4, 4))
+    bn = nn.BatchNorm2d(3)
+    for _ in range(80):
+        bn(tg.Tensor(x))
+    np.testing.assert_allclose(bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), rtol=1e-3, atol=1e-3)
+    cma = nn.BatchNorm2d(3, momentum=None)  # cumulative average: the plain mean of the batch means
+    batches = [bn_input(seed=s) for s in range(3)]
+    for b in batches:
+        cma(tg.Tensor(b))
+    np.testing.assert_allclose(cma.running_mean.numpy(), np.mean([b.mean(axis=(0, 2, 3)) for b in batches], 0),
+                               rtol=1e-5)
+
+
+def test_batchnorm1d_matches_per_feature_normalisation():
+    for shape in [(16, 3), (8, 3, 5)]:
+        bn = nn.BatchNorm1d(3)
+        x = bn_input(shape)
+        axes = (0,) if len(shape) == 2 else (0, 2)
+        y = bn(tg.Tensor(x)).numpy()
+        ref = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+        assert y.shape == shape
+    with pytest.raises(ValueError, match="BatchNorm1d\\(3\\) expects 2-d or 3-d"):
+        nn.BatchNorm1d(3)(tg.zeros(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="3 channels in dimension 1"):
+        nn.BatchNorm2d(3)(tg.zeros(2, 4, 4, 4))
+
+
+def test_batchnorm_gradcheck_in_both_modes():
+    for training in (True, False):
+        bn = nn.BatchNorm2d(3).double().train(training)
+        bn.running_var.data[...] = [0.5, 1.5, 2.0]
+        bn.weight.data[...] = [0.5, 1.5, -1.0]
+        x = tg.Tensor(bn_input((4, 3, 2, 3)).astype(np.float64), requires_grad=True)
+        assert tg.gradcheck(lambda x, w, b: bn(x), [x, bn.weight, bn.bias])
+
+
+def test_batchnorm_state_dict_has_running_stats():
+    bn = nn.BatchNorm2d(3)
+    bn(tg.Tensor(bn_input((4, 3, 3, 3))))
+    sd = bn.state_dict()
+    assert list(sd) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    fresh = nn.BatchNorm2d(3)
+    fresh.load_state_dict(sd)
+    np.testing.assert_array_equal(fresh.running_var.numpy(), bn.running_var.numpy())
+    assert fresh.num_batches_tracked.item() == 1
+
+
+def test_pooling_modules():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    t = tg.Tensor(x)
+    mp = nn.MaxPool2d(2)(t).numpy()
+    np.testing.assert_array_equal(mp, x.reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5)))
+    ap = nn.AvgPool2d(3, stride=3)(t).numpy()
+    np.testing.assert_allclose(ap, x.reshape(2, 3, 2, 3, 2, 3).mean(axis=(3, 5)), rtol=1e-5, atol=1e-6)
+    gap = nn.AdaptiveAvgPool2d(1)(t).numpy()
+    np.testing.assert_allclose(gap, x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6)
+    assert nn.MaxPool2d(3, stride=2, padding=1)(t).shape == (2, 3, 3, 3)
+    assert nn.AdaptiveAvgPool2d((2, 3))(t).shape == (2, 3, 2, 3)
+    assert repr(nn.MaxPool2d(3, 2, 1)) == "MaxPool2d(kernel_size=3, stride=2, padding=1)"

@@ -138,8 +138,9 @@ def _init_weights(model):
 
 
 class ResNet(nn.Module):
-    """ImageNet-style ResNet: 7x7/2 conv stem + BN + ReLU + 3x3/2 max-pool, four stages
-    (64, 128, 256, 512 channels x width, strides 1, 2, 2, 2), then global average pool + fc.
+    """ImageNet-style ResNet: 7x7/2 conv stem + BN + ReLU + 3x3/2 max-pool, one stage per
+    entry of ``layers`` (blocks per stage; four for ResNet-18/34/50) at 64, 128, 256, 512
+    channels x width with strides 1, 2, 2, 2, then global average pool + fc.
 
     ``include_top=False`` drops the pool and fc: ``forward`` returns the stride-32
     feature map with ``out_channels`` channels (what a detection head consumes).
@@ -149,8 +150,10 @@ class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes=1000, width=1.0, include_top=True, shortcut="B",
                  zero_init_residual=False, residual=True, in_channels=3):
         super().__init__()
-        widths = [_scaled(c, width) for c in (64, 128, 256, 512)]
-        self.include_top = include_top
+        if not 1 <= len(layers) <= 4 or min(layers) < 1:
+            raise ValueError(f"layers must give 1 to 4 stages of >= 1 blocks, got {layers}")
+        widths = [_scaled(64 * 2 ** i, width) for i in range(len(layers))]
+        self.include_top, self.num_stages = include_top, len(layers)
         self.conv1 = nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU()
@@ -174,7 +177,9 @@ class ResNet(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"ResNet expects images (N, C, H, W), got shape {tuple(x.shape)}")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for i in range(self.num_stages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return x
 
     def forward(self, x):
         x = self.features(x)
