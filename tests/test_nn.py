@@ -6,7 +6,6 @@ import pytest
 
 import tinygrad_yolo as tg
 from tinygrad_yolo import nn
-from tinygrad_yolo.nn import functional as F
 
 
 class Net(nn.Module):
@@ -499,3 +498,25 @@ def test_pooling_modules():
     assert nn.MaxPool2d(3, stride=2, padding=1)(t).shape == (2, 3, 3, 3)
     assert nn.AdaptiveAvgPool2d((2, 3))(t).shape == (2, 3, 2, 3)
     assert repr(nn.MaxPool2d(3, 2, 1)) == "MaxPool2d(kernel_size=3, stride=2, padding=1)"
+
+
+def test_load_error_message_reads_plainly():
+    with pytest.raises(nn.module.StateDictError) as err:
+        nn.Linear(2, 2).load_state_dict({"weight": np.zeros((2, 2))})
+    assert str(err.value) == "error loading state_dict into Linear: missing keys: bias"
+
+
+def test_deepcopy_gives_an_independent_module():
+    import copy
+    net = Net()
+    clone = copy.deepcopy(net)
+    clone.fc1.weight.data[...] = 0
+    assert np.abs(net.fc1.weight.numpy()).sum() > 0
+    assert [n for n, _ in clone.named_parameters()] == [n for n, _ in net.named_parameters()]
+
+
+def test_batchnorm_without_running_stats_always_uses_the_batch():
+    bn = nn.BatchNorm2d(3, affine=False, track_running_stats=False).eval()
+    assert bn.state_dict() == {} and list(bn.parameters()) == []
+    y = bn(tg.Tensor(bn_input())).numpy()
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)

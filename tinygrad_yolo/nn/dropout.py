@@ -1,5 +1,4 @@
 """Dropout: inverted dropout in training (survivors scaled by 1/(1-p)), identity in eval."""
-import numpy as np
 
 from .. import backend
 from ..utils import get_rng

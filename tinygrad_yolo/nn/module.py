@@ -18,6 +18,13 @@ from .parameter import Parameter
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class StateDictError(KeyError):
+    """A state dict that doesn't fit the module (missing, unexpected or mis-shaped keys)."""
+
+    def __str__(self):  # KeyError would print the repr of the message, quotes and all
+        return str(self.args[0])
+
+
 class _HookHandle:
     _next_id = 0
 
@@ -309,7 +316,7 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise KeyError(f"error loading state_dict into {type(self).__name__}: " + " | ".join(problems))
+            raise StateDictError(f"error loading state_dict into {type(self).__name__}: " + " | ".join(problems))
         with no_grad():
             for k, t in own.items():
                 if k in state_dict:
