@@ -1,0 +1,102 @@
+"""Gradient-check cases for convolution, pooling and batch normalisation.
+
+Shapes follow the ranges of the conv issue: N 1-3, C 1-4, H, W 1-9, K 1-4, kernel 1-3,
+stride 1-3, padding 0-2, dilation 1-2, drawn so that every combination is valid (the input
+is drawn last, at least as large as the dilated kernel minus the padding).
+"""
+import numpy as np
+from hypothesis import strategies as st
+
+from ..backend import to_device
+from ..ops import conv as CV
+from ..ops import norm as NM
+from ..ops import pool as PL
+from .registry import case
+
+
+def _side(p, name, extent, padding, max_side=9):
+    """An input side length that fits a window of ``extent`` after ``padding`` on both ends."""
+    return p(name, st.integers(max(1, extent - 2 * padding), max_side))
+
+
+@case("conv2d", covers=[CV.Conv2d])
+def conv2d_case(p):
+    n, c, k = p("N", st.integers(1, 3)), p("C", st.integers(1, 4)), p("K", st.integers(1, 4))
+    R, S = p("kernel", st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    stride = p("stride", st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    padding = p("padding", st.tuples(st.integers(0, 2), st.integers(0, 2)))
+    dilation = p("dilation", st.tuples(st.integers(1, 2), st.integers(1, 2)))
+    H = _side(p, "H", dilation[0] * (R - 1) + 1, padding[0])
+    W = _side(p, "W", dilation[1] * (S - 1) + 1, padding[1])
+    bias = p("bias", st.booleans())
+    # None: the device's own path (tiled on NumPy, im2col + kernels on CUDA); "im2col": the
+    # reference path (NumPy im2col on the CPU).
+    algorithm = p("algorithm", st.sampled_from([None, "im2col"]))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
+    arrays = [p.array("x", (n, c, H, W)), p.array("w", (k, c, R, S))]
+    if bias:
+        return (lambda x, w, b: CV.Conv2d.apply(x, w, b, **kw)), arrays + [p.array("b", (k,))]
+    return (lambda x, w: CV.Conv2d.apply(x, w, **kw)), arrays
+
+
+def _pool_params(p):
+    kh, kw = p("kernel", st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    stride = p("stride", st.sampled_from([None, (1, 1), (2, 1), (2, 2), (3, 2), (1, 3)]))
+    padding = p("padding", st.tuples(st.integers(0, kh // 2), st.integers(0, kw // 2)))
+    shape = (p("N", st.integers(1, 3)), p("C", st.integers(1, 4)),
+             _side(p, "H", kh, padding[0]), _side(p, "W", kw, padding[1]))
+    return (kh, kw), stride, padding, shape
+
+
+@case("max_pool2d", covers=[PL.MaxPool2d])
+def max_pool2d_case(p):
+    kernel, stride, padding, shape = _pool_params(p)
+    # "distinct" values: no ties, so the max is differentiable everywhere it is checked
+    return (lambda x: PL.MaxPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding)), \
+        [p.array("x", shape, "distinct")]
+
+
+@case("avg_pool2d", covers=[PL.AvgPool2d])
+def avg_pool2d_case(p):
+    kernel, stride, padding, shape = _pool_params(p)
+    return (lambda x: PL.AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding)), \
+        [p.array("x", shape)]
+
+
+@case("adaptive_avg_pool2d", covers=[PL.AdaptiveAvgPool2d])
+def adaptive_avg_pool2d_case(p):
+    shape = (p("N", st.integers(1, 3)), p("C", st.integers(1, 4)),
+             p("H", st.integers(1, 9)), p("W", st.integers(1, 9)))
+    out = p("output_size", st.sampled_from([1, 2, 3, (2, 3), (4, 1), (1, 5)]))
+    return (lambda x: PL.AdaptiveAvgPool2d.apply(x, output_size=out)), [p.array("x", shape)]
+
+
+def _bn_shape(p):
+    c = p("C", st.integers(1, 4))
+    if p("rank", st.sampled_from([2, 4])) == 2:
+        return (p("N", st.integers(2, 6)), c)
+    # at least two values per channel: N * H * W >= 2
+    n, h, w = p("N", st.integers(1, 3)), p("H", st.integers(1, 4)), p("W", st.integers(1, 4))
+    return (n, c, h, w) if n * h * w >= 2 else (2, c, h, w)
+
+
+@case("batch_norm_train", covers=[NM.BatchNorm])
+def batch_norm_train_case(p):
+    shape = _bn_shape(p)
+    c = shape[1]
+    return (lambda x, w, b: NM.BatchNorm.apply(x, w, b, running_mean=None, running_var=None,
+                                               training=True, eps=1e-5)), \
+        [p.array("x", shape), p.array("weight", (c,)), p.array("bias", (c,))]
+
+
+@case("batch_norm_eval", covers=[NM.BatchNorm])
+def batch_norm_eval_case(p):
+    shape = _bn_shape(p)
+    c = shape[1]
+    rng = np.random.default_rng(p("stats_seed", st.integers(0, 99)))
+    mean, var = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
+
+    def fn(x, w, b):  # running statistics live on the input's device
+        return NM.BatchNorm.apply(x, w, b, running_mean=to_device(mean, x.device),
+                                  running_var=to_device(var, x.device), training=False)
+    return fn, [p.array("x", shape), p.array("weight", (c,)), p.array("bias", (c,))]

@@ -1,0 +1,269 @@
+"""2-D convolution: x (N, C, H, W), weight (K, C, R, S), optional bias (K,) -> y (N, K, Ho, Wo).
+
+    y[n, k, oy, ox] = b[k] + sum over c, r, s of  w[k, c, r, s] * x[n, c, oy*sh - ph + r*dh, ox*sw - pw + s*dw]
+
+(x is zero outside the image). Writing every receptive field as a column ("im2col") turns
+this into one matrix product W (K, C*R*S) @ col (C*R*S, pixels), and the backward into two:
+
+    dW = gy @ colᵀ            dcol = Wᵀ @ gy,  dx = col2im(dcol)  (sum each column entry back
+                                                                  onto the pixel it was read from)
+
+Two implementations of that one idea, chosen by device:
+
+* ``im2col`` (CUDA, and the readable reference): col (N, C*R*S, Ho*Wo) from the kernels in
+  kernels/ (or tinygrad_yolo.ops.im2col on NumPy), a batched GEMM per image through cuBLAS.
+* ``tiled`` (NumPy): the same products, organised for a 2-core CPU where memory traffic, not
+  arithmetic, is the enemy. The input is copied once into a zero-padded *batch-last* layout
+  (C, H+2ph, W+2pw, N), so a receptive field row is one contiguous run of Wo*N values, and the
+  im2col matrix is a strided *view* of it (no copy). The view is then copied in tiles of a few
+  output rows, each small enough to stay in cache, straight into the GEMM. Nothing the size of
+  the im2col matrix ever reaches main memory, and nothing is saved for backward except x and W
+  (the backward recomputes its tiles). For stride 1, dx is itself a convolution (of gy with
+  the flipped kernel), so it reuses the same tiled loop instead of a col2im.
+
+1x1 convolutions with stride 1 and no padding skip im2col on both devices: x itself is the
+column matrix, one batched GEMM on a reshaped view.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..backend import array_module
+from ..function import Function
+from .im2col import col2im, conv_output_size, im2col, pair
+from .workspace import scratch
+
+# Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
+# GEMM reads it, but GEMMs with few columns are inefficient. Tuned with benchmarks/bench_conv.py.
+TILE_BYTES = 2 << 20
+MIN_TILE_COLUMNS = 512
+
+
+def check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
+    """Validate shapes and hyper-parameters; raise a ValueError that names them."""
+    if len(x_shape) != 4:
+        raise ValueError(f"conv2d: input must be 4-d (N, C, H, W), got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        raise ValueError(f"conv2d: weight must be 4-d (out_channels, in_channels, kH, kW), "
+                         f"got shape {tuple(w_shape)}")
+    N, C, H, W = x_shape
+    K, Cw, R, S = w_shape
+    if C != Cw:
+        raise ValueError(f"conv2d: input has {C} channels (shape {tuple(x_shape)}) but the weight "
+                         f"{tuple(w_shape)} expects {Cw}")
+    if b_shape is not None and tuple(b_shape) != (K,):
+        raise ValueError(f"conv2d: bias must have shape ({K},) for weight {tuple(w_shape)}, "
+                         f"got {tuple(b_shape)}")
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    if min(sh, sw) < 1 or min(dh, dw) < 1 or min(ph, pw) < 0 or min(R, S) < 1:
+        raise ValueError(f"conv2d: need stride >= 1, dilation >= 1, padding >= 0 and a non-empty "
+                         f"kernel, got stride {(sh, sw)}, dilation {(dh, dw)}, padding {(ph, pw)}, "
+                         f"weight {tuple(w_shape)}")
+    eh, ew = dh * (R - 1) + 1, dw * (S - 1) + 1  # the kernel's extent once dilated
+    if eh > H + 2 * ph or ew > W + 2 * pw:
+        raise ValueError(f"conv2d: kernel {R}x{S} (dilation {(dh, dw)}: extent {eh}x{ew}) is larger "
+                         f"than the padded input {H + 2 * ph}x{W + 2 * pw} (input shape "
+                         f"{tuple(x_shape)}, padding {(ph, pw)})")
+    Ho, Wo = conv_output_size(H, R, sh, ph, dh), conv_output_size(W, S, sw, pw, dw)
+    return (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)
+
+
+class Conv2d(Function):
+    """Inputs (x, w) or (x, w, b). ``algorithm`` None picks "tiled" on NumPy, "im2col" on CUDA;
+    "im2col" on NumPy runs the reference path (tests compare the two)."""
+
+    def __init__(self, stride=1, padding=0, dilation=1, algorithm=None):
+        self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
+        if algorithm not in (None, "tiled", "im2col"):
+            raise ValueError(f"unknown conv2d algorithm {algorithm!r}: expected 'tiled' or 'im2col'")
+        self.algorithm = algorithm
+
+    def forward(self, x, w, b=None):
+        if x.dtype != w.dtype or (b is not None and b.dtype != x.dtype):
+            raise TypeError(f"conv2d: input, weight and bias must share a dtype, got {x.dtype}, "
+                            f"{w.dtype}" + (f", {b.dtype}" if b is not None else ""))
+        _, _, _, (Ho, Wo) = check_conv_args(x.shape, w.shape, None if b is None else b.shape,
+                                            self.stride, self.padding, self.dilation)
+        xp = array_module(x)
+        self.x, self.w, self.has_bias, self.out_hw = x, w, b is not None, (Ho, Wo)
+        K, C, R, S = w.shape
+        self.w2 = w.reshape(K, C * R * S)  # a view when w is contiguous
+        if self.algorithm is None:
+            self.algorithm = "tiled" if xp is np else "im2col"
+        if self.algorithm == "tiled" and xp is not np:
+            raise ValueError("conv2d: the tiled algorithm is the NumPy path; CUDA arrays use 'im2col'")
+        if (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
+            y = _pointwise_forward(x, self.w2)
+        elif self.algorithm == "tiled":  # adds the bias while transposing to NCHW
+            return _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation, (Ho, Wo))
+        else:
+            y = self._im2col_forward(x)
+        if b is not None:
+            y += b.reshape(1, K, 1, 1)
+        return y
+
+    def backward(self, g):
+        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
+        need_b = self.has_bias and self.needs_input_grad[2]
+        K, C, R, S = self.w.shape
+        db = g.sum(axis=(0, 2, 3)) if need_b else None
+        if (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
+            dx, dw = _pointwise_backward(self.x, self.w2, g, need_x, need_w)
+        elif self.algorithm == "tiled":
+            dx, dw = _tiled_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
+                                     self.dilation, need_x, need_w)
+        else:
+            dx, dw = self._im2col_backward(g, need_x, need_w)
+        dw = dw.reshape(self.w.shape) if dw is not None else None
+        return (dx, dw, db) if self.has_bias else (dx, dw)
+
+    # ---- the reference path: im2col (N, C*R*S, Ho*Wo) and a batched GEMM ---------------
+    def _im2col_forward(self, x):
+        xp = array_module(x)
+        to_col, _ = _im2col_functions(xp)
+        K, C, R, S = self.w.shape
+        N, (Ho, Wo) = x.shape[0], self.out_hw
+        col = to_col(x, R, S, self.stride, self.padding, self.dilation).reshape(N, C * R * S, Ho * Wo)
+        self.col = col if self.needs_input_grad[1] else None  # only dW reads it again
+        return xp.matmul(self.w2, col).reshape(N, K, Ho, Wo)
+
+    def _im2col_backward(self, g, need_x, need_w):
+        xp = array_module(g)
+        _, to_im = _im2col_functions(xp)
+        K, C, R, S = self.w.shape
+        N, (Ho, Wo) = g.shape[0], self.out_hw
+        g3 = g.reshape(N, K, Ho * Wo)
+        dw = xp.tensordot(g3, self.col, axes=([0, 2], [0, 2])) if need_w else None  # sum over n, pixels
+        dx = None
+        if need_x:
+            dcol = xp.matmul(self.w2.T, g3).reshape(N, C, R, S, Ho, Wo)
+            dx = to_im(dcol, self.x.shape, R, S, self.stride, self.padding, self.dilation)
+        return dx, dw
+
+
+def _im2col_functions(xp):
+    if xp is np:
+        return im2col, col2im
+    from .. import kernels  # compiled with CuPy on first use
+    return kernels.im2col_gpu, kernels.col2im_gpu
+
+
+# ---- 1x1, stride 1, no padding: x (N, C, H*W) is already the column matrix -------------------
+def _pointwise_forward(x, w2):
+    N, C, H, W = x.shape
+    return array_module(x).matmul(w2, x.reshape(N, C, H * W)).reshape(N, w2.shape[0], H, W)
+
+
+def _pointwise_backward(x, w2, g, need_x, need_w):
+    xp = array_module(g)
+    N, C, H, W = x.shape
+    g3 = g.reshape(N, w2.shape[0], H * W)
+    dx = xp.matmul(w2.T, g3).reshape(x.shape) if need_x else None
+    dw = xp.tensordot(g3, x.reshape(N, C, H * W), axes=([0, 2], [0, 2])) if need_w else None
+    return dx, dw
+
+
+# ---- the tiled CPU path -------------------------------------------------------------------
+def _padded_batch_last(name, src, ph, pw):
+    """Scratch copy of ``src`` (C, H, W, N) — any strides — with ph / pw rows / columns of zeros
+    around each image: (C, H + 2ph, W + 2pw, N)."""
+    C, H, W, N = src.shape
+    buf = scratch(name, (C, H + 2 * ph, W + 2 * pw, N), src.dtype)
+    buf[:, :ph] = 0
+    buf[:, ph + H:] = 0
+    buf[:, ph:ph + H, :pw] = 0
+    buf[:, ph:ph + H, pw + W:] = 0
+    buf[:, ph:ph + H, pw:pw + W] = src
+    return buf
+
+
+def _windows(xpad, kernel, stride, dilation, out_hw, writeable=False):
+    """The im2col matrix as a view: (C, R, S, Ho, Wo, N) with element [c, r, s, oy, ox, n] =
+    xpad[c, oy*sh + r*dh, ox*sw + s*dw, n]. Reshaped to (C*R*S, Ho*Wo*N) it is col."""
+    C, _, _, N = xpad.shape
+    sc, sy, sx, sn = xpad.strides
+    (R, S), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
+    return as_strided(xpad, (C, R, S, Ho, Wo, N), (sc, sy * dh, sx * dw, sy * sh, sx * sw, sn),
+                      writeable=writeable)
+
+
+def _row_tiles(rows, row_columns, q, itemsize):
+    """Split the output rows into tiles of about TILE_BYTES of im2col (q x rows*row_columns)."""
+    per = max(TILE_BYTES // max(1, q * row_columns * itemsize), -(-MIN_TILE_COLUMNS // max(1, row_columns)), 1)
+    n = -(-rows // per)
+    per = -(-rows // max(n, 1))  # even tiles: 28 rows in 7 tiles of 4, not 6 of 5 and one of 3
+    return [(a, min(rows, a + per)) for a in range(0, rows, per)]
+
+
+def _tiled_gemm(windows, w2, out2):
+    """out2 (K, Ho*Wo*N) = w2 (K, Q) @ windows (Q, Ho*Wo*N), copying the windows tile by tile."""
+    C, R, S, Ho, Wo, N = windows.shape
+    q = C * R * S
+    for a, b in _row_tiles(Ho, Wo * N, q, w2.itemsize):
+        col = scratch("conv.col", (C, R, S, b - a, Wo, N), w2.dtype)
+        np.copyto(col, windows[:, :, :, a:b])
+        np.matmul(w2, col.reshape(q, -1), out=out2[:, a * Wo * N:b * Wo * N])
+
+
+def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw):
+    N, C, H, W = x.shape
+    K, (Ho, Wo) = w2.shape[0], out_hw
+    xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), *padding)
+    yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
+    _tiled_gemm(_windows(xpad, kernel, stride, dilation, out_hw), w2, yt.reshape(K, -1))
+    y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
+    if b is None:
+        np.copyto(y, yt.transpose(3, 0, 1, 2))
+    else:
+        np.add(yt.transpose(3, 0, 1, 2), b.reshape(1, K, 1, 1), out=y)
+    return y
+
+
+def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    _, _, Ho, Wo = g.shape
+    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    gt = scratch("conv.gy", (K, Ho, Wo, N), g.dtype)
+    np.copyto(gt, g.transpose(1, 2, 3, 0))
+    g2 = gt.reshape(K, -1)  # (K, Ho*Wo*N), the same column order as the windows
+    dw = dx = None
+
+    if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
+        xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw)
+        win = _windows(xpad, (R, S), stride, dilation, (Ho, Wo))
+        q = C * R * S
+        dw = np.empty((K, q), dtype=x.dtype)
+        for i, (a, b) in enumerate(_row_tiles(Ho, Wo * N, q, x.itemsize)):
+            col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
+            np.copyto(col, win[:, :, :, a:b])
+            part = dw if i == 0 else scratch("conv.dw", (K, q), x.dtype)
+            np.matmul(g2[:, a * Wo * N:b * Wo * N], col.reshape(q, -1).T, out=part)
+            if i:
+                dw += part
+
+    if need_x:
+        qh, qw = dh * (R - 1) - ph, dw_ * (S - 1) - pw
+        if (sh, sw) == (1, 1) and qh >= 0 and qw >= 0:
+            # Stride 1: dx[c, i] = sum_k,r w[k, c, r] gy[k, i + (R-1-r)*d - qh], a stride-1 convolution
+            # of gy (padded by qh = d(R-1) - p) with the kernel flipped and its K, C axes swapped.
+            gpad = _padded_batch_last("conv.gpad", gt, qh, qw)
+            wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
+            dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
+            _tiled_gemm(_windows(gpad, (R, S), (1, 1), dilation, (H, W)), wf, dxt.reshape(C, -1))
+        else:
+            # Strided: dcol = Wᵀ @ gy tile by tile, each kernel tap added back onto the pixels it
+            # read (col2im). Within one tap every output reads a different pixel, so += is exact.
+            dxpad = scratch("conv.dxpad", (C, H + 2 * ph, W + 2 * pw, N), x.dtype)
+            dxpad.fill(0)
+            dwin = _windows(dxpad, (R, S), stride, dilation, (Ho, Wo), writeable=True)
+            q = C * R * S
+            for a, b in _row_tiles(Ho, Wo * N, q, x.itemsize):
+                dcol = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
+                np.matmul(w2.T, g2[:, a * Wo * N:b * Wo * N], out=dcol.reshape(q, -1))
+                for r in range(R):
+                    for s in range(S):
+                        dwin[:, r, s, a:b] += dcol[:, r, s]
+            dxt = dxpad[:, ph:ph + H, pw:pw + W]
+        dx = np.empty(x.shape, dtype=x.dtype)
+        np.copyto(dx, dxt.transpose(3, 0, 1, 2))
+    return dx, dw
