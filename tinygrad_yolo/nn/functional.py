@@ -63,3 +63,50 @@ def cross_entropy(logits, target, reduction="mean"):
 def pad(x, pad_width, value=0.0):
     """Constant padding with NumPy-style widths (int, or (before, after) per axis)."""
     return x.pad(pad_width, value)
+
+
+# ---- convolution, pooling, batch normalisation (tinygrad_yolo/ops/conv.py, pool.py, norm.py) ----
+from ..backend import array_module  # noqa: E402  (this section's imports, kept beside it)
+from ..ops import conv as _conv  # noqa: E402
+from ..ops import norm as _norm  # noqa: E402
+from ..ops import pool as _pool  # noqa: E402
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
+    """2-D convolution, NCHW: x (N, C, H, W), w (K, C, R, S), b (K,) -> (N, K, Ho, Wo).
+    stride, padding and dilation are ints or (h, w) pairs."""
+    inputs = (x, w) if b is None else (x, w, b)
+    return _conv.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max over kernel_size windows (stride defaults to kernel_size); padding counts as -inf;
+    on ties the gradient goes to the first maximum in the window."""
+    return _pool.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over kernel_size windows; padding counts as zeros (count_include_pad=True)."""
+    return _pool.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average into an output_size grid of bins (int or (h, w); 1 = global average pool)."""
+    return _pool.AdaptiveAvgPool2d.apply(x, output_size=output_size)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+               eps=1e-5):
+    """Batch normalisation over (N, C) or (N, C, H, W) inputs, PyTorch semantics: training mode
+    normalises with the batch statistics and updates running_mean / running_var (arrays or
+    Tensors, or None to skip) in place with the unbiased variance; eval mode uses them."""
+    x = as_tensor(x)
+    C = x.shape[1] if x.ndim >= 2 else 0  # BatchNorm rejects other ranks by name
+    xp = array_module(x.data)
+    if weight is None:
+        weight = Tensor._from_op(xp.ones(C, dtype=x.dtype), None, False)
+    if bias is None:
+        bias = Tensor._from_op(xp.zeros(C, dtype=x.dtype), None, False)
+    stats = [s.data if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
+    return _norm.BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1],
+                                training=training, momentum=momentum, eps=eps)
