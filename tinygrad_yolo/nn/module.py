@@ -44,6 +44,7 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     def forward(self, *args, **kwargs):
@@ -55,6 +56,8 @@ class Module:
             replaced = hook(self, args, out)
             if replaced is not None:
                 out = replaced
+        if self._backward_hooks:
+            out = self._hook_output(args, out)
         return out
 
     def register_forward_hook(self, hook):
@@ -63,6 +66,38 @@ class Module:
         handle = _HookHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
         return handle
+
+    def register_full_backward_hook(self, hook):
+        """``hook(module, grad_output)`` runs during backward with the gradient of the loss
+        w.r.t. this module's output (a Tensor; once per forward call whose output the loss
+        used); a non-None return replaces that gradient before it flows into the module.
+        It is a Tensor hook (``register_hook``) put on each forward's output, so it sees
+        outputs made while it is registered. Returns a handle whose ``remove()`` unregisters it."""
+        handle = _HookHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
+
+    def _hook_output(self, inputs, out):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{type(self).__name__} has a backward hook, which needs forward() to return "
+                            f"a Tensor, got {type(out).__name__}")
+        if not out.requires_grad:  # no graph (no_grad, or no input needs a gradient)
+            return out
+        if out.is_leaf or any(out is x for x in inputs):
+            # A pass-through output (Identity returns its input) gets a node of its own: a hook
+            # on the input itself would also see the gradient of the input's other uses.
+            out = out.reshape(out.shape)
+
+        def run_hooks(grad):
+            replaced = None
+            for hook in list(self._backward_hooks.values()):
+                r = hook(self, grad if replaced is None else replaced)
+                if r is not None:
+                    replaced = r
+            return replaced
+
+        out.register_hook(run_hooks)
+        return out
 
     # ---- registration ---------------------------------------------------------
     def _check_init(self):
