@@ -7,6 +7,9 @@ import sys
 # name -> (module in tinygrad_yolo.commands, one-line help)
 COMMANDS = {
     "demo": ("demo", "a small autograd demonstration (what backward() computes, checked by hand)"),
+    "train": ("train", "train a YOLOv1 detector (default: synthetic shapes on CPU)"),
+    "eval": ("eval", "per-class AP and mAP@0.5 of a checkpoint on a VOC split"),
+    "detect": ("detect", "detect objects in images with a checkpoint"),
     "gradcheck": ("gradcheck", "numeric gradient checks (float64 central differences) of every op"),
 }
 
@@ -21,6 +24,7 @@ def main(argv=None):
     sub.required = True
     modules = {}
     for name, (module, help_text) in COMMANDS.items():
+        # Commands import their heavy parts (models, data) inside run(), so --help stays fast.
         modules[name] = importlib.import_module(f"tinygrad_yolo.commands.{module}")
         modules[name].add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)

@@ -106,3 +106,38 @@ def plot_curves(curves, path, xlabel="step", ylabel="loss", title=None, logy=Fal
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _palette(k):
+    hue = (k * 0.618033988749895) % 1.0  # golden-ratio hues: neighbours look different
+    import colorsys
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def draw_detections(image, detections=None, class_names=None, truth=None, width=2):
+    """A copy of ``image`` (PIL or HWC uint8) with boxes drawn.
+
+    ``detections``: (K, 6) [x1, y1, x2, y2, score, class], normalised to [0, 1];
+    ``truth``: (M, 5) [x1, y1, x2, y2, class], drawn dashed-white underneath.
+    """
+    from PIL import Image, ImageDraw
+    img = image.copy() if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    img = img.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    W, H = img.size
+
+    def name(c):
+        c = int(c)
+        return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
+
+    for x1, y1, x2, y2, c in (np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)):
+        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255), width=1)
+    for x1, y1, x2, y2, score, c in (np.zeros((0, 6)) if detections is None else np.asarray(detections, float)):
+        color = _palette(int(c))
+        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=color, width=width)
+        label = f"{name(c)} {score:.2f}"
+        tx, ty = x1 * W + 2, max(0, y1 * H - 11)
+        draw.rectangle([tx - 2, ty, tx + 6 * len(label), ty + 11], fill=color)
+        draw.text((tx, ty), label, fill=(0, 0, 0))
+    return img
