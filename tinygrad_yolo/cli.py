@@ -11,6 +11,7 @@ COMMANDS = {
     "eval": ("eval", "per-class AP and mAP@0.5 of a checkpoint on a VOC split"),
     "detect": ("detect", "detect objects in images with a checkpoint"),
     "gradcheck": ("gradcheck", "numeric gradient checks (float64 central differences) of every op"),
+    "graph": ("graph", "the computation graph of a model's forward as Graphviz DOT (SVG/PNG with `dot`)"),
 }
 
 
