@@ -190,7 +190,7 @@ def _row_tiles(rows, row_columns, q, itemsize):
     """Split the output rows into tiles of about TILE_BYTES of im2col (q x rows*row_columns)."""
     per = max(TILE_BYTES // max(1, q * row_columns * itemsize), -(-MIN_TILE_COLUMNS // max(1, row_columns)), 1)
     n = -(-rows // per)
-    per = -(-rows // max(n, 1))  # even tiles: 28 rows in 7 tiles of 4, not 6 of 5 and one of 3
+    per = -(-rows // max(n, 1))  # even tiles: 10 rows at most 7 a tile -> 5 + 5, not 7 + 3
     return [(a, min(rows, a + per)) for a in range(0, rows, per)]
 
 

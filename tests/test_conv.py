@@ -1,0 +1,258 @@
+"""conv2d against the definition, on both NumPy paths (tiled and the im2col reference).
+
+    y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh, ox·sw − pw + s·dw]
+
+The references below are written straight from that formula (float64): the forward and dW
+as one einsum per kernel tap, dx by a loop over output pixels that adds each pixel's
+contribution back onto the input pixels it read.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygrad_yolo as tg
+from tinygrad_yolo.nn import functional as F
+from tinygrad_yolo.ops import conv as conv_ops
+from tinygrad_yolo.ops import workspace
+
+
+# ---- references -------------------------------------------------------------------------
+def _geometry(x, w, stride, padding, dilation):
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    H, W = x.shape[2:]
+    R, S = w.shape[2:]
+    Ho = (H + 2 * ph - dh * (R - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (S - 1) - 1) // sw + 1
+    return Ho, Wo
+
+
+def ref_conv(x, w, b, stride, padding, dilation):
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    Ho, Wo = _geometry(x, w, stride, padding, dilation)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.zeros((x.shape[0], w.shape[0], Ho, Wo))
+    for r in range(w.shape[2]):
+        for s in range(w.shape[3]):
+            # xp[n, c, oy*sh + r*dh, ox*sw + s*dw] for all oy, ox
+            patch = xp[:, :, r * dh:r * dh + sh * (Ho - 1) + 1:sh, s * dw:s * dw + sw * (Wo - 1) + 1:sw]
+            y += np.einsum("kc,nchw->nkhw", w[:, :, r, s], patch)
+    return y if b is None else y + b[None, :, None, None]
+
+
+def ref_conv_grads(x, w, g, stride, padding, dilation):
+    """(dx, dw, db) of sum(conv(x, w, b) * g)."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    Ho, Wo = g.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp = np.zeros_like(xp)
+    dW = np.zeros_like(w)
+    for r in range(w.shape[2]):
+        for s in range(w.shape[3]):
+            patch = xp[:, :, r * dh:r * dh + sh * (Ho - 1) + 1:sh, s * dw:s * dw + sw * (Wo - 1) + 1:sw]
+            dW[:, :, r, s] = np.einsum("nkhw,nchw->kc", g, patch)
+            for oy in range(Ho):
+                for ox in range(Wo):
+                    dxp[:, :, oy * sh + r * dh, ox * sw + s * dw] += g[:, :, oy, ox] @ w[:, :, r, s]
+    dx = dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+    return dx, dW, g.sum(axis=(0, 2, 3))
+
+
+@st.composite
+def conv_problems(draw, max_side=9):
+    """(x, w, b, stride, padding, dilation) with only valid combinations."""
+    n, c, k = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    R, S = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    H = draw(st.integers(max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]), max_side))
+    W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), max_side))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    b = rng.standard_normal(k) if draw(st.booleans()) else None
+    return rng.standard_normal((n, c, H, W)), rng.standard_normal((k, c, R, S)), b, stride, padding, dilation
+
+
+def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
+    """Forward (and backward with upstream g) through the Function; returns y, dx, dw, db."""
+    xt, wt = tg.Tensor(x, requires_grad=True), tg.Tensor(w, requires_grad=True)
+    inputs = [xt, wt] + ([tg.Tensor(b, requires_grad=True)] if b is not None else [])
+    y = conv_ops.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
+    if g is None:
+        return y.numpy()
+    y.backward(tg.Tensor(g))
+    return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), (inputs[2].grad.numpy() if b is not None else None)
+
+
+ALGORITHMS = [None, "im2col"]  # None = the tiled NumPy path
+
+
+@pytest.fixture(params=["one tile", "one row per tile"])
+def tiling(request, monkeypatch):
+    """The small test shapes fit one tile; also run them with a tile per output row."""
+    if request.param == "one row per tile":
+        monkeypatch.setattr(conv_ops, "TILE_BYTES", 1)
+        monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 1)
+    return request.param
+
+
+# ---- forward and backward against the definition ---------------------------------------------
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@given(problem=conv_problems())
+def test_forward_and_gradients_match_the_definition(algorithm, problem):
+    x, w, b, stride, padding, dilation = problem
+    y_ref = ref_conv(x, w, b, stride, padding, dilation)
+    g = np.random.default_rng(1).standard_normal(y_ref.shape)
+    y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, algorithm, g)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, stride, padding, dilation)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dw, dw_ref, rtol=1e-10, atol=1e-12)
+    if b is not None:
+        np.testing.assert_allclose(db, db_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [
+    ((1, 1), (1, 1), (1, 1)),   # dx through the stride-1 "flipped kernel" convolution
+    ((2, 2), (1, 1), (1, 1)),   # dx through col2im
+    ((1, 2), (2, 0), (2, 1)),   # mixed per axis
+    ((1, 1), (3, 3), (1, 1)),   # padding wider than the kernel: the col2im fallback at stride 1
+])
+def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation):
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((3, 4, 11, 10)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    y_ref = ref_conv(x, w, b, stride, padding, dilation)
+    g = rng.standard_normal(y_ref.shape)
+    y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, None, g)
+    dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, stride, padding, dilation)
+    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-11)
+
+
+def test_row_tiles_cover_every_row_evenly(monkeypatch):
+    monkeypatch.setattr(conv_ops, "TILE_BYTES", 4 * 10 * 7 * 4 + 1)  # 4 rows of 7 columns, q = 10
+    monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 1)
+    tiles = conv_ops._row_tiles(28, 7, 10, 4)
+    assert tiles == [(a, a + 4) for a in range(0, 28, 4)]
+    monkeypatch.setattr(conv_ops, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
+    assert conv_ops._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
+    monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
+    assert conv_ops._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
+    assert conv_ops._row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
+
+
+@given(problem=conv_problems(max_side=6))
+def test_pointwise_fast_path(problem):
+    x, w, _, _, _, _ = problem
+    w = w[:, :, :1, :1].copy()  # 1x1
+    b = np.arange(w.shape[0], dtype=np.float64)
+    g = np.random.default_rng(2).standard_normal((x.shape[0], w.shape[0]) + x.shape[2:])
+    y, dx, dw, db = run_conv(x, w, b, (1, 1), (0, 0), (1, 1), None, g)
+    np.testing.assert_allclose(y, ref_conv(x, w, b, (1, 1), (0, 0), (1, 1)), rtol=1e-10, atol=1e-12)
+    dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, (1, 1), (0, 0), (1, 1))
+    for got, want in ((dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_pointwise_path_skips_im2col(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a 1x1 stride-1 convolution must not build an im2col matrix")
+    for name in ("_tiled_forward", "_tiled_backward", "im2col", "col2im"):
+        monkeypatch.setattr(conv_ops, name, forbidden)
+    rng = np.random.default_rng(0)
+    x, w = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True), tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
+    for algorithm in ALGORITHMS:
+        y = conv_ops.Conv2d.apply(x, w, algorithm=algorithm)
+        y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), np.einsum("kc,nchw->nkhw", w.numpy()[:, :, 0, 0], x.numpy()))
+
+
+def test_functional_conv2d_with_int_and_pair_arguments():
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    y = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=2, padding=(1, 0), dilation=(1, 2))
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, b, (2, 2), (1, 0), (1, 2)), rtol=1e-10, atol=1e-12)
+    assert F.conv2d(tg.Tensor(x), tg.Tensor(w)).shape == (2, 4, 6, 6)
+
+
+# ---- gradients only where needed, buffers never leaked -----------------------------------------
+def test_no_input_gradient_for_an_image_batch():
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
+    xt, wt = tg.Tensor(x), tg.Tensor(w, requires_grad=True)  # images: no gradient
+    y = F.conv2d(xt, wt, stride=2, padding=1)
+    g = rng.standard_normal(y.shape)
+    y.backward(tg.Tensor(g))
+    assert xt.grad is None
+    np.testing.assert_allclose(wt.grad.numpy(), ref_conv_grads(x, w, g, (2, 2), (1, 1), (1, 1))[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm):
+    rng = np.random.default_rng(6)
+    w = tg.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    x1 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
+    y1 = conv_ops.Conv2d.apply(x1, w, padding=(1, 1), algorithm=algorithm)
+    y1.backward(tg.Tensor(np.ones(y1.shape)))
+    kept = y1.numpy(), x1.grad.numpy(), w.grad.numpy()
+    # A second conv of the same shape (same scratch buffers) must not change the first results.
+    x2 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
+    y2 = conv_ops.Conv2d.apply(x2, tg.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True),
+                               padding=(1, 1), algorithm=algorithm)
+    y2.backward(tg.Tensor(rng.standard_normal(y2.shape)))
+    for before, now in zip(kept, (y1.data, x1.grad.data, w.grad.data)):
+        np.testing.assert_array_equal(before, now)
+    for arr in (y1.data, x1.grad.data):
+        for buf in workspace._buffers().values():
+            assert not np.may_share_memory(arr, buf)
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 6, 2, 3)).transpose(2, 3, 0, 1)  # (2, 3, 5, 6), not contiguous
+    w = rng.standard_normal((3, 3, 4, 2)).transpose(3, 2, 0, 1)  # (2, 4, 3, 3)
+    w = w[:, :3]  # (2, 3, 3, 3) strided
+    y = F.conv2d(tg.Tensor(x), tg.Tensor(w), padding=1)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, (1, 1), (1, 1), (1, 1)), rtol=1e-10, atol=1e-12)
+
+
+# ---- precision ------------------------------------------------------------------------------
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_float32_is_close_to_float64(algorithm):
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((4, 16, 12, 12)), rng.standard_normal((8, 16, 3, 3)) * 0.1, rng.standard_normal(8)
+    g = rng.standard_normal((4, 8, 6, 6))
+    out64 = run_conv(x, w, b, (2, 2), (1, 1), (1, 1), algorithm, g)
+    out32 = run_conv(*(a.astype(np.float32) for a in (x, w, b)), (2, 2), (1, 1), (1, 1), algorithm,
+                     g.astype(np.float32))
+    for a32, a64 in zip(out32, out64):
+        assert a32.dtype == np.float32
+        np.testing.assert_allclose(a32, a64, rtol=1e-4, atol=1e-4 * np.abs(a64).max())
+
+
+def test_float32_is_the_default_dtype_of_the_result():
+    x, w = tg.Tensor(np.ones((1, 2, 4, 4), np.float32)), tg.Tensor(np.ones((3, 2, 3, 3), np.float32))
+    assert F.conv2d(x, w).dtype == np.float32
+
+
+# ---- errors name the shapes -------------------------------------------------------------------
+@pytest.mark.parametrize("x_shape,w_shape,b_shape,kwargs,words", [
+    ((2, 3, 8, 8), (4, 5, 3, 3), None, {}, ["3 channels", "(2, 3, 8, 8)", "(4, 5, 3, 3)"]),
+    ((1, 1, 4, 4), (1, 1, 7, 7), None, {"padding": 1}, ["7x7", "6x6", "(1, 1, 4, 4)"]),
+    ((1, 1, 5, 5), (1, 1, 3, 3), None, {"dilation": 3}, ["extent 7x7", "5x5"]),
+    ((1, 2, 4, 4), (3, 2, 3), None, {}, ["weight must be 4-d", "(3, 2, 3)"]),
+    ((2, 4, 4), (3, 2, 3, 3), None, {}, ["input must be 4-d", "(2, 4, 4)"]),
+    ((1, 2, 4, 4), (3, 2, 3, 3), (2,), {}, ["bias must have shape (3,)", "(2,)"]),
+    ((1, 2, 4, 4), (3, 2, 3, 3), None, {"stride": 0}, ["stride"]),
+])
+def test_errors_name_the_shapes(x_shape, w_shape, b_shape, kwargs, words):
+    x, w = tg.Tensor(np.zeros(x_shape)), tg.Tensor(np.zeros(w_shape))
+    b = tg.Tensor(np.zeros(b_shape)) if b_shape else None
+    with pytest.raises(ValueError) as info:
+        F.conv2d(x, w, b, **kwargs)
+    for word in words:
+        assert word in str(info.value), f"{word!r} missing from: {info.value}"
+
+
+def test_dtype_mismatch_is_a_clear_error():
+    with pytest.raises(TypeError, match="float32, float64"):
+        F.conv2d(tg.Tensor(np.zeros((1, 1, 3, 3), np.float32)), tg.Tensor(np.zeros((1, 1, 3, 3))))

@@ -1,0 +1,209 @@
+"""max_pool2d, avg_pool2d and adaptive_avg_pool2d against loop definitions (float64),
+plus the rules that are easy to get wrong: ties, padding, count_include_pad, bins."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinygrad_yolo as tg
+from tinygrad_yolo.nn import functional as F
+
+
+@st.composite
+def pool_problems(draw, distinct=False):
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = draw(st.sampled_from([None, (1, 1), (2, 2), (2, 1), (3, 2)]))
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)),
+             draw(st.integers(max(1, kh - 2 * padding[0]), 9)), draw(st.integers(max(1, kw - 2 * padding[1]), 9)))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    x = rng.permutation(np.prod(shape)).reshape(shape) * 0.1 - 3.0 if distinct else rng.standard_normal(shape)
+    return x, (kh, kw), stride, padding
+
+
+def windows(shape, kernel, stride, padding):
+    """Yield (oy, ox, [(h, w) of the window's in-image pixels in row-major window order], count)."""
+    (kh, kw), (ph, pw) = kernel, padding
+    sh, sw = kernel if stride is None else stride
+    H, W = shape[2:]
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    for oy in range(Ho):
+        for ox in range(Wo):
+            pixels = [(oy * sh - ph + r, ox * sw - pw + s) for r in range(kh) for s in range(kw)]
+            yield oy, ox, [(h, w) for h, w in pixels if 0 <= h < H and 0 <= w < W]
+
+
+def ref_max_pool(x, kernel, stride, padding, g):
+    """(y, dx): the max over the window's real pixels; the gradient to the first maximum."""
+    wins = list(windows(x.shape, kernel, stride, padding))
+    Ho, Wo = wins[-1][0] + 1, wins[-1][1] + 1
+    y, dx = np.empty(x.shape[:2] + (Ho, Wo)), np.zeros_like(x)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for oy, ox, pixels in wins:
+                values = [x[n, c, h, w] for h, w in pixels]
+                first = int(np.argmax(values))  # np.argmax returns the first of equal maxima
+                y[n, c, oy, ox] = values[first]
+                dx[(n, c) + pixels[first]] += g[n, c, oy, ox]
+    return y, dx
+
+
+def ref_avg_pool(x, kernel, stride, padding, g):
+    wins = list(windows(x.shape, kernel, stride, padding))
+    Ho, Wo = wins[-1][0] + 1, wins[-1][1] + 1
+    area = kernel[0] * kernel[1]  # count_include_pad: padding counts in the divisor
+    y, dx = np.zeros(x.shape[:2] + (Ho, Wo)), np.zeros_like(x)
+    for oy, ox, pixels in wins:
+        for h, w in pixels:
+            y[:, :, oy, ox] += x[:, :, h, w] / area
+            dx[:, :, h, w] += g[:, :, oy, ox] / area
+    return y, dx
+
+
+def run(fn, x, g):
+    xt = tg.Tensor(x, requires_grad=True)
+    y = fn(xt)
+    y.backward(tg.Tensor(g))
+    return y.numpy(), xt.grad.numpy()
+
+
+def _out_shape(x, kernel, stride, padding):
+    wins = list(windows(x.shape, kernel, stride, padding))
+    return x.shape[:2] + (wins[-1][0] + 1, wins[-1][1] + 1)
+
+
+# ---- max pool -------------------------------------------------------------------------------
+@given(problem=pool_problems(distinct=True))
+def test_max_pool_matches_the_definition(problem):
+    x, kernel, stride, padding = problem
+    g = np.random.default_rng(0).standard_normal(_out_shape(x, kernel, stride, padding))
+    y, dx = run(lambda t: F.max_pool2d(t, kernel, stride, padding), x, g)
+    y_ref, dx_ref = ref_max_pool(x, kernel, stride, padding, g)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+
+
+@given(problem=pool_problems())
+def test_max_pool_with_many_ties_matches_the_definition(problem):
+    x, kernel, stride, padding = problem
+    x = np.round(x)  # integers in [-3, 3]: plenty of equal maxima
+    g = np.random.default_rng(0).standard_normal(_out_shape(x, kernel, stride, padding))
+    y, dx = run(lambda t: F.max_pool2d(t, kernel, stride, padding), x, g)
+    y_ref, dx_ref = ref_max_pool(x, kernel, stride, padding, g)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_ties_send_the_gradient_to_the_first_maximum():
+    x = np.array([[[[1.0, 5.0, 5.0],
+                    [5.0, 2.0, 5.0],
+                    [0.0, 5.0, 1.0]]]])
+    # 2x2 windows, stride 1: every window holds several 5s; row-major order picks the first.
+    y, dx = run(lambda t: F.max_pool2d(t, 2, stride=1), x, np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(y[0, 0], [[5, 5], [5, 5]])
+    # window (0,0) = [[1,5],[5,2]] -> the 5 at (0,1);  window (0,1) = [[5,5],[2,5]] -> (0,1);
+    # window (1,0) = [[5,2],[0,5]] -> (1,0);            window (1,1) = [[2,5],[5,1]] -> (1,2)
+    np.testing.assert_array_equal(dx[0, 0], [[0, 2, 0],
+                                             [1, 0, 1],
+                                             [0, 0, 0]])
+
+
+def test_padding_counts_as_minus_infinity():
+    x = -np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # all negative: a zero pad would win everywhere
+    y, dx = run(lambda t: F.max_pool2d(t, 3, stride=1, padding=1), x, np.ones((1, 1, 3, 3)))
+    np.testing.assert_array_equal(y[0, 0], [[-1, -1, -2], [-1, -1, -2], [-4, -4, -5]])
+    assert dx.sum() == 9 and dx[0, 0, 0, 0] == 4
+
+
+def test_nan_propagates():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 1] = np.nan
+    x[0, 0, 0, 0] = 7.0
+    y = F.max_pool2d(tg.Tensor(x), 2).numpy()
+    assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 0, 1, 1])
+
+
+def test_default_stride_is_the_kernel_size():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(F.max_pool2d(tg.Tensor(x), 2).numpy()[0, 0], [[5, 7], [13, 15]])
+
+
+# ---- average pools ------------------------------------------------------------------------------
+@given(problem=pool_problems())
+def test_avg_pool_matches_the_definition(problem):
+    x, kernel, stride, padding = problem
+    g = np.random.default_rng(0).standard_normal(_out_shape(x, kernel, stride, padding))
+    y, dx = run(lambda t: F.avg_pool2d(t, kernel, stride, padding), x, g)
+    y_ref, dx_ref = ref_avg_pool(x, kernel, stride, padding, g)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_avg_pool_counts_padding_in_the_divisor():
+    y = F.avg_pool2d(tg.Tensor(np.ones((1, 1, 3, 3))), 3, stride=1, padding=1).numpy()[0, 0]
+    np.testing.assert_allclose(y, [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9], [4 / 9, 6 / 9, 4 / 9]])
+
+
+def ref_adaptive(x, out, g):
+    """PyTorch's bins: [floor(i*H/out), ceil((i+1)*H/out))."""
+    (Ho, Wo), (H, W) = out, x.shape[2:]
+    y, dx = np.zeros(x.shape[:2] + out), np.zeros_like(x)
+    for i in range(Ho):
+        h0, h1 = (i * H) // Ho, -(-((i + 1) * H) // Ho)
+        for j in range(Wo):
+            w0, w1 = (j * W) // Wo, -(-((j + 1) * W) // Wo)
+            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+            dx[:, :, h0:h1, w0:w1] += g[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
+    return y, dx
+
+
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)),
+       out=st.tuples(st.integers(1, 5), st.integers(1, 5)), seed=st.integers(0, 99))
+def test_adaptive_avg_pool_matches_the_definition(shape, out, seed):
+    rng = np.random.default_rng(seed)
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape[:2] + out)
+    y, dx = run(lambda t: F.adaptive_avg_pool2d(t, out), x, g)
+    y_ref, dx_ref = ref_adaptive(x, out, g)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_global_average_pool():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 5, 4))
+    y, dx = run(lambda t: F.adaptive_avg_pool2d(t, 1), x, np.ones((2, 3, 1, 1)))
+    np.testing.assert_allclose(y, x.mean(axis=(2, 3), keepdims=True))
+    np.testing.assert_allclose(dx, np.full(x.shape, 1 / 20))
+    assert dx.flags.writeable  # a real array, not a broadcast view the engine can't add into
+
+
+def test_adaptive_equals_avg_pool_when_sizes_divide():
+    x = np.random.default_rng(2).standard_normal((2, 3, 8, 6))
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(tg.Tensor(x), (4, 2)).numpy(),
+                               F.avg_pool2d(tg.Tensor(x), (2, 3)).numpy())
+
+
+# ---- dtype, errors ----------------------------------------------------------------------------
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_float32_is_close_to_float64(op):
+    fn = {"max": lambda t: F.max_pool2d(t, 3, 2, 1), "avg": lambda t: F.avg_pool2d(t, 3, 2, 1)}[op]
+    x = np.random.default_rng(3).standard_normal((2, 3, 9, 9))
+    g = np.ones((2, 3, 5, 5))
+    y64, dx64 = run(fn, x, g)
+    y32, dx32 = run(fn, x.astype(np.float32), g.astype(np.float32))
+    assert y32.dtype == dx32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dx32, dx64, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda x: F.max_pool2d(x, 2, padding=2), ["padding (2, 2)", "half the kernel"]),
+    (lambda x: F.avg_pool2d(x, 7), ["7x7", "larger than the padded input", "(1, 2, 5, 5)"]),
+    (lambda x: F.max_pool2d(x.reshape(2, 5, 5), 2), ["4-d", "(2, 5, 5)"]),
+    (lambda x: F.adaptive_avg_pool2d(x.reshape(10, 5), 1), ["4-d", "(10, 5)"]),
+    (lambda x: F.max_pool2d(x, 0), ["kernel size and stride must be >= 1"]),
+])
+def test_errors_name_the_problem(call, words):
+    with pytest.raises(ValueError) as info:
+        call(tg.Tensor(np.zeros((1, 2, 5, 5))))
+    for word in words:
+        assert word in str(info.value), f"{word!r} missing from: {info.value}"
