@@ -2,9 +2,11 @@
 
 A pooling window at output (oy, ox) covers input rows oy*sh - ph + r and columns
 ox*sw - pw + s for r < kh, s < kw. For a fixed tap (r, s) those reads form one strided
-slice of the (padded) input, so every op here is a short loop over the kh*kw taps, each a
-vectorised array operation — and within one tap no two outputs read the same pixel, so
-the backward's ``+=`` on a strided slice never needs ``np.add.at``.
+slice of the (padded) input, so max and average pooling are a short loop over the kh*kw
+taps, each a vectorised array operation; within one tap no two outputs read the same pixel,
+so the backward's ``+=`` on a strided slice never needs ``np.add.at``. On the CPU the taps
+run on a channels-last copy (H, W, N*C) of the input, whose rows stay long and contiguous
+whatever the stride (see _channels_last); on CUDA, max pooling runs the kernels in kernels/.
 
 Padding follows PyTorch: at most half the kernel, counting as -inf for max (it never wins)
 and as 0 for average (count_include_pad=True: the divisor is always kh*kw).
@@ -38,42 +40,40 @@ def pool_geometry(op, x_shape, kernel_size, stride, padding):
 
 
 def _tap(a, r, s, stride, out_hw):
-    """The (N, C, Ho, Wo) strided slice of padded ``a`` read by kernel tap (r, s)."""
+    """The (Ho, Wo, N*C) strided slice of channels-last ``a`` read by kernel tap (r, s)."""
     (sh, sw), (Ho, Wo) = stride, out_hw
-    return a[:, :, r:r + sh * (Ho - 1) + 1:sh, s:s + sw * (Wo - 1) + 1:sw]
+    return a[r:r + sh * (Ho - 1) + 1:sh, s:s + sw * (Wo - 1) + 1:sw]
 
 
-def _padded(name, x, padding, value):
-    """x with ``padding`` rows/columns of ``value`` around each image (x itself when none)."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
+def _channels_last(name, x, padding, fill):
+    """Scratch copy of x (N, C, H, W) as (H + 2ph, W + 2pw, N*C), borders set to ``fill``.
+
+    Why this layout: a tap's slice is strided in H and W (stride 2 for most pools), and NumPy
+    runs strided or short inner loops slowly. With N*C innermost every tap is a slice whose
+    rows are N*C contiguous values, whatever the stride."""
     xp = array_module(x)
     N, C, H, W = x.shape
-    buf = scratch(name, (N, C, H + 2 * ph, W + 2 * pw), x.dtype, xp)
-    buf.fill(value)  # borders only would be less traffic, but pooled maps are small
-    buf[:, :, ph:ph + H, pw:pw + W] = x
+    ph, pw = padding
+    buf = scratch(name, (H + 2 * ph, W + 2 * pw, N * C), x.dtype, xp)
+    buf[:ph] = fill
+    buf[ph + H:] = fill
+    buf[ph:ph + H, :pw] = fill
+    buf[ph:ph + H, pw + W:] = fill
+    buf.reshape(H + 2 * ph, W + 2 * pw, N, C)[ph:ph + H, pw:pw + W] = x.transpose(2, 3, 0, 1)
     return buf
 
 
-def _gradient_canvas(name, x_shape, padding, dtype, xp):
-    """Zeroed array for the input gradient, padded like the input. Without padding it is the
-    fresh gradient itself; with padding a scratch buffer whose interior gets copied out."""
-    ph, pw = padding
-    N, C, H, W = x_shape
-    if ph == 0 and pw == 0:
-        return xp.zeros(x_shape, dtype=dtype)
-    buf = scratch(name, (N, C, H + 2 * ph, W + 2 * pw), dtype, xp)
-    buf.fill(0)
-    return buf
-
-
-def _crop(canvas, x_shape, padding):
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return canvas
-    H, W = x_shape[2:]
-    return canvas[:, :, ph:ph + H, pw:pw + W].copy()  # a fresh array: the engine keeps it
+def _to_nchw(a_cl, shape, scale=None):
+    """Fresh (N, C, h, w) array from channels-last (h, w, N*C) ``a_cl``, optionally scaled."""
+    xp = array_module(a_cl)
+    N, C, h, w = shape
+    out = xp.empty(shape, dtype=a_cl.dtype)
+    src = a_cl.reshape(h, w, N, C).transpose(2, 3, 0, 1)
+    if scale is None:
+        out[...] = src
+    else:
+        xp.multiply(src, scale, out=out)
+    return out
 
 
 class MaxPool2d(Function):
@@ -86,37 +86,61 @@ class MaxPool2d(Function):
     def forward(self, x):
         (kh, kw), stride, padding, out_hw = pool_geometry("max_pool2d", x.shape, *self.args)
         self.x_shape, self.geometry = x.shape, ((kh, kw), stride, padding, out_hw)
-        xp = array_module(x)
-        if xp is not np:
+        if array_module(x) is not np:
             from .. import kernels
             y, self.argmax = kernels.max_pool2d_forward_gpu(x, (kh, kw), stride, padding)
             return y
-        xpad = _padded("pool.x", x, padding, -np.inf)
-        y = _tap(xpad, 0, 0, stride, out_hw).copy()
-        # argmax holds the winning tap's number r*kw + s (small ints: less memory traffic).
+        N, C = x.shape[:2]
+        xpad = _channels_last("pool.x", x, padding, -np.inf)
+        y = scratch("pool.y", out_hw + (N * C,), x.dtype)
+        np.copyto(y, _tap(xpad, 0, 0, stride, out_hw))
+        # argmax holds the winning tap's number t = r*kw + s (small ints: less memory traffic).
         argmax = np.zeros(y.shape, dtype=np.uint8 if kh * kw <= 256 else np.int32)
-        has_nan = bool(np.isnan(x).any()) if x.dtype.kind == "f" else False
-        wins = np.empty(y.shape, dtype=bool)
-        for t in range(1, kh * kw):
-            v = _tap(xpad, t // kw, t % kw, stride, out_hw)
-            np.greater(v, y, out=wins)  # strict: an equal value later in the window loses
-            if has_nan:  # a NaN beats a number; the first NaN stays
-                wins |= np.isnan(v) & ~np.isnan(y)
-            np.copyto(y, v, where=wins)
-            np.copyto(argmax, t, where=wins)
+        self._max_over_taps(xpad, y, argmax, nan_aware=False)
+        if np.isnan(y).any():  # rare: redo with the rule that the first NaN wins
+            np.copyto(y, _tap(xpad, 0, 0, stride, out_hw))
+            argmax.fill(0)
+            self._max_over_taps(xpad, y, argmax, nan_aware=True)
         self.argmax = argmax
-        return y
+        return _to_nchw(y, (N, C) + out_hw)
+
+    def _max_over_taps(self, xpad, y, argmax, nan_aware):
+        """y <- max over the taps (y starts as tap 0), argmax <- the first winning tap."""
+        (kh, kw), stride, _, out_hw = self.geometry
+        v = scratch("pool.tap", y.shape, y.dtype)
+        wins = scratch("pool.mask", y.shape, bool)
+        won_t = scratch("pool.index", y.shape, argmax.dtype)
+        for t in range(1, kh * kw):
+            np.copyto(v, _tap(xpad, t // kw, t % kw, stride, out_hw))  # one strided read, then contiguous ops
+            np.greater(v, y, out=wins)  # strict: an equal value later in the window loses
+            if nan_aware:  # a NaN beats a number; the first NaN stays
+                wins |= np.isnan(v) & ~np.isnan(y)
+            np.maximum(y, v, out=y)
+            # Taps come in increasing t, so "argmax = t where tap t wins" is max(argmax, wins * t):
+            # branch-free, unlike a masked copy.
+            np.multiply(wins, argmax.dtype.type(t), out=won_t)
+            np.maximum(argmax, won_t, out=argmax)
 
     def backward(self, g):
         (kh, kw), stride, padding, out_hw = self.geometry
-        xp = array_module(g)
-        if xp is not np:
+        if array_module(g) is not np:
             from .. import kernels
             return kernels.max_pool2d_backward_gpu(g, self.argmax, self.x_shape, (kh, kw), stride, padding)
-        gx = _gradient_canvas("pool.gx", self.x_shape, padding, g.dtype, xp)
+        N, C, H, W = self.x_shape
+        (ph, pw) = padding
+        g_cl = scratch("pool.g", out_hw + (N, C), g.dtype)
+        g_cl[...] = g.transpose(2, 3, 0, 1)
+        g_cl = g_cl.reshape(self.argmax.shape)
+        gx = scratch("pool.gx", (H + 2 * ph, W + 2 * pw, N * C), g.dtype)
+        gx.fill(0)
+        won = scratch("pool.mask", self.argmax.shape, bool)
+        share = scratch("pool.share", self.argmax.shape, g.dtype)
         for t in range(kh * kw):
-            _tap(gx, t // kw, t % kw, stride, out_hw)[...] += np.where(self.argmax == t, g, 0)
-        return _crop(gx, self.x_shape, padding)
+            view = _tap(gx, t // kw, t % kw, stride, out_hw)
+            np.equal(self.argmax, t, out=won)
+            np.multiply(g_cl, won, out=share)  # g where tap t won, else 0 (branch-free)
+            view += share
+        return _to_nchw(gx[ph:ph + H, pw:pw + W], self.x_shape)
 
 
 class AvgPool2d(Function):
@@ -128,21 +152,28 @@ class AvgPool2d(Function):
     def forward(self, x):
         (kh, kw), stride, padding, out_hw = pool_geometry("avg_pool2d", x.shape, *self.args)
         self.x_shape, self.geometry = x.shape, ((kh, kw), stride, padding, out_hw)
-        xpad = _padded("pool.x", x, padding, 0)
-        y = _tap(xpad, 0, 0, stride, out_hw).copy()
+        N, C = x.shape[:2]
+        xpad = _channels_last("pool.x", x, padding, 0)
+        acc = scratch("pool.y", out_hw + (N * C,), x.dtype, array_module(x))
+        acc[...] = _tap(xpad, 0, 0, stride, out_hw)
         for t in range(1, kh * kw):
-            y += _tap(xpad, t // kw, t % kw, stride, out_hw)
-        y *= 1.0 / (kh * kw)
-        return y
+            acc += _tap(xpad, t // kw, t % kw, stride, out_hw)
+        return _to_nchw(acc, (N, C) + out_hw, scale=1.0 / (kh * kw))
 
     def backward(self, g):
         (kh, kw), stride, padding, out_hw = self.geometry
         xp = array_module(g)
-        gx = _gradient_canvas("pool.gx", self.x_shape, padding, g.dtype, xp)
-        share = g * (1.0 / (kh * kw))
+        N, C, H, W = self.x_shape
+        (ph, pw) = padding
+        share = scratch("pool.g", out_hw + (N, C), g.dtype, xp)
+        xp.multiply(g.transpose(2, 3, 0, 1), 1.0 / (kh * kw), out=share)
+        share = share.reshape(out_hw + (N * C,))
+        gx = scratch("pool.gx", (H + 2 * ph, W + 2 * pw, N * C), g.dtype, xp)
+        gx.fill(0)
         for t in range(kh * kw):
-            _tap(gx, t // kw, t % kw, stride, out_hw)[...] += share
-        return _crop(gx, self.x_shape, padding)
+            view = _tap(gx, t // kw, t % kw, stride, out_hw)
+            view += share
+        return _to_nchw(gx[ph:ph + H, pw:pw + W], self.x_shape)
 
 
 def adaptive_bins(size, out):
