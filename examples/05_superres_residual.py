@@ -1,0 +1,124 @@
+"""Demo 5 - the super-resolution analogy: learning the difference is easier than learning the
+whole thing.
+
+Super-resolution takes an upsampled low-resolution image x and should output the sharp
+image y. The two are already close, so a network that outputs x + f(x) (like VDSR) only
+has to learn the small residual y - x, while one that outputs f(x) must first learn to copy
+x through all its layers. A residual block's F(x) + x makes the same bet: the identity is
+the default and the layers learn a correction.
+
+Two identical small conv nets (conv3x3-ReLU x 3, then conv3x3 to 3 channels, no
+normalisation), same init, same data, same optimizer (Adam):
+  direct:    y_hat = f(x)
+  residual:  y_hat = x + f(x)
+Data: synthetic shape images (sharp edges), downsampled 2x by averaging and upsampled
+back bilinearly. Printed: the training loss (MSE) over the steps, the MSE of the input
+itself (doing nothing), and both nets' MSE on held-out images.
+"""
+import numpy as np
+from PIL import Image
+
+from demo_common import finish, parse_args, pyplot, shape_images, tg, to_uint8_image
+from tinygrad_yolo import nn, optim
+from tinygrad_yolo.nn import functional as F
+from tinygrad_yolo.viz import plot_curves
+
+
+def degrade(images):
+    """2x2 average pooling, then bilinear upsampling back to the original size."""
+    n, c, h, w = images.shape
+    low = images.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+    up = np.empty_like(images)
+    for i in range(n):
+        for ch in range(c):
+            up[i, ch] = np.asarray(Image.fromarray(low[i, ch], "F").resize((w, h), Image.BILINEAR))
+    return up
+
+
+class SmallSR(nn.Module):
+    def __init__(self, residual, width=32):
+        super().__init__()
+        self.residual = residual
+        self.body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(width, 3, 3, padding=1))
+
+    def forward(self, x):
+        out = self.body(x)
+        return x + out if self.residual else out
+
+
+def train(residual, data, steps, batch, seed, lr=1e-3):
+    x_train, y_train = data
+    tg.seed(seed)  # the same initial weights for both nets
+    net = SmallSR(residual)
+    opt = optim.Adam(net.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    losses = []
+    for _ in range(steps):
+        idx = rng.integers(0, len(x_train), batch)
+        loss = F.mse_loss(net(tg.Tensor(x_train[idx])), tg.Tensor(y_train[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return net, np.array(losses)
+
+
+def main(argv=None):
+    args = parse_args(__doc__, argv)
+    n_train, n_test, size, steps, batch = (32, 8, 16, 12, 8) if args.small else (512, 64, 32, 400, 16)
+    rng = np.random.default_rng(args.seed)
+    # difficulty 0.1: little pixel noise, which no upsampler could restore anyway
+    y_all, _, _ = shape_images(n_train + n_test, size, rng, max_objects=4, min_size=0.2, max_size=0.5, difficulty=0.1)
+    x_all = degrade(y_all)
+    train_data = (x_all[:n_train], y_all[:n_train])
+    x_test, y_test = x_all[n_train:], y_all[n_train:]
+    baseline = float(((x_test - y_test) ** 2).mean())
+    print(f"data: {n_train} training / {n_test} held-out images {size}x{size}, 2x downsampled and upsampled; "
+          f"{steps} steps of batch {batch}, Adam lr 1e-3")
+    print(f"MSE of the upsampled input itself (no network): {baseline:.5f}")
+
+    curves, results = {}, {"input_mse": baseline}
+    outputs = {}
+    for name, residual in (("direct: f(x)", False), ("residual: x + f(x)", True)):
+        net, losses = train(residual, train_data, steps, batch, args.seed)
+        with tg.no_grad():
+            pred = net(tg.Tensor(x_test)).numpy()
+        test_mse = float(((pred - y_test) ** 2).mean())
+        outputs[name] = pred
+        curves[name] = losses
+        k = max(1, steps // 10)
+        key = "residual" if residual else "direct"
+        results[key] = {"first_loss": float(losses[0]), "final_loss": float(losses[-k:].mean()),
+                        "test_mse": test_mse, "losses": losses.tolist()}
+        print(f"  {name:<20} training loss: step 1 {losses[0]:.5f} -> last {k} steps {losses[-k:].mean():.5f};"
+              f"  held-out MSE {test_mse:.5f} ({'below' if test_mse < baseline else 'above'} the input's)")
+    ratio = results["direct"]["test_mse"] / results["residual"]["test_mse"]
+    results["direct_over_residual"] = ratio
+    print(f"held-out MSE, direct / residual = {ratio:.2f}")
+
+    curves["input (no network)"] = ([0, steps - 1], [baseline, baseline])
+    curve_path = plot_curves(curves, args.out / "05_superres_curves.png", xlabel="step", ylabel="MSE",
+                             title="Super-resolution: learning the residual vs the whole image", logy=True)
+    plt = pyplot()
+    cols = min(4, n_test)
+    fig, axes = plt.subplots(4, cols, figsize=(2 * cols, 8.4), squeeze=False)
+    rows = (("input (upsampled)", x_test), ("direct f(x)", outputs["direct: f(x)"]),
+            ("residual x + f(x)", outputs["residual: x + f(x)"]), ("target", y_test))
+    for r, (title, imgs) in enumerate(rows):
+        for c in range(cols):
+            axes[r, c].imshow(to_uint8_image(imgs[c]), interpolation="nearest")
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(title, fontsize=9)
+    fig.tight_layout()
+    sample_path = args.out / "05_superres_samples.png"
+    fig.savefig(sample_path, dpi=120)
+    plt.close(fig)
+    return finish(args, results, [curve_path, sample_path])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Demo 6 - the seed's YOLO progression: from one box to YOLOv1's 7x7x30 grid.
+
+  1. One object per image, 25 outputs: 1 confidence + 4 box numbers (x, y, sqrt w, sqrt h)
+     + 20 class scores.
+  2. Two box predictors sharing the class scores, 30 outputs (2 x 5 + 20): during training
+     the predictor whose box overlaps the object more is "responsible" for it, so the
+     two can specialise.
+  3. The same 30 numbers for every cell of a 7x7 grid, 7 x 7 x 30 = 1470 outputs: each cell
+     answers for the object whose centre falls in it, so an image can hold many objects.
+
+All three are the same YOLOv1 loss (tinygrad_yolo.detection.YOLOv1Loss with S, B = 1, 1;
+1, 2; 7, 2 and C = 20) on the same small network (demo_common.TinyDetector: four
+conv-BN-LeakyReLU-maxpool stages and two fully connected layers, built from nn layers),
+trained briefly with Adam on synthetic shape images (20 classes: 5 shapes x 4 colours):
+one object per image for 1 and 2, one to four for 3 (which gets half of the steps). Each
+is then run on held-out images and its detections (decode + per-class NMS) are drawn over
+the truth (thin white boxes).
+Brief training: expect rough boxes, not a finished detector.
+"""
+import numpy as np
+
+from demo_common import CLASS_NAMES, TinyDetector, finish, parse_args, pyplot, shape_images, tg, to_uint8_image
+from tinygrad_yolo import optim
+from tinygrad_yolo.detection import YOLOv1Loss, box_iou, encode_batch, mean_average_precision, postprocess
+from tinygrad_yolo.viz import draw_detections
+
+C = 20
+# (title, S, B, objects per image at most, share of the training steps): the grid gets more steps
+STAGES = (("one box, 25 outputs", 1, 1, 1, 0.25), ("two boxes, 30 outputs", 1, 2, 1, 0.25),
+          ("7x7 grid, 1470 outputs", 7, 2, 4, 0.5))
+
+
+def truth_rows(boxes, labels):
+    return [np.concatenate([b, l[:, None]], axis=1) for b, l in zip(boxes, labels)]
+
+
+def train_stage(S, B, max_objects, sizes, steps, rng, seed):
+    n_train, n_test, img, _, batch = sizes
+    images, boxes, labels = shape_images(n_train + n_test, img, rng, max_objects=max_objects,
+                                         min_size=0.25 if max_objects == 1 else 0.15, max_size=0.7)
+    target, _ = encode_batch(boxes[:n_train], labels[:n_train], S=S, C=C)
+    tg.seed(seed)
+    model = TinyDetector(S, B, C, img_size=img)
+    loss_fn = YOLOv1Loss(S=S, B=B, C=C)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    batches = np.random.default_rng(seed)
+    losses = []
+    for _ in range(steps):
+        idx = batches.integers(0, n_train, batch)
+        loss, _ = loss_fn(model(tg.Tensor(images[idx])), target[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    with tg.no_grad():
+        out = model(tg.Tensor(images[n_train:]))
+    test = (images[n_train:], boxes[n_train:], labels[n_train:])
+    return model, out, np.array(losses), test
+
+
+def evaluate(out, S, B, test):
+    images, boxes, labels = test
+    dets = postprocess(out, S=S, B=B, C=C, conf_threshold=0.005)
+    mAP = mean_average_precision(dets, truth_rows(boxes, labels), C)["map"]
+    # the best detection of each image against its first object (images 1 and 2 hold one)
+    ious, correct = [], []
+    for d, b, l in zip(dets, boxes, labels):
+        if len(d):
+            ious.append(float(box_iou(d[:1, :4], b[:1])[0, 0]))
+            correct.append(int(d[0, 5]) == int(l[0]))
+        else:
+            ious.append(0.0)
+            correct.append(False)
+    return dets, {"map50": float(mAP), "top_iou": float(np.mean(ious)), "top_class_accuracy": float(np.mean(correct))}
+
+
+def main(argv=None):
+    args = parse_args(__doc__, argv)
+    sizes = (32, 4, 32, 12, 8) if args.small else (512, 16, 48, 750, 32)
+    n_train, n_test, img, total_steps, batch = sizes
+    print(f"each stage: {n_train} training images {img}x{img}, Adam steps of batch {batch} "
+          f"({total_steps} in all); {n_test} held-out images")
+    rng = np.random.default_rng(args.seed)
+    results, drawn = {}, []
+    for title, S, B, max_objects, share in STAGES:
+        steps = max(1, int(round(share * total_steps)))
+        model, out, losses, test = train_stage(S, B, max_objects, sizes, steps, rng, args.seed)
+        outputs = int(np.prod(out.shape[1:]))
+        dets, metrics = evaluate(out, S, B, test)
+        k = max(1, steps // 10)
+        metrics.update(outputs=outputs, output_shape=list(out.shape[1:]), first_loss=float(losses[0]),
+                       final_loss=float(losses[-k:].mean()), parameters=model.num_parameters())
+        results[f"S{S}_B{B}"] = metrics
+        print(f"{title}: output {tuple(out.shape[1:])} = {outputs} numbers per image, "
+              f"{metrics['parameters']} parameters")
+        print(f"  {steps} steps: training loss {losses[0]:.3f} -> {metrics['final_loss']:.3f} (mean of the last {k}); "
+              f"held-out: mAP@0.5 {metrics['map50']:.3f}, best detection: IoU with the (first) object "
+              f"{metrics['top_iou']:.2f}, class right {metrics['top_class_accuracy']:.0%}")
+        images, boxes, labels = test
+        row = []
+        for i in range(min(4, len(images))):
+            # one object: the best box; the grid: every box scoring >= 0.1 (at least the best one)
+            shown = dets[i][:max(1, int((dets[i][:, 4] >= 0.1).sum()))] if max_objects > 1 else dets[i][:1]
+            row.append(draw_detections(to_uint8_image(images[i]).repeat(3, 0).repeat(3, 1), shown,
+                                       class_names=CLASS_NAMES, truth=truth_rows(boxes, labels)[i]))
+        drawn.append((title, row))
+
+    plt = pyplot()
+    cols = len(drawn[0][1])
+    fig, axes = plt.subplots(len(drawn), cols, figsize=(2.6 * cols, 2.8 * len(drawn)), squeeze=False)
+    for r, (title, row) in enumerate(drawn):
+        for c, im in enumerate(row):
+            axes[r, c].imshow(im)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(title, fontsize=9)
+    fig.suptitle("YOLO progression on held-out images (white: truth)", fontsize=11)
+    fig.tight_layout()
+    path = args.out / "06_yolo_progression.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return finish(args, results, [path])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Plumbing shared by the demos: command-line flags, the output folder, synthetic images,
+and the small detector of demos 6 and 8. Nothing here is part of the package."""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# `python examples/NN_name.py` from a checkout uses the checkout's package, installed or not.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import tinygrad_yolo as tg  # noqa: E402
+from tinygrad_yolo import nn  # noqa: E402
+from tinygrad_yolo.data import SYNTHETIC_CLASSES, render_image  # noqa: E402
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
+
+
+def parse_args(doc, argv=None, add=None):
+    """--small/--quick (the reduced size CI runs), --out (figure folder), --seed; ``add(parser)``
+    adds a demo's own flags. The output folder is created."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    parser.add_argument("--small", "--quick", dest="small", action="store_true",
+                        help="a reduced size that runs in seconds (what tests/test_examples.py runs)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder for the figures (default {DEFAULT_OUT})")
+    parser.add_argument("--seed", type=int, default=0)
+    if add is not None:
+        add(parser)
+    args = parser.parse_args(argv)
+    args.out = Path(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.started = time.perf_counter()
+    return args
+
+
+def finish(args, results, figures):
+    """Print where the figures went and the runtime; return ``results`` with both added."""
+    for f in figures:
+        print(f"figure: {f}")
+    results["figures"] = [str(f) for f in figures]
+    results["seconds"] = time.perf_counter() - args.started
+    print(f"runtime: {results['seconds']:.1f} s ({'--small' if args.small else 'full size'})")
+    return results
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files only (works on machines without a display)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def shape_images(n, size, rng, max_objects=1, min_size=0.2, max_size=0.7, difficulty=0.5):
+    """``n`` synthetic images: (n, 3, size, size) float32 in [0, 1], and per image the boxes
+    (M, 4) as normalised xyxy and the class indices (M,) into SYNTHETIC_CLASSES."""
+    images = np.empty((n, 3, size, size), dtype=np.float32)
+    boxes, labels = [], []
+    for i in range(n):
+        img, pixel_boxes, classes = render_image(rng, img_size=size, difficulty=difficulty,
+                                                 max_objects=max_objects, min_size=min_size, max_size=max_size)
+        images[i] = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        boxes.append(np.asarray(pixel_boxes, dtype=np.float64).reshape(-1, 4) / size)
+        labels.append(np.asarray(classes, dtype=np.int64))
+    return images, boxes, labels
+
+
+def to_uint8_image(chw):
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, for drawing."""
+    return (np.clip(chw, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+
+
+class TinyDetector(nn.Module):
+    """A YOLOv1 in miniature, built from nn layers: four conv-BN-LeakyReLU-maxpool stages
+    (64 px in, 4x4x64 features out), then fully connected layers to S*S*(B*5 + C) outputs,
+    reshaped to (N, S, S, B*5 + C) as YOLOv1's head does. Outputs are linear."""
+
+    def __init__(self, S=7, B=2, C=20, img_size=64, width=16, hidden=256):
+        super().__init__()
+        self.S, self.B, self.C = S, B, C
+        layers, ch = [], 3
+        for i in range(4):
+            out = width * 2 ** min(i, 2)
+            layers += [nn.Conv2d(ch, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                       nn.LeakyReLU(0.1), nn.MaxPool2d(2)]
+            ch = out
+        self.features = nn.Sequential(*layers)
+        side = img_size // 16
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * side * side, hidden), nn.LeakyReLU(0.1),
+                                  nn.Linear(hidden, S * S * (B * 5 + C)))
+
+    def forward(self, x):
+        return self.head(self.features(x)).reshape(x.shape[0], self.S, self.S, self.B * 5 + self.C)
+
+
+CLASS_NAMES = list(SYNTHETIC_CLASSES)
+__all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector", "CLASS_NAMES", "tg", "nn"]
