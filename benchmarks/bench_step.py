@@ -1,0 +1,234 @@
+"""One YOLOv1-ResNet training step (forward, YOLOv1 loss, backward, SGD momentum), timed.
+
+    python benchmarks/bench_step.py                 # all configurations, JSON lines on stdout
+    python benchmarks/bench_step.py --configs r18_b8 --steps 5 --rounds 2
+
+Each (framework, configuration) runs in its own subprocess, so peak resident memory is that
+framework's alone; rounds alternate ours / PyTorch so machine noise hits both alike. PyTorch is
+optional: when it is installed the identical network is built in it and the ratio ours/PyTorch
+is printed; the tinygrad_yolo package never imports it. A per-op profile of one of our steps is
+written beside the results (--profile-dir).
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+CONFIGS = {
+    # the issue's model: ResNet-18 (64..512) at 224^2 + conv head 512 -> 256 -> 30
+    "r18_b8": dict(width=1.0, img=224, batch=8),
+    "r18_b16": dict(width=1.0, img=224, batch=16),
+    # the small configuration the default `tinygrad-yolo train` uses (widths 16/32/64/128)
+    "tiny_b32": dict(width=0.25, img=224, batch=32),
+}
+S, B, C = 7, 2, 20
+
+
+def random_targets(rng, n):
+    """Valid YOLOv1 targets: 1-3 objects per image in distinct cells."""
+    t = np.zeros((n, S, S, 5 + C), np.float32)
+    for i in range(n):
+        for cell in rng.choice(S * S, size=rng.integers(1, 4), replace=False):
+            r, c = divmod(int(cell), S)
+            t[i, r, c, :4] = [rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.6), rng.uniform(0.05, 0.6)]
+            t[i, r, c, 4] = 1
+            t[i, r, c, 5 + rng.integers(C)] = 1
+    return t
+
+
+def rss_mb():
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# ---- ours ---------------------------------------------------------------------------------
+def ours_step_fn(cfg):
+    import tinygrad_yolo as tg
+    from tinygrad_yolo.detection import YOLOv1Loss
+    from tinygrad_yolo.models import YOLOv1
+
+    tg.seed(0)
+    model = YOLOv1("resnet18", S=S, B=B, C=C, img_size=cfg["img"], width=cfg["width"], head="conv")
+    opt = tg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    crit = YOLOv1Loss(S=S, B=B, C=C)
+    rng = np.random.default_rng(0)
+    x = rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32)
+    t = random_targets(rng, cfg["batch"])
+
+    def step():
+        loss, _ = crit(model(tg.Tensor(x)), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+# ---- PyTorch: the identical network --------------------------------------------------------
+def torch_step_fn(cfg):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+
+    def ch(c):
+        return max(1, int(round(c * cfg["width"])))
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.down = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                         if stride != 1 or cin != cout else None)
+
+        def forward(self, x):
+            y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+            return torch.relu(y + (x if self.down is None else self.down(x)))
+
+    widths = [ch(64), ch(128), ch(256), ch(512)]
+    layers = [nn.Conv2d(3, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(),
+              nn.MaxPool2d(3, 2, 1)]
+    cin = widths[0]
+    for i, w in enumerate(widths):
+        layers += [Block(cin, w, 1 if i == 0 else 2), Block(w, w, 1)]
+        cin = w
+    hidden = max(8, int(round(256 * cfg["width"])))
+    layers += [nn.Conv2d(cin, hidden, 3, 1, 1, bias=False), nn.BatchNorm2d(hidden), nn.LeakyReLU(0.1),
+               nn.Conv2d(hidden, B * 5 + C, 1)]
+    model = nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32))
+    t = torch.from_numpy(random_targets(rng, cfg["batch"]))
+    rows = torch.arange(S, dtype=torch.float32).view(1, S, 1, 1)
+    cols = torch.arange(S, dtype=torch.float32).view(1, 1, S, 1)
+
+    def xyxy(b):  # (..., 4) of x, y, sqrt w, sqrt h -> image frame
+        cx, cy = (cols + b[..., 0]) / S, (rows + b[..., 1]) / S
+        w, h = b[..., 2] ** 2, b[..., 3] ** 2
+        return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+
+    def yolo_loss(pred):  # the same formula as tinygrad_yolo.detection.YOLOv1Loss
+        n = pred.shape[0]
+        boxes = pred[..., :B * 5].reshape(n, S, S, B, 5)
+        true = torch.cat([t[..., 0:2], t[..., 2:4].sqrt()], -1).unsqueeze(3)
+        with torch.no_grad():
+            p, q = xyxy(boxes[..., :4]), xyxy(true)
+            lt, rb = torch.maximum(p[..., :2], q[..., :2]), torch.minimum(p[..., 2:], q[..., 2:])
+            inter = (rb - lt).clamp(min=0).prod(-1)
+            area = lambda z: (z[..., 2] - z[..., 0]).clamp(min=0) * (z[..., 3] - z[..., 1]).clamp(min=0)  # noqa
+            iou = inter / (area(p) + area(q) - inter).clamp(min=1e-12)
+            err = ((boxes[..., :4] - true) ** 2).sum(-1)
+            best = torch.where(iou == iou.max(-1, keepdim=True).values, err, torch.inf).argmin(-1)
+            resp = (torch.arange(B) == best.unsqueeze(-1)) & (t[..., 4:5] > 0)
+            resp = resp.float()
+        sq = (boxes[..., :4] - true) ** 2
+        conf = boxes[..., 4]
+        loss = (5 * (sq[..., 0:2].sum(-1) * resp).sum() + 5 * (sq[..., 2:4].sum(-1) * resp).sum()
+                + ((conf - iou) ** 2 * resp).sum() + 0.5 * (conf ** 2 * (1 - resp)).sum()
+                + ((pred[..., B * 5:] - t[..., 5:]) ** 2 * t[..., 4:5]).sum())
+        return loss / n
+
+    def step():
+        loss = yolo_loss(model(x).permute(0, 2, 3, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def worker(framework, config, steps, warmup, profile_path):
+    cfg = CONFIGS[config]
+    step = (ours_step_fn if framework == "ours" else torch_step_fn)(cfg)
+    base = current_rss_mb()  # libraries, model and data loaded; no step run yet
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    result = {"times": times, "peak_rss_mb": rss_mb(), "rss_before_steps_mb": base}
+    if profile_path and framework == "ours":
+        import tinygrad_yolo as tg
+        with tg.profile() as prof:
+            step()
+        with open(profile_path, "w") as f:
+            f.write(f"# per-op profile of one training step, ours, {config} {cfg}\n{prof.table()}\n")
+    print(json.dumps(result))
+
+
+def run_worker(framework, config, steps, warmup, profile_path=None):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--configs", config,
+           "--steps", str(steps), "--warmup", str(warmup)] + (["--profile", profile_path] if profile_path else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{framework} {config} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def have_torch():
+    try:
+        import importlib.util
+        return importlib.util.find_spec("torch") is not None
+    except Exception:
+        return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating ours/PyTorch rounds")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--profile-dir", default="benchmarks/results")
+    ap.add_argument("--worker", choices=["ours", "torch"])
+    ap.add_argument("--profile")
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.configs, args.steps, args.warmup, args.profile)
+
+    frameworks = ["ours"] + (["torch"] if have_torch() and not args.no_torch else [])
+    os.makedirs(args.profile_dir, exist_ok=True)
+    for config in args.configs.split(","):
+        runs = {f: [] for f in frameworks}
+        for r in range(args.rounds):
+            for f in frameworks:
+                profile = os.path.join(args.profile_dir, f"profile_{config}.txt") if (f == "ours" and r == 0) else None
+                runs[f].append(run_worker(f, config, args.steps, args.warmup, profile))
+        batch = CONFIGS[config]["batch"]
+        row = {"config": config, **CONFIGS[config], "steps": args.steps * args.rounds}
+        for f, rs in runs.items():
+            times = [t for r in rs for t in r["times"]]
+            med = statistics.median(times)
+            row[f"{f}_s_per_step"] = round(med, 4)
+            row[f"{f}_images_per_s"] = round(batch / med, 2)
+            row[f"{f}_peak_rss_mb"] = round(max(r["peak_rss_mb"] for r in rs), 1)
+            # what training adds on top of libraries + model + data: activations, gradients, buffers
+            row[f"{f}_step_mem_mb"] = round(max(r["peak_rss_mb"] - r["rss_before_steps_mb"] for r in rs), 1)
+        if "torch" in runs:
+            row["ratio_time"] = round(row["ours_s_per_step"] / row["torch_s_per_step"], 3)
+            row["ratio_peak_rss"] = round(row["ours_peak_rss_mb"] / row["torch_peak_rss_mb"], 3)
+            row["ratio_step_mem"] = round(row["ours_step_mem_mb"] / max(row["torch_step_mem_mb"], 1e-9), 3)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
