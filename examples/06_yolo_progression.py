@@ -8,14 +8,18 @@
   3. The same 30 numbers for every cell of a 7x7 grid, 7 x 7 x 30 = 1470 outputs: each cell
      answers for the object whose centre falls in it, so an image can hold many objects.
 
-All three are the same YOLOv1 loss (tinygrad_yolo.detection.YOLOv1Loss with S, B = 1, 1;
-1, 2; 7, 2 and C = 20) on the same small network (demo_common.TinyDetector: four
-conv-BN-LeakyReLU-maxpool stages and two fully connected layers, built from nn layers),
-trained briefly with Adam on synthetic shape images (20 classes: 5 shapes x 4 colours):
-one object per image for 1 and 2, one to four for 3 (which gets half of the steps). Each
-is then run on held-out images and its detections (decode + per-class NMS) are drawn over
-the truth (thin white boxes).
-Brief training: expect rough boxes, not a finished detector.
+All three use the YOLOv1 loss (tinygrad_yolo.detection.YOLOv1Loss with S, B = 1, 1; 1, 2;
+7, 2 and C = 20) and a small network built from nn layers (demo_common.TinyDetector: three
+conv-BN-LeakyReLU-maxpool stages, 56 px in, 7x7x64 features out). 1 and 2 put fully
+connected layers on top, as YOLOv1 does. For 3 the 1470 outputs come from a 3x3 and a 1x1
+convolution on the 7x7 feature map, so each cell's 30 numbers are computed from the features
+at that cell (as in later YOLOs): YOLOv1's fully connected head has to learn every cell
+separately and, in a run this short, hardly gets past predicting "nothing" (held-out mAP
+about 0.03 in our trials). Each is trained briefly with Adam on synthetic shape images
+(20 classes: 5 shapes x 4 colours): one object per image for 1 and 2, one to four for 3
+(which gets half of the steps). Each is then run on held-out images and its detections
+(decode + per-class NMS) are drawn over the truth (thin white boxes). Brief training:
+expect rough boxes and many wrong classes, not a finished detector.
 """
 import numpy as np
 
@@ -25,22 +29,22 @@ from tinygrad_yolo.detection import YOLOv1Loss, box_iou, encode_batch, mean_aver
 from tinygrad_yolo.viz import draw_detections
 
 C = 20
-# (title, S, B, objects per image at most, share of the training steps): the grid gets more steps
-STAGES = (("one box, 25 outputs", 1, 1, 1, 0.25), ("two boxes, 30 outputs", 1, 2, 1, 0.25),
-          ("7x7 grid, 1470 outputs", 7, 2, 4, 0.5))
+# (title, S, B, objects per image at most, head, share of the training steps)
+STAGES = (("one box, 25 outputs", 1, 1, 1, "fc", 0.25), ("two boxes, 30 outputs", 1, 2, 1, "fc", 0.25),
+          ("7x7 grid, 1470 outputs", 7, 2, 4, "conv", 0.5))
 
 
 def truth_rows(boxes, labels):
     return [np.concatenate([b, l[:, None]], axis=1) for b, l in zip(boxes, labels)]
 
 
-def train_stage(S, B, max_objects, sizes, steps, rng, seed):
+def train_stage(S, B, max_objects, head, sizes, steps, rng, seed):
     n_train, n_test, img, _, batch = sizes
     images, boxes, labels = shape_images(n_train + n_test, img, rng, max_objects=max_objects,
                                          min_size=0.25 if max_objects == 1 else 0.15, max_size=0.7)
     target, _ = encode_batch(boxes[:n_train], labels[:n_train], S=S, C=C)
     tg.seed(seed)
-    model = TinyDetector(S, B, C, img_size=img)
+    model = TinyDetector(S, B, C, img_size=img, head=head)
     loss_fn = YOLOv1Loss(S=S, B=B, C=C)
     opt = optim.Adam(model.parameters(), lr=1e-3)
     batches = np.random.default_rng(seed)
@@ -77,22 +81,22 @@ def evaluate(out, S, B, test):
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    sizes = (32, 4, 32, 12, 8) if args.small else (512, 16, 48, 750, 32)
+    sizes = (32, 4, 56, 12, 8) if args.small else (2048, 64, 56, 750, 32)
     n_train, n_test, img, total_steps, batch = sizes
     print(f"each stage: {n_train} training images {img}x{img}, Adam steps of batch {batch} "
           f"({total_steps} in all); {n_test} held-out images")
     rng = np.random.default_rng(args.seed)
     results, drawn = {}, []
-    for title, S, B, max_objects, share in STAGES:
+    for title, S, B, max_objects, head, share in STAGES:
         steps = max(1, int(round(share * total_steps)))
-        model, out, losses, test = train_stage(S, B, max_objects, sizes, steps, rng, args.seed)
+        model, out, losses, test = train_stage(S, B, max_objects, head, sizes, steps, rng, args.seed)
         outputs = int(np.prod(out.shape[1:]))
         dets, metrics = evaluate(out, S, B, test)
         k = max(1, steps // 10)
         metrics.update(outputs=outputs, output_shape=list(out.shape[1:]), first_loss=float(losses[0]),
                        final_loss=float(losses[-k:].mean()), parameters=model.num_parameters())
         results[f"S{S}_B{B}"] = metrics
-        print(f"{title}: output {tuple(out.shape[1:])} = {outputs} numbers per image, "
+        print(f"{title}: output {tuple(out.shape[1:])} = {outputs} numbers per image, {head} head, "
               f"{metrics['parameters']} parameters")
         print(f"  {steps} steps: training loss {losses[0]:.3f} -> {metrics['final_loss']:.3f} (mean of the last {k}); "
               f"held-out: mAP@0.5 {metrics['map50']:.3f}, best detection: IoU with the (first) object "

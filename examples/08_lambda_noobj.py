@@ -2,8 +2,9 @@
 their "confidence should be 0" term swamps the confidence loss.
 
 A real batch: synthetic shape images (1 to 4 objects each) encoded on YOLOv1's 7x7 grid,
-and the predictions of a freshly initialised detector (demo_common.TinyDetector, 7x7x30
-outputs). YOLOv1's confidence loss has two parts (tinygrad_yolo/detection/loss.py):
+and the predictions of a freshly initialised detector (demo 6's 7x7x30 grid model,
+demo_common.TinyDetector). YOLOv1's confidence loss has two parts
+(tinygrad_yolo/detection/loss.py):
 
   obj   = sum over responsible predictors of (C - IoU)^2
   noobj = lambda_noobj * sum over all other predictors of C^2
@@ -37,11 +38,11 @@ def main(argv=None):
     args = parse_args(__doc__, argv)
     n = 8 if args.small else 64
     rng = np.random.default_rng(args.seed)
-    images, boxes, labels = shape_images(n, 64, rng, max_objects=4, min_size=0.15, max_size=0.5)
+    images, boxes, labels = shape_images(n, 56, rng, max_objects=4, min_size=0.15, max_size=0.5)
     target, dropped = encode_batch(boxes, labels, S=S, C=C)
     target = target.astype(np.float64)
     tg.seed(args.seed)
-    model = TinyDetector(S, B, C).double()
+    model = TinyDetector(S, B, C, img_size=56, head="conv").double()  # demo 6's grid model
     with tg.no_grad():
         pred = model(tg.Tensor(images.astype(np.float64))).numpy()
 

@@ -75,27 +75,49 @@ def to_uint8_image(chw):
 
 
 class TinyDetector(nn.Module):
-    """A YOLOv1 in miniature, built from nn layers: four conv-BN-LeakyReLU-maxpool stages
-    (64 px in, 4x4x64 features out), then fully connected layers to S*S*(B*5 + C) outputs,
-    reshaped to (N, S, S, B*5 + C) as YOLOv1's head does. Outputs are linear."""
+    """A YOLO in miniature, built from nn layers: three conv-BN-LeakyReLU-maxpool stages
+    (16, 32, 64 channels x width/16; a 56 px image becomes a 7x7 feature map), then a head
+    with S*S*(B*5 + C) linear outputs, arranged as (N, S, S, B*5 + C).
 
-    def __init__(self, S=7, B=2, C=20, img_size=64, width=16, hidden=256):
+    head="fc":   flatten + two fully connected layers, as in YOLOv1: every output sees the
+                 whole image (any S).
+    head="conv": a 3x3 conv and a 1x1 conv on the feature map, so cell (i, j)'s numbers come
+                 from the features around (i, j), as in later YOLOs (needs img_size = 8 * S).
+    """
+
+    def __init__(self, S=7, B=2, C=20, img_size=56, head="fc", width=16, hidden=256):
         super().__init__()
-        self.S, self.B, self.C = S, B, C
+        if img_size % 8:
+            raise ValueError(f"TinyDetector: img_size must be a multiple of 8, got {img_size}")
+        side = img_size // 8
+        if head == "conv" and side != S:
+            raise ValueError(f"TinyDetector: a conv head on a {img_size} px image gives a {side}x{side} "
+                             f"grid, not {S}x{S}; use img_size={8 * S}")
+        if head not in ("fc", "conv"):
+            raise ValueError(f"TinyDetector: head must be 'fc' or 'conv', got {head!r}")
+        self.S, self.B, self.C, self.head_kind = S, B, C, head
         layers, ch = [], 3
-        for i in range(4):
-            out = width * 2 ** min(i, 2)
+        for i in range(3):
+            out = width * 2 ** i
             layers += [nn.Conv2d(ch, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
                        nn.LeakyReLU(0.1), nn.MaxPool2d(2)]
             ch = out
         self.features = nn.Sequential(*layers)
-        side = img_size // 16
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * side * side, hidden), nn.LeakyReLU(0.1),
-                                  nn.Linear(hidden, S * S * (B * 5 + C)))
+        D = B * 5 + C
+        if head == "fc":
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * side * side, hidden), nn.LeakyReLU(0.1),
+                                      nn.Linear(hidden, S * S * D))
+        else:
+            self.head = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch),
+                                      nn.LeakyReLU(0.1), nn.Conv2d(ch, D, 1))
 
     def forward(self, x):
-        return self.head(self.features(x)).reshape(x.shape[0], self.S, self.S, self.B * 5 + self.C)
+        out = self.head(self.features(x))
+        if self.head_kind == "conv":
+            return out.permute(0, 2, 3, 1)  # (N, D, S, S) -> (N, S, S, D)
+        return out.reshape(x.shape[0], self.S, self.S, self.B * 5 + self.C)
 
 
 CLASS_NAMES = list(SYNTHETIC_CLASSES)
-__all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector", "CLASS_NAMES", "tg", "nn"]
+__all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector", "CLASS_NAMES",
+           "tg", "nn"]

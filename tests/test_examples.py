@@ -139,3 +139,43 @@ def test_a_demo_runs_as_a_script(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "6.52x" in proc.stdout and (tmp_path / "07_sqrt_wh.png").is_file()
+
+
+# ---- docs/walkthrough.md stays true to the code ---------------------------------------------
+ROOT = EXAMPLES.parent
+WALKTHROUGH = ROOT / "docs" / "walkthrough.md"
+
+
+def test_walkthrough_quotes_are_real_code():
+    """Every block marked <!-- quote: FILE --> appears in FILE, line by line and in order
+    ("..." marks lines left out)."""
+    import re
+
+    blocks = re.findall(r"<!-- quote: (\S+) -->\n```\w*\n(.*?)```", WALKTHROUGH.read_text(), flags=re.S)
+    assert len(blocks) >= 8
+    for path, code in blocks:
+        source = [line.strip() for line in (ROOT / path).read_text().splitlines()]
+        pos = 0
+        for line in code.splitlines():
+            wanted = line.strip()
+            if not wanted or wanted == "...":
+                continue
+            assert wanted in source[pos:], f"docs/walkthrough.md quotes a line that is not in {path} " \
+                                           f"(at or after line {pos + 1}): {wanted}"
+            pos = source.index(wanted, pos) + 1
+
+
+def test_walkthrough_links_and_names_exist():
+    import re
+
+    text = WALKTHROUGH.read_text()
+    for target in re.findall(r"\]\((\.\./[^)#\s]+)\)", text):
+        assert (WALKTHROUGH.parent / target).exists(), f"broken link in docs/walkthrough.md: {target}"
+    # every code-like name in backticks (snake_case or dotted) occurs somewhere in the sources
+    sources = "\n".join(p.read_text() for folder in ("tinygrad_yolo", "kernels", "tests")
+                        for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".cu", ".h"))
+    for span in re.findall(r"`([^`\n]+)`", text):
+        for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", span):
+            if "_" in name or "." in name:
+                last = name.split(".")[-1]
+                assert last in sources, f"docs/walkthrough.md names {name!r}, which is not in the code"
