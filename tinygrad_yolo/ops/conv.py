@@ -34,8 +34,9 @@ from .workspace import scratch
 
 # Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
 # GEMM reads it, but GEMMs with few columns are inefficient. Tuned with benchmarks/bench_conv.py.
-TILE_BYTES = 2 << 20
-MIN_TILE_COLUMNS = 512
+TILE_BYTES = 6 << 20
+MIN_TILE_COLUMNS = 1024
+KEEP_PADDED_BYTES = 16 << 20  # see _tiled_forward
 
 
 def check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
@@ -94,7 +95,9 @@ class Conv2d(Function):
         if (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
             y = _pointwise_forward(x, self.w2)
         elif self.algorithm == "tiled":  # adds the bias while transposing to NCHW
-            return _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation, (Ho, Wo))
+            y, self.xpad = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
+                                          (Ho, Wo), keep_padded=self.needs_input_grad[1])
+            return y
         else:
             y = self._im2col_forward(x)
         if b is not None:
@@ -110,7 +113,7 @@ class Conv2d(Function):
             dx, dw = _pointwise_backward(self.x, self.w2, g, need_x, need_w)
         elif self.algorithm == "tiled":
             dx, dw = _tiled_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
-                                     self.dilation, need_x, need_w)
+                                     self.dilation, need_x, need_w, self.xpad)
         else:
             dx, dw = self._im2col_backward(g, need_x, need_w)
         dw = dw.reshape(self.w.shape) if dw is not None else None
@@ -163,11 +166,12 @@ def _pointwise_backward(x, w2, g, need_x, need_w):
 
 
 # ---- the tiled CPU path -------------------------------------------------------------------
-def _padded_batch_last(name, src, ph, pw):
-    """Scratch copy of ``src`` (C, H, W, N) — any strides — with ph / pw rows / columns of zeros
-    around each image: (C, H + 2ph, W + 2pw, N)."""
+def _padded_batch_last(name, src, ph, pw, fresh=False):
+    """Copy of ``src`` (C, H, W, N) — any strides — with ph / pw rows / columns of zeros around
+    each image: (C, H + 2ph, W + 2pw, N). A scratch buffer unless ``fresh``."""
     C, H, W, N = src.shape
-    buf = scratch(name, (C, H + 2 * ph, W + 2 * pw, N), src.dtype)
+    shape = (C, H + 2 * ph, W + 2 * pw, N)
+    buf = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
     buf[:, :ph] = 0
     buf[:, ph + H:] = 0
     buf[:, ph:ph + H, :pw] = 0
@@ -204,10 +208,15 @@ def _tiled_gemm(windows, w2, out2):
         np.matmul(w2, col.reshape(q, -1), out=out2[:, a * Wo * N:b * Wo * N])
 
 
-def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw):
+def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_padded):
+    """-> (y, the padded batch-last input if kept for dW, else None)."""
     N, C, H, W = x.shape
     K, (Ho, Wo) = w2.shape[0], out_hw
-    xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), *padding)
+    # dW needs these windows again. Keeping the padded copy saves rebuilding it, but only pays
+    # while it is small enough for malloc to recycle its memory (big blocks are fresh mmaps).
+    (ph, pw) = padding
+    keep_padded = keep_padded and C * (H + 2 * ph) * (W + 2 * pw) * N * x.itemsize <= KEEP_PADDED_BYTES
+    xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw, fresh=keep_padded)
     yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
     _tiled_gemm(_windows(xpad, kernel, stride, dilation, out_hw), w2, yt.reshape(K, -1))
     y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
@@ -215,10 +224,10 @@ def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw):
         np.copyto(y, yt.transpose(3, 0, 1, 2))
     else:
         np.add(yt.transpose(3, 0, 1, 2), b.reshape(1, K, 1, 1), out=y)
-    return y
+    return y, (xpad if keep_padded else None)
 
 
-def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
+def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, xpad=None):
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     _, _, Ho, Wo = g.shape
@@ -228,24 +237,28 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
     g2 = gt.reshape(K, -1)  # (K, Ho*Wo*N), the same column order as the windows
     dw = dx = None
 
-    if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
-        xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw)
+    if need_w:  # dWᵀ = col @ gyᵀ, accumulated over tiles of recomputed im2col
+        if xpad is None:
+            xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw)
         win = _windows(xpad, (R, S), stride, dilation, (Ho, Wo))
         q = C * R * S
-        dw = np.empty((K, q), dtype=x.dtype)
+        dwt = scratch("conv.dwt", (q, K), x.dtype)  # (q, K) runs faster than (K, q) here
         for i, (a, b) in enumerate(_row_tiles(Ho, Wo * N, q, x.itemsize)):
             col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
             np.copyto(col, win[:, :, :, a:b])
-            part = dw if i == 0 else scratch("conv.dw", (K, q), x.dtype)
-            np.matmul(g2[:, a * Wo * N:b * Wo * N], col.reshape(q, -1).T, out=part)
+            part = dwt if i == 0 else scratch("conv.dw_part", (q, K), x.dtype)
+            np.matmul(col.reshape(q, -1), g2[:, a * Wo * N:b * Wo * N].T, out=part)
             if i:
-                dw += part
+                dwt += part
+        dw = dwt.T.copy()  # always a fresh copy (ascontiguousarray returns a view of scratch when K = 1)
 
     if need_x:
         qh, qw = dh * (R - 1) - ph, dw_ * (S - 1) - pw
-        if (sh, sw) == (1, 1) and qh >= 0 and qw >= 0:
-            # Stride 1: dx[c, i] = sum_k,r w[k, c, r] gy[k, i + (R-1-r)*d - qh], a stride-1 convolution
-            # of gy (padded by qh = d(R-1) - p) with the kernel flipped and its K, C axes swapped.
+        # Stride 1: dx[c, i] = sum_k,r w[k, c, r] gy[k, i + (R-1-r)*d - qh], a stride-1 convolution
+        # of gy (padded by qh = d(R-1) - p) with the kernel flipped and its K, C axes swapped. It
+        # copies only gy-sized data, but needs a transposed copy of the weights: where those are
+        # much larger than gy (deep layers at low resolution) the col2im route below is cheaper.
+        if (sh, sw) == (1, 1) and qh >= 0 and qw >= 0 and w.size <= 2 * g.size:
             gpad = _padded_batch_last("conv.gpad", gt, qh, qw)
             wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
