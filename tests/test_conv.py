@@ -118,7 +118,11 @@ def test_forward_and_gradients_match_the_definition(algorithm, problem):
     ((1, 1), (3, 3), (1, 1), (3, 4, 11, 10), (5, 4, 3, 3)),  # padding wider than the kernel: col2im
     ((1, 1), (1, 1), (1, 1), (1, 9, 3, 2), (8, 9, 3, 3)),    # weights larger than gy: col2im
 ])
-def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape):
+@pytest.mark.parametrize("dw_transposed", [False, True])
+def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape, dw_transposed,
+                                    monkeypatch):
+    # both GEMM orientations for dW (chosen by the number of columns in real use)
+    monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
@@ -187,9 +191,11 @@ def test_no_input_gradient_for_an_image_batch():
     np.testing.assert_allclose(wt.grad.numpy(), ref_conv_grads(x, w, g, (2, 2), (1, 1), (1, 1))[1], rtol=1e-10)
 
 
+@pytest.mark.parametrize("dw_transposed", [False, True])
 @pytest.mark.parametrize("k", [1, 4])  # K = 1 once returned a view of a scratch buffer as dW
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k):
+def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k, dw_transposed, monkeypatch):
+    monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(6)
     w = tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True)
     x1 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)

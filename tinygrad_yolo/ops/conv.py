@@ -37,6 +37,7 @@ from .workspace import scratch
 TILE_BYTES = 6 << 20
 MIN_TILE_COLUMNS = 1024
 KEEP_PADDED_BYTES = 16 << 20  # see _tiled_forward
+DW_TRANSPOSED_MIN_COLUMNS = 4096  # see _tiled_backward
 
 
 def check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
@@ -237,20 +238,28 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, xpad
     g2 = gt.reshape(K, -1)  # (K, Ho*Wo*N), the same column order as the windows
     dw = dx = None
 
-    if need_w:  # dWᵀ = col @ gyᵀ, accumulated over tiles of recomputed im2col
+    if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
         if xpad is None:
             xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw)
         win = _windows(xpad, (R, S), stride, dilation, (Ho, Wo))
         q = C * R * S
-        dwt = scratch("conv.dwt", (q, K), x.dtype)  # (q, K) runs faster than (K, q) here
+        # With many columns (large maps, few channels) OpenBLAS runs dWᵀ = col @ gyᵀ faster than
+        # gy @ colᵀ, enough to pay for transposing the small result; with few, it doesn't.
+        transposed = Ho * Wo * N >= DW_TRANSPOSED_MIN_COLUMNS
+        acc = scratch("conv.dwt", (q, K), x.dtype) if transposed else np.empty((K, q), dtype=x.dtype)
         for i, (a, b) in enumerate(_row_tiles(Ho, Wo * N, q, x.itemsize)):
-            col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
-            np.copyto(col, win[:, :, :, a:b])
-            part = dwt if i == 0 else scratch("conv.dw_part", (q, K), x.dtype)
-            np.matmul(col.reshape(q, -1), g2[:, a * Wo * N:b * Wo * N].T, out=part)
+            col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype).reshape(q, -1)
+            np.copyto(col.reshape(C, R, S, b - a, Wo, N), win[:, :, :, a:b])
+            gy = g2[:, a * Wo * N:b * Wo * N]
+            part = acc if i == 0 else scratch("conv.dw_part", acc.shape, x.dtype)
+            if transposed:
+                np.matmul(col, gy.T, out=part)
+            else:
+                np.matmul(gy, col.T, out=part)
             if i:
-                dwt += part
-        dw = dwt.T.copy()  # always a fresh copy (ascontiguousarray returns a view of scratch when K = 1)
+                acc += part
+        # .copy(), not ascontiguousarray: for K = 1 the latter returns a view of the scratch buffer
+        dw = acc.T.copy() if transposed else acc
 
     if need_x:
         qh, qw = dh * (R - 1) - ph, dw_ * (S - 1) - pw
