@@ -12,6 +12,8 @@ after a 20-step linear warm-up), batch 32, the same batches for every net. The s
 prints each net's mean training loss over the last tenth of the steps and states what the
 numbers show; the comparisons are computed, not assumed. Two minutes of CPU is a very
 short training run (the paper trains for 64k steps): read the curves as the early phase.
+In our runs the deeper plain net always trained worse, while ResNet-56 was far ahead of
+plain-56 but, this early, level with ResNet-20 at best (see examples/README.md).
 """
 import numpy as np
 
