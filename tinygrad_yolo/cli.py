@@ -40,4 +40,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m tinygrad_yolo.cli`: use the imported module's main, so the commands see the same
+    # UserError class as this function (this file would otherwise be loaded twice).
+    from tinygrad_yolo.cli import main as _main
+    sys.exit(_main())
