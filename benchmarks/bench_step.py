@@ -20,26 +20,9 @@ import time
 
 import numpy as np
 
-CONFIGS = {
-    # the issue's model: ResNet-18 (64..512) at 224^2 + conv head 512 -> 256 -> 30
-    "r18_b8": dict(width=1.0, img=224, batch=8),
-    "r18_b16": dict(width=1.0, img=224, batch=16),
-    # the small configuration the default `tinygrad-yolo train` uses (widths 16/32/64/128)
-    "tiny_b32": dict(width=0.25, img=224, batch=32),
-}
-S, B, C = 7, 2, 20
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-
-def random_targets(rng, n):
-    """Valid YOLOv1 targets: 1-3 objects per image in distinct cells."""
-    t = np.zeros((n, S, S, 5 + C), np.float32)
-    for i in range(n):
-        for cell in rng.choice(S * S, size=rng.integers(1, 4), replace=False):
-            r, c = divmod(int(cell), S)
-            t[i, r, c, :4] = [rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.6), rng.uniform(0.05, 0.6)]
-            t[i, r, c, 4] = 1
-            t[i, r, c, 5 + rng.integers(C)] = 1
-    return t
+from tinygrad_yolo.bench import B, C, CONFIGS, S, random_targets, training_step  # noqa: E402
 
 
 def rss_mb():
@@ -50,29 +33,6 @@ def rss_mb():
 def current_rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-# ---- ours ---------------------------------------------------------------------------------
-def ours_step_fn(cfg):
-    import tinygrad_yolo as tg
-    from tinygrad_yolo.detection import YOLOv1Loss
-    from tinygrad_yolo.models import YOLOv1
-
-    tg.seed(0)
-    model = YOLOv1("resnet18", S=S, B=B, C=C, img_size=cfg["img"], width=cfg["width"], head="conv")
-    opt = tg.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
-    crit = YOLOv1Loss(S=S, B=B, C=C)
-    rng = np.random.default_rng(0)
-    x = rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32)
-    t = random_targets(rng, cfg["batch"])
-
-    def step():
-        loss, _ = crit(model(tg.Tensor(x)), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
 
 
 # ---- PyTorch: the identical network --------------------------------------------------------
@@ -155,7 +115,7 @@ def torch_step_fn(cfg):
 
 def worker(framework, config, steps, warmup, profile_path):
     cfg = CONFIGS[config]
-    step = (ours_step_fn if framework == "ours" else torch_step_fn)(cfg)
+    step = (training_step if framework == "ours" else torch_step_fn)(cfg)
     base = current_rss_mb()  # libraries, model and data loaded; no step run yet
     for _ in range(warmup):
         step()

@@ -10,6 +10,7 @@ COMMANDS = {
     "train": ("train", "train a YOLOv1 detector (default: synthetic shapes on CPU)"),
     "eval": ("eval", "per-class AP and mAP@0.5 of a checkpoint on a VOC split"),
     "detect": ("detect", "detect objects in images with a checkpoint"),
+    "bench": ("bench", "time a YOLO-ResNet18 training step and the data loader"),
     "gradcheck": ("gradcheck", "numeric gradient checks (float64 central differences) of every op"),
     "graph": ("graph", "the computation graph of a model's forward as Graphviz DOT (SVG/PNG with `dot`)"),
 }
