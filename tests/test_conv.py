@@ -164,7 +164,8 @@ def test_pointwise_path_skips_im2col(monkeypatch):
     for name in ("_tiled_forward", "_tiled_backward", "im2col", "col2im"):
         monkeypatch.setattr(conv_ops, name, forbidden)
     rng = np.random.default_rng(0)
-    x, w = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True), tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
+    x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
+    w = tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
     for algorithm in ALGORITHMS:
         y = conv_ops.Conv2d.apply(x, w, algorithm=algorithm)
         y.sum().backward()

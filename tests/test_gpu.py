@@ -72,7 +72,9 @@ CONV_CONFIGS = [  # (x shape, w shape, stride, padding, dilation, bias)
 def test_conv2d_matches_numpy(device, config, dtype):
     x_shape, w_shape, stride, padding, dilation, bias = config
     rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape)] + ([rng.standard_normal(w_shape[0])] if bias else [])
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape)]
+    if bias:
+        arrays.append(rng.standard_normal(w_shape[0]))
     kw = dict(stride=stride, padding=padding, dilation=dilation)
     algorithm = None if device == "cuda" else "im2col"  # dry run: the CUDA path's code on NumPy
     got = run_on(device, lambda *t: conv_ops.Conv2d.apply(*t, algorithm=algorithm, **kw), arrays, dtype)

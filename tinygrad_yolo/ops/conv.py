@@ -17,9 +17,13 @@ Two implementations of that one idea, chosen by device:
   (C, H+2ph, W+2pw, N), so a receptive field row is one contiguous run of Wo*N values, and the
   im2col matrix is a strided *view* of it (no copy). The view is then copied in tiles of a few
   output rows, each small enough to stay in cache, straight into the GEMM. Nothing the size of
-  the im2col matrix ever reaches main memory, and nothing is saved for backward except x and W
-  (the backward recomputes its tiles). For stride 1, dx is itself a convolution (of gy with
+  the im2col matrix ever reaches main memory or is saved for backward: dW recomputes its tiles
+  (from the padded copy, kept when small). For stride 1, dx is itself a convolution (of gy with
   the flipped kernel), so it reuses the same tiled loop instead of a col2im.
+
+  Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 2-core machine
+  slows the NumPy copies between GEMMs several times over; set OPENBLAS_THREAD_TIMEOUT=4 before
+  NumPy is imported (benchmarks/bench_conv.py does).
 
 1x1 convolutions with stride 1 and no padding skip im2col on both devices: x itself is the
 column matrix, one batched GEMM on a reshaped view.
@@ -93,14 +97,12 @@ class Conv2d(Function):
             self.algorithm = "tiled" if xp is np else "im2col"
         if self.algorithm == "tiled" and xp is not np:
             raise ValueError("conv2d: the tiled algorithm is the NumPy path; CUDA arrays use 'im2col'")
-        if (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
-            y = _pointwise_forward(x, self.w2)
-        elif self.algorithm == "tiled":  # adds the bias while transposing to NCHW
+        self.pointwise = (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+        if self.algorithm == "tiled" and not self.pointwise:  # adds the bias while transposing to NCHW
             y, self.xpad = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
                                           (Ho, Wo), keep_padded=self.needs_input_grad[1])
             return y
-        else:
-            y = self._im2col_forward(x)
+        y = _pointwise_forward(x, self.w2) if self.pointwise else self._im2col_forward(x)
         if b is not None:
             y += b.reshape(1, K, 1, 1)
         return y
@@ -110,7 +112,7 @@ class Conv2d(Function):
         need_b = self.has_bias and self.needs_input_grad[2]
         K, C, R, S = self.w.shape
         db = g.sum(axis=(0, 2, 3)) if need_b else None
-        if (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0):
+        if self.pointwise:
             dx, dw = _pointwise_backward(self.x, self.w2, g, need_x, need_w)
         elif self.algorithm == "tiled":
             dx, dw = _tiled_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
@@ -193,7 +195,8 @@ def _windows(xpad, kernel, stride, dilation, out_hw, writeable=False):
 
 def _row_tiles(rows, row_columns, q, itemsize):
     """Split the output rows into tiles of about TILE_BYTES of im2col (q x rows*row_columns)."""
-    per = max(TILE_BYTES // max(1, q * row_columns * itemsize), -(-MIN_TILE_COLUMNS // max(1, row_columns)), 1)
+    row_columns = max(1, row_columns)
+    per = max(TILE_BYTES // max(1, q * row_columns * itemsize), -(-MIN_TILE_COLUMNS // row_columns), 1)
     n = -(-rows // per)
     per = -(-rows // max(n, 1))  # even tiles: 10 rows at most 7 a tile -> 5 + 5, not 7 + 3
     return [(a, min(rows, a + per)) for a in range(0, rows, per)]
@@ -273,8 +276,9 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, xpad
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
             _tiled_gemm(_windows(gpad, (R, S), (1, 1), dilation, (H, W)), wf, dxt.reshape(C, -1))
         else:
-            # Strided: dcol = Wᵀ @ gy tile by tile, each kernel tap added back onto the pixels it
-            # read (col2im). Within one tap every output reads a different pixel, so += is exact.
+            # Otherwise (strided, or as above): dcol = Wᵀ @ gy tile by tile, each kernel tap added
+            # back onto the pixels it read (col2im). Within one tap every output reads a different
+            # pixel, so a strided += is exact.
             dxpad = scratch("conv.dxpad", (C, H + 2 * ph, W + 2 * pw, N), x.dtype)
             dxpad.fill(0)
             dwin = _windows(dxpad, (R, S), stride, dilation, (Ho, Wo), writeable=True)
