@@ -14,12 +14,13 @@ Two implementations of that one idea, chosen by device:
   kernels/ (or tinygrad_yolo.ops.im2col on NumPy), a batched GEMM per image through cuBLAS.
 * ``tiled`` (NumPy): the same products, organised for a 2-core CPU where memory traffic, not
   arithmetic, is the enemy. The input is copied once into a zero-padded *batch-last* layout
-  (C, H+2ph, W+2pw, N), so a receptive field row is one contiguous run of Wo*N values, and the
-  im2col matrix is a strided *view* of it (no copy). The view is then copied in tiles of a few
-  output rows, each small enough to stay in cache, straight into the GEMM. Nothing the size of
-  the im2col matrix ever reaches main memory or is saved for backward: dW recomputes its tiles
-  (from the padded copy, kept when small). For stride 1, dx is itself a convolution (of gy with
-  the flipped kernel), so it reuses the same tiled loop instead of a col2im.
+  (C, H+2ph, W+2pw, N), split into its stride phases when the stride is above 1 (see _phases),
+  so that for every kernel tap the pixels it reads form a block whose rows are runs of Wo*N
+  contiguous values. The im2col matrix is then built in tiles of a few output rows, one block
+  copy per tap, each tile small enough to stay in cache, straight into the GEMM. Nothing the
+  size of the im2col matrix ever reaches main memory or is saved for backward: dW recomputes
+  its tiles (from the padded copy, kept when small). For stride 1, dx is itself a convolution
+  (of gy with the flipped kernel), so it reuses the same tiled loop instead of a col2im.
 
   Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 2-core machine
   slows the NumPy copies between GEMMs several times over; set OPENBLAS_THREAD_TIMEOUT=4 before
@@ -29,7 +30,6 @@ Two implementations of that one idea, chosen by device:
 column matrix, one batched GEMM on a reshaped view.
 """
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..backend import array_module
 from ..function import Function
@@ -99,8 +99,8 @@ class Conv2d(Function):
             raise ValueError("conv2d: the tiled algorithm is the NumPy path; CUDA arrays use 'im2col'")
         self.pointwise = (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
         if self.algorithm == "tiled" and not self.pointwise:  # adds the bias while transposing to NCHW
-            y, self.xpad = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
-                                          (Ho, Wo), keep_padded=self.needs_input_grad[1])
+            y, self.phases = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
+                                            (Ho, Wo), keep_input=self.needs_input_grad[1])
             return y
         y = _pointwise_forward(x, self.w2) if self.pointwise else self._im2col_forward(x)
         if b is not None:
@@ -116,7 +116,7 @@ class Conv2d(Function):
             dx, dw = _pointwise_backward(self.x, self.w2, g, need_x, need_w)
         elif self.algorithm == "tiled":
             dx, dw = _tiled_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
-                                     self.dilation, need_x, need_w, self.xpad)
+                                     self.dilation, need_x, need_w, self.phases)
         else:
             dx, dw = self._im2col_backward(g, need_x, need_w)
         dw = dw.reshape(self.w.shape) if dw is not None else None
@@ -169,28 +169,75 @@ def _pointwise_backward(x, w2, g, need_x, need_w):
 
 
 # ---- the tiled CPU path -------------------------------------------------------------------
-def _padded_batch_last(name, src, ph, pw, fresh=False):
-    """Copy of ``src`` (C, H, W, N) — any strides — with ph / pw rows / columns of zeros around
-    each image: (C, H + 2ph, W + 2pw, N). A scratch buffer unless ``fresh``."""
+def _phases(name, src, padding, stride, fresh=False):
+    """Zero-padded batch-last copy of ``src`` (C, H, W, N) — any strides — split into its
+    stride phases: (C, sh, sw, Hq, Wq, N) with
+
+        out[c, py, px, i, j, n] = xpad[c, i*sh + py, j*sw + px, n]
+
+    where xpad is src with ph / pw zeros around each image. Kernel tap (r, s) of output pixel
+    (oy, ox) reads xpad[oy*sh + r*dh, ox*sw + s*dw], which is phase ((r*dh) % sh, (s*dw) % sw)
+    at (oy + (r*dh) // sh, ox + (s*dw) // sw): for every tap a block with unit strides, whose
+    rows are runs of Wo*N contiguous values. (Stride 1 has one phase: plain xpad.)
+    A scratch buffer unless ``fresh``."""
     C, H, W, N = src.shape
-    shape = (C, H + 2 * ph, W + 2 * pw, N)
-    buf = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
-    buf[:, :ph] = 0
-    buf[:, ph + H:] = 0
-    buf[:, ph:ph + H, :pw] = 0
-    buf[:, ph:ph + H, pw + W:] = 0
-    buf[:, ph:ph + H, pw:pw + W] = src
-    return buf
+    (ph, pw), (sh, sw) = padding, stride
+    shape = (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
+    out = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
+    for py in range(sh):
+        (i0, i1), (y0, y1) = _phase_range(H, shape[3], py - ph, sh)
+        for px in range(sw):
+            (j0, j1), (x0, x1) = _phase_range(W, shape[4], px - pw, sw)
+            phase = out[:, py, px]
+            phase[:, :i0] = 0  # padding rows and columns
+            phase[:, i1:] = 0
+            phase[:, i0:i1, :j0] = 0
+            phase[:, i0:i1, j1:] = 0
+            phase[:, i0:i1, j0:j1] = src[:, y0:y1:sh, x0:x1:sw]
+    return out
 
 
-def _windows(xpad, kernel, stride, dilation, out_hw, writeable=False):
-    """The im2col matrix as a view: (C, R, S, Ho, Wo, N) with element [c, r, s, oy, ox, n] =
-    xpad[c, oy*sh + r*dh, ox*sw + s*dw, n]. Reshaped to (C*R*S, Ho*Wo*N) it is col."""
-    C, _, _, N = xpad.shape
-    sc, sy, sx, sn = xpad.strides
-    (R, S), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
-    return as_strided(xpad, (C, R, S, Ho, Wo, N), (sc, sy * dh, sx * dw, sy * sh, sx * sw, sn),
-                      writeable=writeable)
+def _phase_range(size, n, offset, stride):
+    """Phase entries i in [i0, i1) hold image rows i*stride + offset inside [0, size), which are
+    rows y0, y0 + stride, ... < y1. (Python's // floors negative numbers, as the bounds need.)"""
+    i0 = min(n, max(0, -(offset // stride)))
+    i1 = max(i0, min(n, (size - 1 - offset) // stride + 1))
+    return (i0, i1), (i0 * stride + offset, (i1 - 1) * stride + offset + 1)
+
+
+def _merge_phases(phases, x_shape, padding, stride):
+    """The adjoint of _phases for NCHW ``x_shape``: a fresh (N, C, H, W) array of the image part."""
+    N, C, H, W = x_shape
+    (ph, pw), (sh, sw) = padding, stride
+    out = np.empty(x_shape, dtype=phases.dtype)
+    for py in range(sh):
+        (i0, i1), (y0, y1) = _phase_range(H, phases.shape[3], py - ph, sh)
+        for px in range(sw):
+            (j0, j1), (x0, x1) = _phase_range(W, phases.shape[4], px - pw, sw)
+            out[:, :, y0:y1:sh, x0:x1:sw] = phases[:, py, px, i0:i1, j0:j1].transpose(3, 0, 1, 2)
+    return out
+
+
+def _taps(kernel, stride, dilation):
+    """(r, s, py, px, qy, qx) for every kernel tap: its phase and its offset inside it."""
+    (R, S), (sh, sw), (dh, dw) = kernel, stride, dilation
+    return [(r, s) + (r * dh % sh, s * dw % sw, r * dh // sh, s * dw // sw)
+            for r in range(R) for s in range(S)]
+
+
+def _im2col_rows(col, phases, taps, a, b):
+    """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap."""
+    Wo = col.shape[4]
+    for r, s, py, px, qy, qx in taps:
+        np.copyto(col[:, r, s], phases[:, py, px, qy + a:qy + b, qx:qx + Wo])
+
+
+def _col2im_rows(phases, col, taps, a, b):
+    """The adjoint: add each tap of col back onto the (phase) pixels it was read from. Within one
+    tap every output reads a different pixel, so a strided += is exact (no np.add.at)."""
+    Wo = col.shape[4]
+    for r, s, py, px, qy, qx in taps:
+        phases[:, py, px, qy + a:qy + b, qx:qx + Wo] += col[:, r, s]
 
 
 def _row_tiles(rows, row_columns, q, itemsize):
@@ -202,58 +249,60 @@ def _row_tiles(rows, row_columns, q, itemsize):
     return [(a, min(rows, a + per)) for a in range(0, rows, per)]
 
 
-def _tiled_gemm(windows, w2, out2):
-    """out2 (K, Ho*Wo*N) = w2 (K, Q) @ windows (Q, Ho*Wo*N), copying the windows tile by tile."""
-    C, R, S, Ho, Wo, N = windows.shape
+def _tiled_gemm(phases, taps, w2, out):
+    """out (K, Ho, Wo, N) = w2 (K, q) @ im2col matrix, built tile by tile (each tile in cache)."""
+    K, Ho, Wo, N = out.shape
+    C, R, S = phases.shape[0], max(t[0] for t in taps) + 1, max(t[1] for t in taps) + 1
     q = C * R * S
+    out2 = out.reshape(K, -1)
     for a, b in _row_tiles(Ho, Wo * N, q, w2.itemsize):
         col = scratch("conv.col", (C, R, S, b - a, Wo, N), w2.dtype)
-        np.copyto(col, windows[:, :, :, a:b])
+        _im2col_rows(col, phases, taps, a, b)
         np.matmul(w2, col.reshape(q, -1), out=out2[:, a * Wo * N:b * Wo * N])
 
 
-def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_padded):
-    """-> (y, the padded batch-last input if kept for dW, else None)."""
+def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_input):
+    """-> (y, the phase-split input if kept for dW, else None)."""
     N, C, H, W = x.shape
     K, (Ho, Wo) = w2.shape[0], out_hw
-    # dW needs these windows again. Keeping the padded copy saves rebuilding it, but only pays
-    # while it is small enough for malloc to recycle its memory (big blocks are fresh mmaps).
+    # dW needs the input's windows again. Keeping the padded copy saves rebuilding it, but only
+    # pays while it is small enough for malloc to recycle its memory (big blocks are fresh mmaps).
     (ph, pw) = padding
-    keep_padded = keep_padded and C * (H + 2 * ph) * (W + 2 * pw) * N * x.itemsize <= KEEP_PADDED_BYTES
-    xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw, fresh=keep_padded)
+    keep_input = keep_input and C * (H + 2 * ph + 1) * (W + 2 * pw + 1) * N * x.itemsize <= KEEP_PADDED_BYTES
+    phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride, fresh=keep_input)
     yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
-    _tiled_gemm(_windows(xpad, kernel, stride, dilation, out_hw), w2, yt.reshape(K, -1))
+    _tiled_gemm(phases, _taps(kernel, stride, dilation), w2, yt)
     y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
     if b is None:
         np.copyto(y, yt.transpose(3, 0, 1, 2))
     else:
         np.add(yt.transpose(3, 0, 1, 2), b.reshape(1, K, 1, 1), out=y)
-    return y, (xpad if keep_padded else None)
+    return y, (phases if keep_input else None)
 
 
-def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, xpad=None):
+def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phases=None):
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     _, _, Ho, Wo = g.shape
-    (sh, sw), (ph, pw), (dh, dw_) = stride, padding, dilation
+    (ph, pw), (dh, dw_) = padding, dilation
+    taps = _taps((R, S), stride, dilation)
+    q = C * R * S
     gt = scratch("conv.gy", (K, Ho, Wo, N), g.dtype)
     np.copyto(gt, g.transpose(1, 2, 3, 0))
-    g2 = gt.reshape(K, -1)  # (K, Ho*Wo*N), the same column order as the windows
+    g2 = gt.reshape(K, -1)  # (K, Ho*Wo*N), the same column order as the im2col matrix
     dw = dx = None
 
     if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
-        if xpad is None:
-            xpad = _padded_batch_last("conv.x", x.transpose(1, 2, 3, 0), ph, pw)
-        win = _windows(xpad, (R, S), stride, dilation, (Ho, Wo))
-        q = C * R * S
+        if phases is None:
+            phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride)
         # With many columns (large maps, few channels) OpenBLAS runs dWᵀ = col @ gyᵀ faster than
         # gy @ colᵀ, enough to pay for transposing the small result; with few, it doesn't.
         transposed = Ho * Wo * N >= DW_TRANSPOSED_MIN_COLUMNS
         acc = scratch("conv.dwt", (q, K), x.dtype) if transposed else np.empty((K, q), dtype=x.dtype)
         for i, (a, b) in enumerate(_row_tiles(Ho, Wo * N, q, x.itemsize)):
-            col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype).reshape(q, -1)
-            np.copyto(col.reshape(C, R, S, b - a, Wo, N), win[:, :, :, a:b])
-            gy = g2[:, a * Wo * N:b * Wo * N]
+            col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
+            _im2col_rows(col, phases, taps, a, b)
+            col, gy = col.reshape(q, -1), g2[:, a * Wo * N:b * Wo * N]
             part = acc if i == 0 else scratch("conv.dw_part", acc.shape, x.dtype)
             if transposed:
                 np.matmul(col, gy.T, out=part)
@@ -270,26 +319,20 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, xpad
         # of gy (padded by qh = d(R-1) - p) with the kernel flipped and its K, C axes swapped. It
         # copies only gy-sized data, but needs a transposed copy of the weights: where those are
         # much larger than gy (deep layers at low resolution) the col2im route below is cheaper.
-        if (sh, sw) == (1, 1) and qh >= 0 and qw >= 0 and w.size <= 2 * g.size:
-            gpad = _padded_batch_last("conv.gpad", gt, qh, qw)
+        if stride == (1, 1) and qh >= 0 and qw >= 0 and w.size <= 2 * g.size:
+            gpad = _phases("conv.gpad", gt, (qh, qw), (1, 1))
             wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
-            _tiled_gemm(_windows(gpad, (R, S), (1, 1), dilation, (H, W)), wf, dxt.reshape(C, -1))
-        else:
-            # Otherwise (strided, or as above): dcol = Wᵀ @ gy tile by tile, each kernel tap added
-            # back onto the pixels it read (col2im). Within one tap every output reads a different
-            # pixel, so a strided += is exact.
-            dxpad = scratch("conv.dxpad", (C, H + 2 * ph, W + 2 * pw, N), x.dtype)
-            dxpad.fill(0)
-            dwin = _windows(dxpad, (R, S), stride, dilation, (Ho, Wo), writeable=True)
-            q = C * R * S
+            _tiled_gemm(gpad, _taps((R, S), (1, 1), dilation), wf, dxt)
+            dx = np.empty(x.shape, dtype=x.dtype)
+            np.copyto(dx, dxt.transpose(3, 0, 1, 2))
+        else:  # col2im: dcol = Wᵀ @ gy tile by tile, each tap added back where it was read
+            dphases = scratch("conv.dx", (C,) + stride + (-(-(H + 2 * ph) // stride[0]),
+                                                          -(-(W + 2 * pw) // stride[1]), N), x.dtype)
+            dphases.fill(0)
             for a, b in _row_tiles(Ho, Wo * N, q, x.itemsize):
                 dcol = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
                 np.matmul(w2.T, g2[:, a * Wo * N:b * Wo * N], out=dcol.reshape(q, -1))
-                for r in range(R):
-                    for s in range(S):
-                        dwin[:, r, s, a:b] += dcol[:, r, s]
-            dxt = dxpad[:, ph:ph + H, pw:pw + W]
-        dx = np.empty(x.shape, dtype=x.dtype)
-        np.copyto(dx, dxt.transpose(3, 0, 1, 2))
+                _col2im_rows(dphases, dcol, taps, a, b)
+            dx = _merge_phases(dphases, x.shape, padding, stride)
     return dx, dw
