@@ -36,11 +36,12 @@ def current_rss_mb():
 
 
 # ---- PyTorch: the identical network --------------------------------------------------------
-def torch_step_fn(cfg):
+def torch_step_fn(cfg, device="cpu"):
     import torch
     from torch import nn
 
-    torch.set_num_threads(2)
+    if device == "cpu":
+        torch.set_num_threads(2)
     torch.manual_seed(0)
 
     def ch(c):
@@ -70,13 +71,13 @@ def torch_step_fn(cfg):
     hidden = max(8, int(round(256 * cfg["width"])))
     layers += [nn.Conv2d(cin, hidden, 3, 1, 1, bias=False), nn.BatchNorm2d(hidden), nn.LeakyReLU(0.1),
                nn.Conv2d(hidden, B * 5 + C, 1)]
-    model = nn.Sequential(*layers)
+    model = nn.Sequential(*layers).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32))
-    t = torch.from_numpy(random_targets(rng, cfg["batch"]))
-    rows = torch.arange(S, dtype=torch.float32).view(1, S, 1, 1)
-    cols = torch.arange(S, dtype=torch.float32).view(1, 1, S, 1)
+    x = torch.from_numpy(rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32)).to(device)
+    t = torch.from_numpy(random_targets(rng, cfg["batch"])).to(device)
+    rows = torch.arange(S, dtype=torch.float32, device=device).view(1, S, 1, 1)
+    cols = torch.arange(S, dtype=torch.float32, device=device).view(1, 1, S, 1)
 
     def xyxy(b):  # (..., 4) of x, y, sqrt w, sqrt h -> image frame
         cx, cy = (cols + b[..., 0]) / S, (rows + b[..., 1]) / S
@@ -95,7 +96,7 @@ def torch_step_fn(cfg):
             iou = inter / (area(p) + area(q) - inter).clamp(min=1e-12)
             err = ((boxes[..., :4] - true) ** 2).sum(-1)
             best = torch.where(iou == iou.max(-1, keepdim=True).values, err, torch.inf).argmin(-1)
-            resp = (torch.arange(B) == best.unsqueeze(-1)) & (t[..., 4:5] > 0)
+            resp = (torch.arange(B, device=device) == best.unsqueeze(-1)) & (t[..., 4:5] > 0)
             resp = resp.float()
         sq = (boxes[..., :4] - true) ** 2
         conf = boxes[..., 4]

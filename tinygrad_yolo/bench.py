@@ -15,6 +15,8 @@ CONFIGS = {
     "r18_b16": dict(width=1.0, img=224, batch=16),
     # the small configuration the default `tinygrad-yolo train` uses (widths 16/32/64/128)
     "tiny_b32": dict(width=0.25, img=224, batch=32),
+    # the paper's input size, for the GPU (benchmarks/gpu_check.py)
+    "r18_448_b32": dict(width=1.0, img=448, batch=32),
 }
 S, B, C = 7, 2, 20
 

@@ -1,0 +1,217 @@
+"""The GPU check: run once on a CUDA machine from the repository root.
+
+    PYTHONPATH=. python benchmarks/gpu_check.py --logs gpu_logs            # on the GPU machine
+    python benchmarks/gpu_check.py --dry-run --logs /tmp/gpu_dry             # here: the code paths on CPU
+
+Sections (each logs to --logs/<section>.log; the summary table is printed last):
+ 1. tests: tests/test_gpu.py and the kernel tests on device="cuda" (every op vs NumPy, gradchecks
+    in float64, the residual split), then `tinygrad-yolo gradcheck --device cuda`.
+ 2. kernels: im2col/col2im GB/s at ResNet-18 shapes (batch 32) vs a device-to-device copy
+    (benchmarks/bench_kernels_gpu.py; CUDA events, warm-up, medians).
+ 3. conv: conv2d forward+backward at those shapes, ours vs torch.nn.functional.conv2d, float32,
+    TF32 off on both sides (CuPy's cuBLAS runs plain FP32 unless CUPY_TF32=1; torch's TF32
+    switches are set to False here).
+ 4. step: a YOLO-ResNet18 training step at 448², batch 32: ours vs the identical PyTorch model in
+    eager mode (benchmarks/bench_step.py's network); images/s and peak GPU memory.
+ 5. train: `tinygrad-yolo train --device cuda` for about 3 minutes (default configuration), mAP@0.5.
+
+Nothing is downloaded: the machine needs CuPy, NumPy, pytest, hypothesis and (for 3-4) PyTorch.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+CONV_CASES = [  # name, (C, H, W), K, kernel, stride, padding
+    ("conv1_7x7_s2", (3, 224, 224), 64, 7, 2, 3),
+    ("layer1_3x3", (64, 56, 56), 64, 3, 1, 1),
+    ("layer2_3x3", (128, 28, 28), 128, 3, 1, 1),
+    ("layer3_3x3", (256, 14, 14), 256, 3, 1, 1),
+    ("layer4_3x3", (512, 7, 7), 512, 3, 1, 1),
+    ("proj_1x1_s2", (64, 56, 56), 128, 1, 2, 0),
+]
+
+
+def sh(cmd, log, timeout):
+    """Run a shell command, tee its output to ``log``; returns (exit code, seconds)."""
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        try:
+            rc = subprocess.run(cmd, shell=True, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
+                                env=dict(os.environ, PYTHONPATH=ROOT)).returncode
+        except subprocess.TimeoutExpired:
+            f.write(f"\n[gpu_check] timed out after {timeout} s\n")
+            rc = 124
+    return rc, time.perf_counter() - t0
+
+
+def tail(path, n=3):
+    with open(path) as f:
+        return [line.rstrip() for line in f.readlines()[-n:]]
+
+
+class Timer:
+    """Median milliseconds of fn(): CUDA events on the GPU, perf_counter on the CPU (dry run)."""
+
+    def __init__(self, device):
+        self.device = device
+        if device == "cuda":
+            from tinygrad_yolo.backend import cupy_module
+            self.cp = cupy_module()
+
+    def __call__(self, fn, warmup=3, repeats=10):
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            if self.device == "cuda":
+                start, end = self.cp.cuda.Event(), self.cp.cuda.Event()
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                times.append(self.cp.cuda.get_elapsed_time(start, end))
+            else:
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
+
+
+def conv_section(device, batch, out):
+    """Ours vs torch conv2d forward+backward at the ResNet-18 shapes (float32, TF32 off)."""
+    import numpy as np
+
+    import tinygrad_yolo as tg
+    from tinygrad_yolo.nn import functional as F
+    timer = Timer(device)
+    try:
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        tdev = "cuda" if device == "cuda" else "cpu"
+    except ImportError:
+        torch = None
+    rows = []
+    for name, (c, h, w), k, r, s, p in CONV_CASES:
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, c, h, w), dtype=np.float32)
+        wt = rng.standard_normal((k, c, r, r), dtype=np.float32) * 0.05
+        xt = tg.Tensor(x, requires_grad=True, device=device)
+        wtt = tg.Tensor(wt, requires_grad=True, device=device)
+        gy = None
+
+        def ours():
+            nonlocal gy
+            y = F.conv2d(xt, wtt, stride=s, padding=p)
+            if gy is None:
+                gy = tg.Tensor(np.ones(y.shape, np.float32), device=device)
+            y.backward(gy)
+        row = {"case": name, "batch": batch, "ours_ms": round(timer(ours), 3)}
+        if torch is not None:
+            tx = torch.from_numpy(x).to(tdev).requires_grad_()
+            tw = torch.from_numpy(wt).to(tdev).requires_grad_()
+
+            def theirs():
+                y = torch.nn.functional.conv2d(tx, tw, stride=s, padding=p)
+                y.backward(torch.ones_like(y))
+                if tdev == "cuda":
+                    torch.cuda.synchronize()
+            row["torch_ms"] = round(timer(theirs), 3)
+            row["ratio"] = round(row["ours_ms"] / row["torch_ms"], 3)
+        row["tf32"] = False
+        rows.append(row)
+        out.write(json.dumps(row) + "\n")
+        out.flush()
+    return rows
+
+
+def step_section(device, config, steps, out):
+    """Ours vs PyTorch eager: one YOLO-ResNet18 training step; images/s and peak GPU memory."""
+    from bench_step import torch_step_fn
+
+    from tinygrad_yolo.bench import CONFIGS, time_steps, training_step
+    cfg = CONFIGS[config]
+    row = {"config": config, **cfg}
+    step = training_step(cfg, device)
+    med, _ = time_steps(step, steps=steps, warmup=2)
+    row.update(ours_s=round(med, 4), ours_img_s=round(cfg["batch"] / med, 1))
+    if device == "cuda":
+        from tinygrad_yolo.backend import cupy_module
+        row["ours_peak_mem_mb"] = round(cupy_module().get_default_memory_pool().total_bytes() / 2**20, 1)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        tstep = torch_step_fn(cfg, "cuda" if device == "cuda" else "cpu")
+        med_t, _ = time_steps(tstep, steps=steps, warmup=2)
+        row.update(torch_s=round(med_t, 4), torch_img_s=round(cfg["batch"] / med_t, 1),
+                   ratio_time=round(med / med_t, 3))
+        if device == "cuda":
+            row["torch_peak_mem_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
+            row["ratio_mem"] = round(row["ours_peak_mem_mb"] / row["torch_peak_mem_mb"], 3)
+    out.write(json.dumps(row) + "\n")
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--logs", default=os.environ.get("GPU_CHECK_LOGS", "gpu_logs"))
+    ap.add_argument("--dry-run", action="store_true", help="run the code paths on the CPU at tiny sizes")
+    ap.add_argument("--sections", default="tests,kernels,conv,step,train")
+    ap.add_argument("--train-seconds", type=int, default=180)
+    args = ap.parse_args()
+    os.makedirs(args.logs, exist_ok=True)
+    logs = os.path.abspath(args.logs)
+    device = "cpu" if args.dry_run else "cuda"
+    py = sys.executable
+    summary = []
+    sections = args.sections.split(",")
+
+    if "tests" in sections:
+        rc, sec = sh(f"{py} -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_kernels.py",
+                     f"{logs}/tests.log", 900)
+        summary.append(("tests (GPU suite)", rc, sec, tail(f"{logs}/tests.log", 1)[0]))
+        examples = 3 if args.dry_run else 20
+        rc, sec = sh(f"{py} -m tinygrad_yolo.cli gradcheck --device {device} --examples {examples}",
+                     f"{logs}/gradcheck.log", 900)
+        summary.append((f"gradcheck --device {device}", rc, sec, tail(f"{logs}/gradcheck.log", 1)[0]))
+    if "kernels" in sections:
+        if args.dry_run:
+            summary.append(("kernel bandwidth", 0, 0.0, "skipped in a dry run (needs CUDA events)"))
+        else:
+            rc, sec = sh(f"{py} benchmarks/bench_kernels_gpu.py --batch 32", f"{logs}/kernels.log", 600)
+            summary.append(("kernel bandwidth", rc, sec, f"see {logs}/kernels.log"))
+    if "conv" in sections:
+        t0 = time.perf_counter()
+        with open(f"{logs}/conv.log", "w") as f:
+            rows = conv_section(device, 2 if args.dry_run else 32, f)
+        worst = max((r.get("ratio", 0) for r in rows), default=0)
+        summary.append(("conv2d fwd+bwd vs torch", 0, time.perf_counter() - t0, f"worst ratio ours/torch {worst}"))
+    if "step" in sections:
+        t0 = time.perf_counter()
+        with open(f"{logs}/step.log", "w") as f:
+            row = step_section(device, "tiny_b32" if args.dry_run else "r18_448_b32", 2 if args.dry_run else 10, f)
+        summary.append(("training step", 0, time.perf_counter() - t0, json.dumps(row)))
+    if "train" in sections:
+        extra = "--epochs 1 --max-steps 2 --eval-max-images 32" if args.dry_run else ""
+        rc, sec = sh(f"timeout {args.train_seconds + 120} {py} -m tinygrad_yolo.cli train --device {device} "
+                     f"--out {logs}/train --no-progress {extra}", f"{logs}/train.log", args.train_seconds + 180)
+        summary.append(("train (default config)", rc, sec, tail(f"{logs}/train.log", 1)[0]))
+
+    print(f"\n{'section':<28}{'rc':>4}{'seconds':>9}  result")
+    for name, rc, sec, result in summary:
+        print(f"{name:<28}{rc:>4}{sec:>9.1f}  {result[:150]}")
+    return max((rc for _, rc, _, _ in summary), default=0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
