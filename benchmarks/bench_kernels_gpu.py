@@ -10,12 +10,14 @@ one strided copy per kernel tap) is timed too, and the kernel's result is checke
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a checkout without install
+
 from tinygrad_yolo import backend
-from tinygrad_yolo.kernels import col2im_gpu, im2col_gpu
 from tinygrad_yolo.ops.im2col import col2im, im2col
 
 # name, (C, H, W), kernel, stride, padding: the stem and one 3x3 conv of each ResNet-18 stage.
@@ -64,6 +66,8 @@ def main():
     device = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)["name"]
     device = device.decode() if isinstance(device, bytes) else device
     rng = np.random.default_rng(0)
+    kernels = backend.cuda_kernels()  # installed, or kernels/ of this checkout
+    im2col_gpu, col2im_gpu = kernels.im2col_gpu, kernels.col2im_gpu
 
     for name, (C, H, W), k, s, p in CASES:
         x = cp.asarray(rng.standard_normal((args.batch, C, H, W)).astype(args.dtype))

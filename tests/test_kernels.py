@@ -11,6 +11,7 @@
 """
 import ctypes
 import importlib
+import os
 import importlib.util
 import shutil
 import subprocess
@@ -31,17 +32,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 def _load_kernels_package():
     """tinygrad_yolo.kernels: installed (setup.py maps it to kernels/), or straight from kernels/."""
-    try:
-        return importlib.import_module("tinygrad_yolo.kernels")
-    except ModuleNotFoundError as e:
-        if e.name != "tinygrad_yolo.kernels":
-            raise
-    spec = importlib.util.spec_from_file_location(
-        "tinygrad_yolo.kernels", KERNEL_DIR / "__init__.py", submodule_search_locations=[str(KERNEL_DIR)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return backend.cuda_kernels()
 
 
 kernels = _load_kernels_package()
@@ -493,3 +484,21 @@ def test_gpu_max_pool_matches_loops(dtype, case, seed):
     gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
     gx = kernels.max_pool2d_backward_gpu(cp.asarray(gy), argmax, x.shape, *args)
     np.testing.assert_allclose(gx.get(), max_pool_backward_loops(gy, argmax_ref, x.shape), **TOL[dtype])
+
+
+
+def test_kernels_load_from_a_source_checkout(monkeypatch):
+    """Through PYTHONPATH (no install) there is no tinygrad_yolo.kernels package: the loader is
+    read from kernels/ beside the package, and sees the .cu sources there."""
+    real_import = importlib.import_module
+
+    def not_installed(name, *args):
+        if name == "tinygrad_yolo.kernels":
+            raise ModuleNotFoundError("no installed kernels", name=name)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", not_installed)
+    monkeypatch.delitem(sys.modules, "tinygrad_yolo.kernels", raising=False)
+    module = backend.cuda_kernels()
+    assert Path(module.__file__).resolve() == (KERNEL_DIR / "__init__.py").resolve()
+    assert os.path.isfile(module.source_path("im2col.cu"))

@@ -88,3 +88,30 @@ def synchronize(a=None):
     """Wait for queued GPU work (so timings measure the op, not its launch)."""
     if _cupy is not None and (a is None or is_cuda_array(a)):
         _cupy.cuda.Device().synchronize()
+
+
+def cuda_kernels():
+    """The CUDA kernel loader (kernels/__init__.py), imported once.
+
+    setup.py installs the top-level kernels/ folder as ``tinygrad_yolo.kernels``; in a source
+    checkout used through PYTHONPATH that package doesn't exist, so the loader is read from
+    kernels/ beside the package instead. Either way the .cu sources sit next to it.
+    """
+    import importlib
+    import importlib.util
+    import os
+    import sys
+    try:
+        return importlib.import_module("tinygrad_yolo.kernels")
+    except ModuleNotFoundError as e:
+        if e.name != "tinygrad_yolo.kernels":
+            raise
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    spec = importlib.util.spec_from_file_location("tinygrad_yolo.kernels", os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
+    if spec is None or not os.path.isfile(spec.origin):
+        raise RuntimeError(f"the CUDA kernels are missing: neither tinygrad_yolo.kernels nor {folder} exists")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

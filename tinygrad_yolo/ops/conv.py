@@ -31,7 +31,7 @@ column matrix, one batched GEMM on a reshaped view.
 """
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, cuda_kernels
 from ..function import Function
 from .im2col import col2im, conv_output_size, im2col, pair
 from .workspace import scratch
@@ -149,7 +149,7 @@ class Conv2d(Function):
 def _im2col_functions(xp):
     if xp is np:
         return im2col, col2im
-    from .. import kernels  # compiled with CuPy on first use
+    kernels = cuda_kernels()  # compiled with CuPy on first use
     return kernels.im2col_gpu, kernels.col2im_gpu
 
 

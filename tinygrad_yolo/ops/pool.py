@@ -13,7 +13,7 @@ and as 0 for average (count_include_pad=True: the divisor is always kh*kw).
 """
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, cuda_kernels
 from ..function import Function
 from .im2col import conv_output_size, pair
 from .workspace import scratch
@@ -87,7 +87,7 @@ class MaxPool2d(Function):
         (kh, kw), stride, padding, out_hw = pool_geometry("max_pool2d", x.shape, *self.args)
         self.x_shape, self.geometry = x.shape, ((kh, kw), stride, padding, out_hw)
         if array_module(x) is not np:
-            from .. import kernels
+            kernels = cuda_kernels()
             y, self.argmax = kernels.max_pool2d_forward_gpu(x, (kh, kw), stride, padding)
             return y
         N, C = x.shape[:2]
@@ -124,7 +124,7 @@ class MaxPool2d(Function):
     def backward(self, g):
         (kh, kw), stride, padding, out_hw = self.geometry
         if array_module(g) is not np:
-            from .. import kernels
+            kernels = cuda_kernels()
             return kernels.max_pool2d_backward_gpu(g, self.argmax, self.x_shape, (kh, kw), stride, padding)
         N, C, H, W = self.x_shape
         (ph, pw) = padding
