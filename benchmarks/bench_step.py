@@ -16,13 +16,12 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tinygrad_yolo.bench import B, C, CONFIGS, S, random_targets, training_step  # noqa: E402
+from tinygrad_yolo.bench import B, C, CONFIGS, S, random_targets, time_steps, training_step  # noqa: E402
 
 
 def rss_mb():
@@ -118,13 +117,7 @@ def worker(framework, config, steps, warmup, profile_path):
     cfg = CONFIGS[config]
     step = (training_step if framework == "ours" else torch_step_fn)(cfg)
     base = current_rss_mb()  # libraries, model and data loaded; no step run yet
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    _, times = time_steps(step, steps, warmup)
     result = {"times": times, "peak_rss_mb": rss_mb(), "rss_before_steps_mb": base}
     if profile_path and framework == "ours":
         import tinygrad_yolo as tg

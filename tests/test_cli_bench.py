@@ -4,7 +4,6 @@ import json
 from tinygrad_yolo.bench import loader_rate, random_targets
 from tinygrad_yolo.cli import main
 from tinygrad_yolo.data import generate_synthetic_voc
-from tinygrad_yolo.detection import encode_batch  # noqa: F401  (targets feed the same loss)
 
 
 def test_bench_step_json(capsys):

@@ -9,6 +9,7 @@ from hypothesis import given, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo.checks import CASES, build_example
 from tinygrad_yolo.nn import functional as F
+from strategies import broadcastable_shapes, make_array
 
 
 def leaf(a, dtype=np.float64):
@@ -40,6 +41,26 @@ def test_broadcasting_backward_sums_to_input_shape():
     assert a.grad.shape == (2, 3) and b.grad.shape == (3,) and c.grad.shape == (2, 1)
     np.testing.assert_allclose(b.grad.numpy(), [2, 2, 2])
     np.testing.assert_allclose(c.grad.numpy(), [[3], [3]])
+
+
+@given(shapes=broadcastable_shapes(), seed=st.integers(0, 99))
+def test_broadcast_gradients_are_sums_over_the_broadcast_axes(shapes, seed):
+    sa, sb = shapes
+    a, b = make_array(sa, seed=seed), make_array(sb, seed=seed + 1)
+    ta, tb = leaf(a), leaf(b)
+    (ta * tb).sum().backward()
+    # d/da sum(a * b) = b broadcast to the output, summed back onto a's shape (and vice versa)
+    out = np.broadcast_shapes(sa, sb)
+    expect_a = np.broadcast_to(b, out).copy()
+    expect_b = np.broadcast_to(a, out).copy()
+    for expect, shape, got in ((expect_a, sa, ta.grad), (expect_b, sb, tb.grad)):
+        while expect.ndim > len(shape):
+            expect = expect.sum(axis=0)
+        for axis, size in enumerate(shape):
+            if size == 1:
+                expect = expect.sum(axis=axis, keepdims=True)
+        assert got.shape == shape
+        np.testing.assert_allclose(got.numpy(), expect, rtol=1e-12, atol=1e-12)
 
 
 def test_chain_of_10000_ops_no_recursion_limit():

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import backend
 from .backend import array_module, device_of, to_device, xp_for
-from .function import Function, _state, is_grad_enabled  # noqa: F401  (re-exported helpers)
+from .function import Function
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops import matmul as M
