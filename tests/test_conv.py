@@ -264,3 +264,19 @@ def test_errors_name_the_shapes(x_shape, w_shape, b_shape, kwargs, words):
 def test_dtype_mismatch_is_a_clear_error():
     with pytest.raises(TypeError, match="float32, float64"):
         F.conv2d(tg.Tensor(np.zeros((1, 1, 3, 3), np.float32)), tg.Tensor(np.zeros((1, 1, 3, 3))))
+
+
+# ---- the CPU path's stride phases ----------------------------------------------------------------
+@given(H=st.integers(1, 6), W=st.integers(1, 6), ph=st.integers(0, 3), pw=st.integers(0, 3),
+       sh=st.integers(1, 3), sw=st.integers(1, 3))
+def test_phases_split_the_padded_input_and_merge_back(H, W, ph, pw, sh, sw):
+    src = np.random.default_rng(0).standard_normal((2, H, W, 3))  # (C, H, W, N)
+    xpad = np.pad(src, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    every_phase = [(0, 0, py, px, 0, 0) for py in range(sh) for px in range(sw)]
+    phases = conv_ops._phases("test", src, (ph, pw), (sh, sw), every_phase, fresh=True)
+    for py in range(sh):
+        for px in range(sw):
+            want = xpad[:, py::sh, px::sw]  # phase (py, px) = xpad[i*sh + py, j*sw + px]
+            np.testing.assert_array_equal(phases[:, py, px, :want.shape[1], :want.shape[2]], want)
+    back = conv_ops._merge_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
+    np.testing.assert_array_equal(back, src.transpose(3, 0, 1, 2))

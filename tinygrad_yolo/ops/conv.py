@@ -169,7 +169,7 @@ def _pointwise_backward(x, w2, g, need_x, need_w):
 
 
 # ---- the tiled CPU path -------------------------------------------------------------------
-def _phases(name, src, padding, stride, fresh=False):
+def _phases(name, src, padding, stride, taps, fresh=False):
     """Zero-padded batch-last copy of ``src`` (C, H, W, N) — any strides — split into its
     stride phases: (C, sh, sw, Hq, Wq, N) with
 
@@ -178,31 +178,34 @@ def _phases(name, src, padding, stride, fresh=False):
     where xpad is src with ph / pw zeros around each image. Kernel tap (r, s) of output pixel
     (oy, ox) reads xpad[oy*sh + r*dh, ox*sw + s*dw], which is phase ((r*dh) % sh, (s*dw) % sw)
     at (oy + (r*dh) // sh, ox + (s*dw) // sw): for every tap a block with unit strides, whose
-    rows are runs of Wo*N contiguous values. (Stride 1 has one phase: plain xpad.)
+    rows are runs of Wo*N contiguous values. (Stride 1 has one phase: plain xpad.) Only the
+    phases some tap reads are filled (a 1x1 stride-2 kernel reads one of four).
     A scratch buffer unless ``fresh``."""
     C, H, W, N = src.shape
     (ph, pw), (sh, sw) = padding, stride
     shape = (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
     out = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
-    for py in range(sh):
-        (i0, i1), (y0, y1) = _phase_range(H, shape[3], py - ph, sh)
-        for px in range(sw):
-            (j0, j1), (x0, x1) = _phase_range(W, shape[4], px - pw, sw)
-            phase = out[:, py, px]
-            phase[:, :i0] = 0  # padding rows and columns
-            phase[:, i1:] = 0
-            phase[:, i0:i1, :j0] = 0
-            phase[:, i0:i1, j1:] = 0
-            phase[:, i0:i1, j0:j1] = src[:, y0:y1:sh, x0:x1:sw]
+    for py, px in sorted({(t[2], t[3]) for t in taps}):
+        (i0, i1), rows = _phase_range(H, shape[3], py - ph, sh)
+        (j0, j1), cols = _phase_range(W, shape[4], px - pw, sw)
+        phase = out[:, py, px]
+        phase[:, :i0] = 0  # padding rows and columns
+        phase[:, i1:] = 0
+        phase[:, i0:i1, :j0] = 0
+        phase[:, i0:i1, j1:] = 0
+        phase[:, i0:i1, j0:j1] = src[:, rows, cols]
     return out
 
 
 def _phase_range(size, n, offset, stride):
-    """Phase entries i in [i0, i1) hold image rows i*stride + offset inside [0, size), which are
-    rows y0, y0 + stride, ... < y1. (Python's // floors negative numbers, as the bounds need.)"""
+    """Phase entries i in [i0, i1) hold image rows i*stride + offset inside [0, size): returns
+    (i0, i1) and the slice of those image rows. (Python's // floors negative numbers, as the
+    bounds need.)"""
     i0 = min(n, max(0, -(offset // stride)))
     i1 = max(i0, min(n, (size - 1 - offset) // stride + 1))
-    return (i0, i1), (i0 * stride + offset, (i1 - 1) * stride + offset + 1)
+    if i1 == i0:
+        return (i0, i1), slice(0, 0)
+    return (i0, i1), slice(i0 * stride + offset, (i1 - 1) * stride + offset + 1, stride)
 
 
 def _merge_phases(phases, x_shape, padding, stride):
@@ -211,10 +214,10 @@ def _merge_phases(phases, x_shape, padding, stride):
     (ph, pw), (sh, sw) = padding, stride
     out = np.empty(x_shape, dtype=phases.dtype)
     for py in range(sh):
-        (i0, i1), (y0, y1) = _phase_range(H, phases.shape[3], py - ph, sh)
+        (i0, i1), rows = _phase_range(H, phases.shape[3], py - ph, sh)
         for px in range(sw):
-            (j0, j1), (x0, x1) = _phase_range(W, phases.shape[4], px - pw, sw)
-            out[:, :, y0:y1:sh, x0:x1:sw] = phases[:, py, px, i0:i1, j0:j1].transpose(3, 0, 1, 2)
+            (j0, j1), cols = _phase_range(W, phases.shape[4], px - pw, sw)
+            out[:, :, rows, cols] = phases[:, py, px, i0:i1, j0:j1].transpose(3, 0, 1, 2)
     return out
 
 
@@ -269,9 +272,10 @@ def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_inp
     # pays while it is small enough for malloc to recycle its memory (big blocks are fresh mmaps).
     (ph, pw) = padding
     keep_input = keep_input and C * (H + 2 * ph + 1) * (W + 2 * pw + 1) * N * x.itemsize <= KEEP_PADDED_BYTES
-    phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride, fresh=keep_input)
+    taps = _taps(kernel, stride, dilation)
+    phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride, taps, fresh=keep_input)
     yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
-    _tiled_gemm(phases, _taps(kernel, stride, dilation), w2, yt)
+    _tiled_gemm(phases, taps, w2, yt)
     y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
     if b is None:
         np.copyto(y, yt.transpose(3, 0, 1, 2))
@@ -294,7 +298,7 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
 
     if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
         if phases is None:
-            phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride)
+            phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride, taps)
         # With many columns (large maps, few channels) OpenBLAS runs dWᵀ = col @ gyᵀ faster than
         # gy @ colᵀ, enough to pay for transposing the small result; with few, it doesn't.
         transposed = Ho * Wo * N >= DW_TRANSPOSED_MIN_COLUMNS
@@ -320,10 +324,11 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
         # copies only gy-sized data, but needs a transposed copy of the weights: where those are
         # much larger than gy (deep layers at low resolution) the col2im route below is cheaper.
         if stride == (1, 1) and qh >= 0 and qw >= 0 and w.size <= 2 * g.size:
-            gpad = _phases("conv.gpad", gt, (qh, qw), (1, 1))
+            flipped_taps = _taps((R, S), (1, 1), dilation)
+            gpad = _phases("conv.gpad", gt, (qh, qw), (1, 1), flipped_taps)
             wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
-            _tiled_gemm(gpad, _taps((R, S), (1, 1), dilation), wf, dxt)
+            _tiled_gemm(gpad, flipped_taps, wf, dxt)
             dx = np.empty(x.shape, dtype=x.dtype)
             np.copyto(dx, dxt.transpose(3, 0, 1, 2))
         else:  # col2im: dcol = Wᵀ @ gy tile by tile, each tap added back where it was read
