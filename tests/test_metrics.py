@@ -1,5 +1,5 @@
 """VOC AP / mAP: hand-computed curves, the difficult rule, duplicates, and a
-literal port of the devkit's voc_eval loop as a reference."""
+straightforward loop that restates the devkit's voc_eval rule, as a reference."""
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -118,8 +118,8 @@ def test_bad_inputs_raise_clear_errors(kwargs, message):
 
 
 def devkit_voc_eval(detections, ground_truths, difficult, c, threshold, use_07_metric):
-    """The devkit's voc_eval.py for one class, line by line, minus the +1 pixel
-    and with ovmax >= threshold. It keeps ignored (difficult) detections as rows
+    """The devkit's evaluation rule for one class, restated as a plain loop (written for
+    this test, following the devkit's steps), minus the +1 pixel and with ovmax >= threshold. It keeps ignored (difficult) detections as rows
     with tp = fp = 0, where mean_average_precision drops them."""
     class_recs, npos = {}, 0
     for n, (g, d) in enumerate(zip(ground_truths, difficult)):
