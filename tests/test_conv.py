@@ -272,8 +272,8 @@ def test_dtype_mismatch_is_a_clear_error():
 def test_phases_split_the_padded_input_and_merge_back(H, W, ph, pw, sh, sw):
     src = np.random.default_rng(0).standard_normal((2, H, W, 3))  # (C, H, W, N)
     xpad = np.pad(src, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-    every_phase = [(0, 0, py, px, 0, 0) for py in range(sh) for px in range(sw)]
-    phases = conv_ops._phases("test", src, (ph, pw), (sh, sw), every_phase, fresh=True)
+    kernel = (sh, sw)  # a kernel as large as the stride reads every phase
+    phases = conv_ops._phases("test", src, (ph, pw), (kernel, (sh, sw), (1, 1)), fresh=True)
     for py in range(sh):
         for px in range(sw):
             want = xpad[:, py::sh, px::sw]  # phase (py, px) = xpad[i*sh + py, j*sw + px]

@@ -30,6 +30,7 @@ Two implementations of that one idea, chosen by device:
 column matrix, one batched GEMM on a reshaped view.
 """
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
@@ -39,7 +40,7 @@ from .workspace import scratch
 # Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
 # GEMM reads it, but GEMMs with few columns are inefficient. Tuned with benchmarks/bench_conv.py.
 TILE_BYTES = 6 << 20
-MIN_TILE_COLUMNS = 1024
+MIN_TILE_COLUMNS = 512
 KEEP_PADDED_BYTES = 16 << 20  # see _tiled_forward
 DW_TRANSPOSED_MIN_COLUMNS = 4096  # see _tiled_backward
 
@@ -169,7 +170,7 @@ def _pointwise_backward(x, w2, g, need_x, need_w):
 
 
 # ---- the tiled CPU path -------------------------------------------------------------------
-def _phases(name, src, padding, stride, taps, fresh=False):
+def _phases(name, src, padding, geometry, fresh=False):
     """Zero-padded batch-last copy of ``src`` (C, H, W, N) — any strides — split into its
     stride phases: (C, sh, sw, Hq, Wq, N) with
 
@@ -180,12 +181,12 @@ def _phases(name, src, padding, stride, taps, fresh=False):
     at (oy + (r*dh) // sh, ox + (s*dw) // sw): for every tap a block with unit strides, whose
     rows are runs of Wo*N contiguous values. (Stride 1 has one phase: plain xpad.) Only the
     phases some tap reads are filled (a 1x1 stride-2 kernel reads one of four).
-    A scratch buffer unless ``fresh``."""
+    ``geometry`` is (kernel, stride, dilation). A scratch buffer unless ``fresh``."""
     C, H, W, N = src.shape
-    (ph, pw), (sh, sw) = padding, stride
+    (ph, pw), (sh, sw) = padding, geometry[1]
     shape = (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
     out = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
-    for py, px in sorted({(t[2], t[3]) for t in taps}):
+    for py, px in sorted({(t[2], t[3]) for t in _taps(*geometry)}):
         (i0, i1), rows = _phase_range(H, shape[3], py - ph, sh)
         (j0, j1), cols = _phase_range(W, shape[4], px - pw, sw)
         phase = out[:, py, px]
@@ -228,18 +229,28 @@ def _taps(kernel, stride, dilation):
             for r in range(R) for s in range(S)]
 
 
-def _im2col_rows(col, phases, taps, a, b):
-    """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap."""
-    Wo = col.shape[4]
-    for r, s, py, px, qy, qx in taps:
+def _im2col_rows(col, phases, geometry, a, b):
+    """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap;
+    at stride 1 one copy in all, from a strided view of the padded input (NumPy runs one
+    6-d copy faster than nine 4-d ones)."""
+    C, R, S, _, Wo, N = col.shape
+    kernel, stride, (dh, dw) = geometry
+    if stride == (1, 1):
+        xpad = phases[:, 0, 0]
+        sc, sy, sx, sn = xpad.strides
+        # windows[c, r, s, oy, ox, n] = xpad[c, oy + r*dh, ox + s*dw, n]: the im2col matrix, uncopied
+        windows = as_strided(xpad, (C, R, S, b, Wo, N), (sc, sy * dh, sx * dw, sy, sx, sn), writeable=False)
+        np.copyto(col, windows[:, :, :, a:b])
+        return
+    for r, s, py, px, qy, qx in _taps(*geometry):
         np.copyto(col[:, r, s], phases[:, py, px, qy + a:qy + b, qx:qx + Wo])
 
 
-def _col2im_rows(phases, col, taps, a, b):
+def _col2im_rows(phases, col, geometry, a, b):
     """The adjoint: add each tap of col back onto the (phase) pixels it was read from. Within one
     tap every output reads a different pixel, so a strided += is exact (no np.add.at)."""
     Wo = col.shape[4]
-    for r, s, py, px, qy, qx in taps:
+    for r, s, py, px, qy, qx in _taps(*geometry):
         phases[:, py, px, qy + a:qy + b, qx:qx + Wo] += col[:, r, s]
 
 
@@ -252,15 +263,15 @@ def _row_tiles(rows, row_columns, q, itemsize):
     return [(a, min(rows, a + per)) for a in range(0, rows, per)]
 
 
-def _tiled_gemm(phases, taps, w2, out):
+def _tiled_gemm(phases, geometry, w2, out):
     """out (K, Ho, Wo, N) = w2 (K, q) @ im2col matrix, built tile by tile (each tile in cache)."""
     K, Ho, Wo, N = out.shape
-    C, R, S = phases.shape[0], max(t[0] for t in taps) + 1, max(t[1] for t in taps) + 1
+    C, (R, S) = phases.shape[0], geometry[0]
     q = C * R * S
     out2 = out.reshape(K, -1)
     for a, b in _row_tiles(Ho, Wo * N, q, w2.itemsize):
         col = scratch("conv.col", (C, R, S, b - a, Wo, N), w2.dtype)
-        _im2col_rows(col, phases, taps, a, b)
+        _im2col_rows(col, phases, geometry, a, b)
         np.matmul(w2, col.reshape(q, -1), out=out2[:, a * Wo * N:b * Wo * N])
 
 
@@ -272,10 +283,10 @@ def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_inp
     # pays while it is small enough for malloc to recycle its memory (big blocks are fresh mmaps).
     (ph, pw) = padding
     keep_input = keep_input and C * (H + 2 * ph + 1) * (W + 2 * pw + 1) * N * x.itemsize <= KEEP_PADDED_BYTES
-    taps = _taps(kernel, stride, dilation)
-    phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride, taps, fresh=keep_input)
+    geometry = (kernel, stride, dilation)
+    phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry, fresh=keep_input)
     yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
-    _tiled_gemm(phases, taps, w2, yt)
+    _tiled_gemm(phases, geometry, w2, yt)
     y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
     if b is None:
         np.copyto(y, yt.transpose(3, 0, 1, 2))
@@ -289,7 +300,7 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
     K, _, R, S = w.shape
     _, _, Ho, Wo = g.shape
     (ph, pw), (dh, dw_) = padding, dilation
-    taps = _taps((R, S), stride, dilation)
+    geometry = ((R, S), stride, dilation)
     q = C * R * S
     gt = scratch("conv.gy", (K, Ho, Wo, N), g.dtype)
     np.copyto(gt, g.transpose(1, 2, 3, 0))
@@ -298,14 +309,14 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
 
     if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
         if phases is None:
-            phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, stride, taps)
+            phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry)
         # With many columns (large maps, few channels) OpenBLAS runs dWᵀ = col @ gyᵀ faster than
         # gy @ colᵀ, enough to pay for transposing the small result; with few, it doesn't.
         transposed = Ho * Wo * N >= DW_TRANSPOSED_MIN_COLUMNS
         acc = scratch("conv.dwt", (q, K), x.dtype) if transposed else np.empty((K, q), dtype=x.dtype)
         for i, (a, b) in enumerate(_row_tiles(Ho, Wo * N, q, x.itemsize)):
             col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
-            _im2col_rows(col, phases, taps, a, b)
+            _im2col_rows(col, phases, geometry, a, b)
             col, gy = col.reshape(q, -1), g2[:, a * Wo * N:b * Wo * N]
             part = acc if i == 0 else scratch("conv.dw_part", acc.shape, x.dtype)
             if transposed:
@@ -324,11 +335,10 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
         # copies only gy-sized data, but needs a transposed copy of the weights: where those are
         # much larger than gy (deep layers at low resolution) the col2im route below is cheaper.
         if stride == (1, 1) and qh >= 0 and qw >= 0 and w.size <= 2 * g.size:
-            flipped_taps = _taps((R, S), (1, 1), dilation)
-            gpad = _phases("conv.gpad", gt, (qh, qw), (1, 1), flipped_taps)
+            gpad = _phases("conv.gpad", gt, (qh, qw), geometry)
             wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
-            _tiled_gemm(gpad, flipped_taps, wf, dxt)
+            _tiled_gemm(gpad, geometry, wf, dxt)
             dx = np.empty(x.shape, dtype=x.dtype)
             np.copyto(dx, dxt.transpose(3, 0, 1, 2))
         else:  # col2im: dcol = Wᵀ @ gy tile by tile, each tap added back where it was read
@@ -338,6 +348,6 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
             for a, b in _row_tiles(Ho, Wo * N, q, x.itemsize):
                 dcol = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
                 np.matmul(w2.T, g2[:, a * Wo * N:b * Wo * N], out=dcol.reshape(q, -1))
-                _col2im_rows(dphases, dcol, taps, a, b)
+                _col2im_rows(dphases, dcol, geometry, a, b)
             dx = _merge_phases(dphases, x.shape, padding, stride)
     return dx, dw
