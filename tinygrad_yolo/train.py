@@ -42,7 +42,7 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     out: str = "runs/yolo"
-    epochs: int = 12
+    epochs: int = 14
     batch_size: int = 32
     img_size: int = 224
     backbone: str = "resnet18"
@@ -50,9 +50,9 @@ class TrainConfig:
     head: str = "conv"
     S: int = 7
     B: int = 2
-    lr: float = 2e-3
+    lr: float = 1e-2
     weight_decay: float = 5e-4
-    warmup_steps: int = 100
+    warmup_steps: int = 150
     device: str = "cpu"
     seed: int = 0
     workers: int = 2

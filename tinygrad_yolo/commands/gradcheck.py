@@ -10,7 +10,7 @@ from ..cli import UserError
 def add_arguments(parser):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--ops", default="", help="comma-separated case names (default: all); see --list")
-    parser.add_argument("--examples", type=int, default=20, help="hypothesis examples per op (default 20)")
+    parser.add_argument("--examples", type=int, default=100, help="hypothesis examples per op (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="float64", choices=["float64"],
                         help="checks run in float64: central differences in float32 are too coarse")
