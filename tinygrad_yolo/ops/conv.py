@@ -30,7 +30,6 @@ Two implementations of that one idea, chosen by device:
 column matrix, one batched GEMM on a reshaped view.
 """
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
@@ -230,18 +229,8 @@ def _taps(kernel, stride, dilation):
 
 
 def _im2col_rows(col, phases, geometry, a, b):
-    """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap;
-    at stride 1 one copy in all, from a strided view of the padded input (NumPy runs one
-    6-d copy faster than nine 4-d ones)."""
-    C, R, S, _, Wo, N = col.shape
-    kernel, stride, (dh, dw) = geometry
-    if stride == (1, 1):
-        xpad = phases[:, 0, 0]
-        sc, sy, sx, sn = xpad.strides
-        # windows[c, r, s, oy, ox, n] = xpad[c, oy + r*dh, ox + s*dw, n]: the im2col matrix, uncopied
-        windows = as_strided(xpad, (C, R, S, b, Wo, N), (sc, sy * dh, sx * dw, sy, sx, sn), writeable=False)
-        np.copyto(col, windows[:, :, :, a:b])
-        return
+    """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap."""
+    Wo = col.shape[4]
     for r, s, py, px, qy, qx in _taps(*geometry):
         np.copyto(col[:, r, s], phases[:, py, px, qy + a:qy + b, qx:qx + Wo])
 
