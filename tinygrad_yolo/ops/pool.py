@@ -69,10 +69,14 @@ def _to_nchw(a_cl, shape, scale=None):
     N, C, h, w = shape
     out = xp.empty(shape, dtype=a_cl.dtype)
     src = a_cl.reshape(h, w, N, C).transpose(2, 3, 0, 1)
-    if scale is None:
-        out[...] = src
-    else:
-        xp.multiply(src, scale, out=out)
+    # On NumPy one image row at a time: a single transposing copy gathers every output row from
+    # N*C places far apart and thrashes the cache; row by row it runs over twice as fast.
+    rows = [slice(i, i + 1) for i in range(h)] if xp is np else [slice(None)]
+    for r in rows:
+        if scale is None:
+            out[:, :, r] = src[:, :, r]
+        else:
+            xp.multiply(src[:, :, r], scale, out=out[:, :, r])
     return out
 
 
