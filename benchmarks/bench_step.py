@@ -147,7 +147,7 @@ def have_torch():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default="r18_b8,r18_b16,tiny_b32", help=f"from {', '.join(CONFIGS)}")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per round")
     ap.add_argument("--rounds", type=int, default=2, help="alternating ours/PyTorch rounds")
     ap.add_argument("--warmup", type=int, default=2)
