@@ -3,6 +3,7 @@ activations, losses). Each case draws shapes and keeps values off the op's kinks
 import numpy as np
 from hypothesis import strategies as st
 
+from ..backend import to_device
 from ..ops import activation as A
 from ..ops import elementwise as E
 from ..ops import loss as L
@@ -68,7 +69,8 @@ def where_case(p):
     from ..tensor import where
     sa, sb = p("shapes", broadcastable_shapes())
     cond = np.random.default_rng(p("cond_seed", st.integers(0, 99))).random(np.broadcast_shapes(sa, sb)) > 0.5
-    return (lambda a, b: where(cond, a, b)), [p.array("a", sa), p.array("b", sb)]
+    # the condition is a constant array: move it to the device the check runs on
+    return (lambda a, b: where(to_device(cond, a.device), a, b)), [p.array("a", sa), p.array("b", sb)]
 
 
 def _extremum(name, fn, op):
