@@ -373,6 +373,18 @@ def _sum_to(g, shape):
     return g.reshape(shape)
 
 
+def zero_grads(tensors, set_to_none=True):
+    """Clear the gradients of ``tensors``: drop them (the default, as PyTorch does) or fill
+    them with zeros in place (reusing their memory)."""
+    for t in tensors:
+        if t.grad is None:
+            continue
+        if set_to_none:
+            t.grad = None
+        else:
+            t.grad.data[...] = 0
+
+
 def _accumulate_leaf(t, g, owned):
     if t.grad is None:
         t.grad = Tensor._from_op(g if owned else g.copy(), None, False)

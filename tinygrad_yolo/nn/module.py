@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..function import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, zero_grads
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -290,13 +290,7 @@ class Module:
         yield from self.buffers()
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
+        zero_grads(self.parameters(), set_to_none)
 
     # ---- state dicts ----------------------------------------------------------
     def state_dict(self):

@@ -9,7 +9,7 @@ needs only the same model architecture, not the same Python objects.
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, zero_grads
 
 
 class Optimizer:
@@ -42,14 +42,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none=True):
-        for g in self.param_groups:
-            for p in g["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.data[...] = 0
+        zero_grads((p for g in self.param_groups for p in g["params"]), set_to_none)
 
     def step(self):
         raise NotImplementedError
