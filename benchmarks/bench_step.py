@@ -17,7 +17,10 @@ import statistics
 import subprocess
 import sys
 
-import numpy as np
+# As tinygrad_yolo/__init__.py does, but this script imports NumPy first: OpenBLAS reads it at load.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
