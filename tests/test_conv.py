@@ -83,7 +83,7 @@ def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), (inputs[2].grad.numpy() if b is not None else None)
 
 
-ALGORITHMS = [None, "im2col"]  # None = the tiled NumPy path
+ALGORITHMS = [None, "tiled", "images", "im2col"]  # None = the choice by map size
 
 
 @pytest.fixture(params=["one tile", "one row per tile"])

@@ -29,14 +29,16 @@ def conv2d_case(p):
     H = _side(p, "H", dilation[0] * (R - 1) + 1, padding[0])
     W = _side(p, "W", dilation[1] * (S - 1) + 1, padding[1])
     bias = p("bias", st.booleans())
-    # None: the device's own path (tiled on NumPy, im2col + kernels on CUDA); "im2col": the
-    # reference path (NumPy im2col on the CPU).
-    algorithm = p("algorithm", st.sampled_from([None, "im2col"]))
-    kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
+    # None: the device's own choice; "im2col": the reference path (kernels/ on CUDA, NumPy's
+    # im2col on the CPU); "tiled" and "images": the two NumPy paths (on CUDA, None instead).
+    algorithm = p("algorithm", st.sampled_from([None, "im2col", "tiled", "images"]))
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+
+    def conv(x, w, *b):
+        cpu_only = algorithm in ("tiled", "images") and x.device != "cpu"
+        return CV.Conv2d.apply(x, w, *b, algorithm=None if cpu_only else algorithm, **kw)
     arrays = [p.array("x", (n, c, H, W)), p.array("w", (k, c, R, S))]
-    if bias:
-        return (lambda x, w, b: CV.Conv2d.apply(x, w, b, **kw)), arrays + [p.array("b", (k,))]
-    return (lambda x, w: CV.Conv2d.apply(x, w, **kw)), arrays
+    return conv, arrays + ([p.array("b", (k,))] if bias else [])
 
 
 def _pool_params(p):

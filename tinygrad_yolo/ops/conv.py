@@ -26,6 +26,14 @@ Two implementations of that one idea, chosen by device:
   slows the NumPy copies between GEMMs several times over; set OPENBLAS_THREAD_TIMEOUT=4 before
   NumPy is imported (benchmarks/bench_conv.py does).
 
+* ``images`` (NumPy, large maps): the classic per-image im2col, a few images at a time. An
+  image's own Ho*Wo columns already make a wide enough GEMM when the map is large, and then
+  the batch-last layout's price -- transposing x, y, gy and dx between NCHW and (C, H, W, N),
+  gathers with an N-value stride -- outweighs its gain: the images path reads x and gy and
+  writes y and dx in NCHW directly. Measured on the width-0.25 network's 224x224 stem (batch
+  32), the transposes were 45% of the tiled path's time. Maps of at least
+  IMAGE_TILES_MIN_PIXELS output pixels take it; smaller ones the batch-last tiles.
+
 1x1 convolutions with stride 1 and no padding skip im2col on both devices: x itself is the
 column matrix, one batched GEMM on a reshaped view.
 """
@@ -42,6 +50,8 @@ TILE_BYTES = 6 << 20
 MIN_TILE_COLUMNS = 512
 KEEP_PADDED_BYTES = 16 << 20  # see _tiled_forward
 DW_TRANSPOSED_MIN_COLUMNS = 4096  # see _tiled_backward
+IMAGE_TILES_MIN_PIXELS = 784  # output maps of 28x28 and more: the "images" algorithm
+ALGORITHMS = ("tiled", "images", "im2col")
 
 
 def check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
@@ -74,13 +84,14 @@ def check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
 
 
 class Conv2d(Function):
-    """Inputs (x, w) or (x, w, b). ``algorithm`` None picks "tiled" on NumPy, "im2col" on CUDA;
-    "im2col" on NumPy runs the reference path (tests compare the two)."""
+    """Inputs (x, w) or (x, w, b). ``algorithm`` None picks "im2col" on CUDA and on NumPy
+    "images" for large output maps, "tiled" for small ones; "im2col" on NumPy runs the reference
+    path (tests compare all three)."""
 
     def __init__(self, stride=1, padding=0, dilation=1, algorithm=None):
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
-        if algorithm not in (None, "tiled", "im2col"):
-            raise ValueError(f"unknown conv2d algorithm {algorithm!r}: expected 'tiled' or 'im2col'")
+        if algorithm not in (None,) + ALGORITHMS:
+            raise ValueError(f"unknown conv2d algorithm {algorithm!r}: expected one of {ALGORITHMS}")
         self.algorithm = algorithm
 
     def forward(self, x, w, b=None):
@@ -94,10 +105,19 @@ class Conv2d(Function):
         K, C, R, S = w.shape
         self.w2 = w.reshape(K, C * R * S)  # a view when w is contiguous
         if self.algorithm is None:
-            self.algorithm = "tiled" if xp is np else "im2col"
-        if self.algorithm == "tiled" and xp is not np:
-            raise ValueError("conv2d: the tiled algorithm is the NumPy path; CUDA arrays use 'im2col'")
+            if xp is not np:
+                self.algorithm = "im2col"
+            else:
+                self.algorithm = "images" if Ho * Wo >= IMAGE_TILES_MIN_PIXELS else "tiled"
+        if self.algorithm != "im2col" and xp is not np:
+            raise ValueError(f"conv2d: the {self.algorithm} algorithm is a NumPy path; CUDA arrays use 'im2col'")
         self.pointwise = (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+        if self.algorithm == "images" and not self.pointwise:
+            y = np.empty((x.shape[0], K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
+            _images_conv(x, self.w2, self.padding, ((R, S), self.stride, self.dilation), y)
+            if b is not None:
+                y += b.reshape(1, K, 1, 1)
+            return y
         if self.algorithm == "tiled" and not self.pointwise:  # adds the bias while transposing to NCHW
             y, self.phases = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
                                             (Ho, Wo), keep_input=self.needs_input_grad[1])
@@ -114,6 +134,9 @@ class Conv2d(Function):
         db = g.sum(axis=(0, 2, 3)) if need_b else None
         if self.pointwise:
             dx, dw = _pointwise_backward(self.x, self.w2, g, need_x, need_w)
+        elif self.algorithm == "images":
+            dx, dw = _images_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
+                                      self.dilation, need_x, need_w)
         elif self.algorithm == "tiled":
             dx, dw = _tiled_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
                                      self.dilation, need_x, need_w, self.phases)
@@ -208,11 +231,12 @@ def _phase_range(size, n, offset, stride):
     return (i0, i1), slice(i0 * stride + offset, (i1 - 1) * stride + offset + 1, stride)
 
 
-def _merge_phases(phases, x_shape, padding, stride):
-    """The adjoint of _phases for NCHW ``x_shape``: a fresh (N, C, H, W) array of the image part."""
+def _merge_phases(phases, x_shape, padding, stride, out=None):
+    """The adjoint of _phases for NCHW ``x_shape``: the image part as (N, C, H, W), in ``out``
+    or a fresh array."""
     N, C, H, W = x_shape
     (ph, pw), (sh, sw) = padding, stride
-    out = np.empty(x_shape, dtype=phases.dtype)
+    out = np.empty(x_shape, dtype=phases.dtype) if out is None else out
     for py in range(sh):
         (i0, i1), rows = _phase_range(H, phases.shape[3], py - ph, sh)
         for px in range(sw):
@@ -339,4 +363,71 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
                 np.matmul(w2.T, g2[:, a * Wo * N:b * Wo * N], out=dcol.reshape(q, -1))
                 _col2im_rows(dphases, dcol, geometry, a, b)
             dx = _merge_phases(dphases, x.shape, padding, stride)
+    return dx, dw
+
+
+# ---- the images CPU path: per-image im2col, straight from and into NCHW ------------------------
+def _image_groups(N, q, pixels, itemsize):
+    """Split the batch into groups of images whose im2col (q x pixels each) fills about TILE_BYTES."""
+    per = max(1, TILE_BYTES // max(1, q * pixels * itemsize))
+    n = -(-N // per)
+    per = -(-N // n)  # even groups
+    return [(a, min(N, a + per)) for a in range(0, N, per)]
+
+
+def _images_im2col(x, a, b, padding, geometry, out_hw):
+    """The im2col matrices of images a..b of x (N, C, H, W): a scratch (b - a, C*R*S, Ho*Wo).
+    Each image is padded (and split into stride phases) on its own -- the batch-last machinery
+    with a batch of one, whose layout (C, H, W, 1) is the image's own."""
+    (R, S), (Ho, Wo), C = geometry[0], out_hw, x.shape[1]
+    col = scratch("conv.col", (b - a, C, R, S, Ho, Wo, 1), x.dtype)
+    for i in range(b - a):
+        _im2col_rows(col[i], _phases("conv.x", x[a + i][..., None], padding, geometry), geometry, 0, Ho)
+    return col.reshape(b - a, C * R * S, Ho * Wo)
+
+
+def _images_conv(x, w2, padding, geometry, out):
+    """out (N, K, Ho, Wo) = w2 (K, C*R*S) @ each image's im2col matrix, a group at a time."""
+    N, K, Ho, Wo = out.shape
+    for a, b in _image_groups(N, w2.shape[1], Ho * Wo, x.itemsize):
+        col = _images_im2col(x, a, b, padding, geometry, (Ho, Wo))
+        np.matmul(w2, col, out=out[a:b].reshape(b - a, K, Ho * Wo))
+    return out
+
+
+def _images_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    _, _, Ho, Wo = g.shape
+    (ph, pw), (dh, dw_) = padding, dilation
+    geometry, q = ((R, S), stride, dilation), C * R * S
+    g3 = np.ascontiguousarray(g).reshape(N, K, Ho * Wo)
+    groups = _image_groups(N, q, Ho * Wo, x.itemsize)
+    dw = dx = None
+
+    if need_w:  # dWᵀ = sum over images of col @ gyᵀ (this orientation suits OpenBLAS with few K)
+        dwt = np.zeros((q, K), dtype=x.dtype)
+        for a, b in groups:
+            col = _images_im2col(x, a, b, padding, geometry, (Ho, Wo))
+            parts = scratch("conv.dw_part", (b - a, q, K), x.dtype)
+            np.matmul(col, g3[a:b].transpose(0, 2, 1), out=parts)
+            dwt += parts.sum(axis=0)
+        dw = dwt.T.copy()
+
+    if need_x:
+        dx = np.empty(x.shape, dtype=x.dtype)
+        qh, qw = dh * (R - 1) - ph, dw_ * (S - 1) - pw
+        if stride == (1, 1) and qh >= 0 and qw >= 0:  # a stride-1 convolution of gy, as in _tiled_backward
+            wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
+            _images_conv(g, wf, (qh, qw), geometry, dx)
+        else:  # col2im, image by image
+            for a, b in groups:
+                dcol = scratch("conv.col", (b - a, C, R, S, Ho, Wo, 1), x.dtype)
+                np.matmul(w2.T, g3[a:b], out=dcol.reshape(b - a, q, Ho * Wo))
+                for i in range(b - a):
+                    dphases = scratch("conv.dx", (C,) + stride + (-(-(H + 2 * ph) // stride[0]),
+                                                                  -(-(W + 2 * pw) // stride[1]), 1), x.dtype)
+                    dphases.fill(0)
+                    _col2im_rows(dphases, dcol[i], geometry, 0, Ho)
+                    _merge_phases(dphases, (1, C, H, W), padding, stride, out=dx[a + i:a + i + 1])
     return dx, dw
