@@ -41,7 +41,7 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import col2im, conv_output_size, im2col, pair
+from .im2col import col2im, conv_output_size, im2col, pair, phase_range
 from .workspace import scratch
 
 # Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
@@ -209,8 +209,8 @@ def _phases(name, src, padding, geometry, fresh=False):
     shape = (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
     out = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
     for py, px in sorted({(t[2], t[3]) for t in _taps(*geometry)}):
-        (i0, i1), rows = _phase_range(H, shape[3], py - ph, sh)
-        (j0, j1), cols = _phase_range(W, shape[4], px - pw, sw)
+        (i0, i1), rows = phase_range(H, shape[3], py - ph, sh)
+        (j0, j1), cols = phase_range(W, shape[4], px - pw, sw)
         phase = out[:, py, px]
         phase[:, :i0] = 0  # padding rows and columns
         phase[:, i1:] = 0
@@ -220,17 +220,6 @@ def _phases(name, src, padding, geometry, fresh=False):
     return out
 
 
-def _phase_range(size, n, offset, stride):
-    """Phase entries i in [i0, i1) hold image rows i*stride + offset inside [0, size): returns
-    (i0, i1) and the slice of those image rows. (Python's // floors negative numbers, as the
-    bounds need.)"""
-    i0 = min(n, max(0, -(offset // stride)))
-    i1 = max(i0, min(n, (size - 1 - offset) // stride + 1))
-    if i1 == i0:
-        return (i0, i1), slice(0, 0)
-    return (i0, i1), slice(i0 * stride + offset, (i1 - 1) * stride + offset + 1, stride)
-
-
 def _merge_phases(phases, x_shape, padding, stride, out=None):
     """The adjoint of _phases for NCHW ``x_shape``: the image part as (N, C, H, W), in ``out``
     or a fresh array."""
@@ -238,9 +227,9 @@ def _merge_phases(phases, x_shape, padding, stride, out=None):
     (ph, pw), (sh, sw) = padding, stride
     out = np.empty(x_shape, dtype=phases.dtype) if out is None else out
     for py in range(sh):
-        (i0, i1), rows = _phase_range(H, phases.shape[3], py - ph, sh)
+        (i0, i1), rows = phase_range(H, phases.shape[3], py - ph, sh)
         for px in range(sw):
-            (j0, j1), cols = _phase_range(W, phases.shape[4], px - pw, sw)
+            (j0, j1), cols = phase_range(W, phases.shape[4], px - pw, sw)
             out[:, :, rows, cols] = phases[:, py, px, i0:i1, j0:j1].transpose(3, 0, 1, 2)
     return out
 

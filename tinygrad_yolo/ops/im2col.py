@@ -50,6 +50,17 @@ def conv_geometry(hw, kh, kw, stride, padding, dilation):
     return (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)
 
 
+def phase_range(size, n, offset, stride):
+    """Phase entries i in [i0, i1) hold image rows i*stride + offset inside [0, size): returns
+    (i0, i1) and the slice of those image rows. (Python's // floors negative numbers, as the
+    bounds need.)"""
+    i0 = min(n, max(0, -(offset // stride)))
+    i1 = max(i0, min(n, (size - 1 - offset) // stride + 1))
+    if i1 == i0:
+        return (i0, i1), slice(0, 0)
+    return (i0, i1), slice(i0 * stride + offset, (i1 - 1) * stride + offset + 1, stride)
+
+
 def _valid_range(size, out_size, offset, stride):
     """Outputs o in [o0, o1) read input o*stride + offset inside [0, size); also return the first read.
 
