@@ -23,8 +23,8 @@ Two implementations of that one idea, chosen by device:
   (of gy with the flipped kernel), so it reuses the same tiled loop instead of a col2im.
 
   Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 2-core machine
-  slows the NumPy copies between GEMMs several times over; set OPENBLAS_THREAD_TIMEOUT=4 before
-  NumPy is imported (benchmarks/bench_conv.py does).
+  slows the NumPy copies between GEMMs several times over; importing tinygrad_yolo sets
+  OPENBLAS_THREAD_TIMEOUT=4, which only works when that import comes before NumPy's.
 
 * ``images`` (NumPy, large maps): the classic per-image im2col, a few images at a time. An
   image's own Ho*Wo columns already make a wide enough GEMM when the map is large, and then
