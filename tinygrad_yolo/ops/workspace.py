@@ -13,6 +13,7 @@ return one as an op's output or gradient (the engine keeps those), and never sav
 for backward. Buffers are per thread. On CUDA, CuPy's memory pool already reuses
 memory, so there ``scratch`` simply allocates.
 """
+import math
 import threading
 
 import numpy as np
@@ -33,7 +34,7 @@ def scratch(name, shape, dtype, xp=np):
     dtype = np.dtype(dtype)
     if xp is not np:
         return xp.empty(shape, dtype=dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # not np.prod: this runs ~600 times a step, and NumPy's reduce costs 10 µs
     nbytes = max(count, 1) * dtype.itemsize
     bufs = _buffers()
     buf = bufs.get(name)
