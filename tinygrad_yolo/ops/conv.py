@@ -8,31 +8,32 @@ this into one matrix product W (K, C*R*S) @ col (C*R*S, pixels), and the backwar
     dW = gy @ colᵀ            dcol = Wᵀ @ gy,  dx = col2im(dcol)  (sum each column entry back
                                                                   onto the pixel it was read from)
 
-Two implementations of that one idea, chosen by device:
+Three implementations of that one idea (``algorithm``; None picks by device and map size):
 
 * ``im2col`` (CUDA, and the readable reference): col (N, C*R*S, Ho*Wo) from the kernels in
   kernels/ (or tinygrad_yolo.ops.im2col on NumPy), a batched GEMM per image through cuBLAS.
-* ``tiled`` (NumPy): the same products, organised for a 2-core CPU where memory traffic, not
-  arithmetic, is the enemy. The input is copied once into a zero-padded *batch-last* layout
-  (C, H+2ph, W+2pw, N), split into its stride phases when the stride is above 1 (see _phases),
-  so that for every kernel tap the pixels it reads form a block whose rows are runs of Wo*N
-  contiguous values. The im2col matrix is then built in tiles of a few output rows, one block
-  copy per tap, each tile small enough to stay in cache, straight into the GEMM. Nothing the
-  size of the im2col matrix ever reaches main memory or is saved for backward: dW recomputes
-  its tiles (from the padded copy, kept when small). For stride 1, dx is itself a convolution
-  (of gy with the flipped kernel), so it reuses the same tiled loop instead of a col2im.
+* ``images`` (NumPy, output maps of at least IMAGE_TILES_MIN_PIXELS): the same per-image
+  im2col, but built for one image (or a few) at a time into a cache-sized scratch buffer and
+  multiplied at once, reading x and gy and writing y and dx in NCHW directly. An image's own
+  Ho*Wo columns make a wide enough GEMM when the map is large.
+* ``tiled`` (NumPy, small maps): at 14x14 or 7x7 one image's columns make a narrow, slow GEMM,
+  so the batch goes along the columns. The input is copied once into a zero-padded
+  *batch-last* layout (C, H+2ph, W+2pw, N), split into its stride phases when the stride is
+  above 1 (see _phases), so that for every kernel tap the pixels it reads form a block whose
+  rows are runs of Wo*N contiguous values. The im2col matrix is then built in tiles of a few
+  output rows, one block copy per tap, each tile small enough to stay in cache, straight into
+  the GEMM. The price is transposing x, y, gy and dx between NCHW and batch-last (gathers with
+  an N-value stride): on large maps that costs more than it saves (45% of the tiled path's
+  time on the width-0.25 network's 224x224 stem), hence ``images`` there.
 
-  Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 2-core machine
-  slows the NumPy copies between GEMMs several times over; importing tinygrad_yolo sets
-  OPENBLAS_THREAD_TIMEOUT=4, which only works when that import comes before NumPy's.
+Both NumPy paths keep anything the size of the im2col matrix out of main memory and out of
+what is saved for backward: dW recomputes its tiles. For stride 1, dx is itself a convolution
+(of gy with the flipped kernel, padded by d(R-1) - p), so it reuses the forward's loop instead
+of a col2im.
 
-* ``images`` (NumPy, large maps): the classic per-image im2col, a few images at a time. An
-  image's own Ho*Wo columns already make a wide enough GEMM when the map is large, and then
-  the batch-last layout's price -- transposing x, y, gy and dx between NCHW and (C, H, W, N),
-  gathers with an N-value stride -- outweighs its gain: the images path reads x and gy and
-  writes y and dx in NCHW directly. Measured on the width-0.25 network's 224x224 stem (batch
-  32), the transposes were 45% of the tiled path's time. Maps of at least
-  IMAGE_TILES_MIN_PIXELS output pixels take it; smaller ones the batch-last tiles.
+Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 2-core machine
+slows the NumPy copies between GEMMs several times over; importing tinygrad_yolo sets
+OPENBLAS_THREAD_TIMEOUT=4, which only works when that import comes before NumPy's.
 
 1x1 convolutions with stride 1 and no padding skip im2col on both devices: x itself is the
 column matrix, one batched GEMM on a reshaped view.
@@ -385,6 +386,7 @@ def _images_conv(x, w2, padding, geometry, out):
 
 
 def _images_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
+    """(dx, dW) of the images path: the _tiled_backward products, one group of images at a time."""
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     _, _, Ho, Wo = g.shape
@@ -410,12 +412,12 @@ def _images_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
             wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
             _images_conv(g, wf, (qh, qw), geometry, dx)
         else:  # col2im, image by image
+            dphases = scratch("conv.dx", (C,) + stride + (-(-(H + 2 * ph) // stride[0]),
+                                                          -(-(W + 2 * pw) // stride[1]), 1), x.dtype)
             for a, b in groups:
                 dcol = scratch("conv.col", (b - a, C, R, S, Ho, Wo, 1), x.dtype)
                 np.matmul(w2.T, g3[a:b], out=dcol.reshape(b - a, q, Ho * Wo))
                 for i in range(b - a):
-                    dphases = scratch("conv.dx", (C,) + stride + (-(-(H + 2 * ph) // stride[0]),
-                                                                  -(-(W + 2 * pw) // stride[1]), 1), x.dtype)
                     dphases.fill(0)
                     _col2im_rows(dphases, dcol[i], geometry, 0, Ho)
                     _merge_phases(dphases, (1, C, H, W), padding, stride, out=dx[a + i:a + i + 1])

@@ -2,11 +2,12 @@
 
 A pooling window at output (oy, ox) covers input rows oy*sh - ph + r and columns
 ox*sw - pw + s for r < kh, s < kw. For a fixed tap (r, s) those reads form one strided
-slice of the (padded) input, so max and average pooling are a short loop over the kh*kw
-taps, each a vectorised array operation; within one tap no two outputs read the same pixel,
-so the backward's ``+=`` on a strided slice never needs ``np.add.at``. On the CPU the taps
-run on a channels-last copy (H, W, N*C) of the input, whose rows stay long and contiguous
-whatever the stride (see _channels_last); on CUDA, max pooling runs the kernels in kernels/.
+slice of the (padded) input, so pooling is a short loop over taps, each a vectorised array
+operation; within one tap no two outputs read the same pixel, so the backward's ``+=`` on a
+strided slice never needs ``np.add.at``. On the CPU, max pooling splits into a pass over the
+kw column taps and one over the kh rows (see MaxPool2d), and average pooling loops over the
+kh*kw taps of a channels-last copy (H, W, N*C) whose rows stay long and contiguous whatever
+the stride (see _channels_last). On CUDA, max pooling runs the kernels in kernels/.
 
 Padding follows PyTorch: at most half the kernel, counting as -inf for max (it never wins)
 and as 0 for average (count_include_pad=True: the divisor is always kh*kw).
