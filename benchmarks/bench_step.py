@@ -118,6 +118,9 @@ def torch_step_fn(cfg, device="cpu"):
 
 def worker(framework, config, steps, warmup, profile_path):
     cfg = CONFIGS[config]
+    if framework == "ours":  # as the tinygrad-yolo command does (see tinygrad_yolo/memory.py)
+        from tinygrad_yolo.memory import keep_freed_memory
+        keep_freed_memory()
     step = (training_step if framework == "ours" else torch_step_fn)(cfg)
     base = current_rss_mb()  # libraries, model and data loaded; no step run yet
     _, times = time_steps(step, steps, warmup)

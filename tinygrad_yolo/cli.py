@@ -30,6 +30,8 @@ def main(argv=None):
         modules[name] = importlib.import_module(f"tinygrad_yolo.commands.{module}")
         modules[name].add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     args = parser.parse_args(argv)
+    from .memory import keep_freed_memory
+    keep_freed_memory()  # a step's arrays are recycled instead of faulted in anew (see memory.py)
     try:
         return modules[args.command].run(args) or 0
     except UserError as e:
