@@ -19,7 +19,7 @@ Three implementations of that one idea (``algorithm``; None picks by device and 
 * ``tiled`` (NumPy, small maps): at 14x14 or 7x7 one image's columns make a narrow, slow GEMM,
   so the batch goes along the columns. The input is copied once into a zero-padded
   *batch-last* layout (C, H+2ph, W+2pw, N), split into its stride phases when the stride is
-  above 1 (see _phases), so that for every kernel tap the pixels it reads form a block whose
+  above 1 (see im2col.stride_phases), so that for every kernel tap the pixels it reads form a block whose
   rows are runs of Wo*N contiguous values. The im2col matrix is then built in tiles of a few
   output rows, one block copy per tap, each tile small enough to stay in cache, straight into
   the GEMM. The price is transposing x, y, gy and dx between NCHW and batch-last (gathers with
@@ -42,7 +42,8 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import col2im, conv_output_size, im2col, pair, phase_range
+from .im2col import (col2im, conv_output_size, im2col, kernel_taps, merge_stride_phases, pair,
+                     stride_phases)
 from .workspace import scratch
 
 # Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
@@ -193,59 +194,10 @@ def _pointwise_backward(x, w2, g, need_x, need_w):
 
 
 # ---- the tiled CPU path -------------------------------------------------------------------
-def _phases(name, src, padding, geometry, fresh=False):
-    """Zero-padded batch-last copy of ``src`` (C, H, W, N) — any strides — split into its
-    stride phases: (C, sh, sw, Hq, Wq, N) with
-
-        out[c, py, px, i, j, n] = xpad[c, i*sh + py, j*sw + px, n]
-
-    where xpad is src with ph / pw zeros around each image. Kernel tap (r, s) of output pixel
-    (oy, ox) reads xpad[oy*sh + r*dh, ox*sw + s*dw], which is phase ((r*dh) % sh, (s*dw) % sw)
-    at (oy + (r*dh) // sh, ox + (s*dw) // sw): for every tap a block with unit strides, whose
-    rows are runs of Wo*N contiguous values. (Stride 1 has one phase: plain xpad.) Only the
-    phases some tap reads are filled (a 1x1 stride-2 kernel reads one of four).
-    ``geometry`` is (kernel, stride, dilation). A scratch buffer unless ``fresh``."""
-    C, H, W, N = src.shape
-    (ph, pw), (sh, sw) = padding, geometry[1]
-    shape = (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
-    out = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
-    for py, px in sorted({(t[2], t[3]) for t in _taps(*geometry)}):
-        (i0, i1), rows = phase_range(H, shape[3], py - ph, sh)
-        (j0, j1), cols = phase_range(W, shape[4], px - pw, sw)
-        phase = out[:, py, px]
-        phase[:, :i0] = 0  # padding rows and columns
-        phase[:, i1:] = 0
-        phase[:, i0:i1, :j0] = 0
-        phase[:, i0:i1, j1:] = 0
-        phase[:, i0:i1, j0:j1] = src[:, rows, cols]
-    return out
-
-
-def _merge_phases(phases, x_shape, padding, stride, out=None):
-    """The adjoint of _phases for NCHW ``x_shape``: the image part as (N, C, H, W), in ``out``
-    or a fresh array."""
-    N, C, H, W = x_shape
-    (ph, pw), (sh, sw) = padding, stride
-    out = np.empty(x_shape, dtype=phases.dtype) if out is None else out
-    for py in range(sh):
-        (i0, i1), rows = phase_range(H, phases.shape[3], py - ph, sh)
-        for px in range(sw):
-            (j0, j1), cols = phase_range(W, phases.shape[4], px - pw, sw)
-            out[:, :, rows, cols] = phases[:, py, px, i0:i1, j0:j1].transpose(3, 0, 1, 2)
-    return out
-
-
-def _taps(kernel, stride, dilation):
-    """(r, s, py, px, qy, qx) for every kernel tap: its phase and its offset inside it."""
-    (R, S), (sh, sw), (dh, dw) = kernel, stride, dilation
-    return [(r, s) + (r * dh % sh, s * dw % sw, r * dh // sh, s * dw // sw)
-            for r in range(R) for s in range(S)]
-
-
 def _im2col_rows(col, phases, geometry, a, b):
     """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap."""
     Wo = col.shape[4]
-    for r, s, py, px, qy, qx in _taps(*geometry):
+    for r, s, py, px, qy, qx in kernel_taps(*geometry):
         np.copyto(col[:, r, s], phases[:, py, px, qy + a:qy + b, qx:qx + Wo])
 
 
@@ -253,7 +205,7 @@ def _col2im_rows(phases, col, geometry, a, b):
     """The adjoint: add each tap of col back onto the (phase) pixels it was read from. Within one
     tap every output reads a different pixel, so a strided += is exact (no np.add.at)."""
     Wo = col.shape[4]
-    for r, s, py, px, qy, qx in _taps(*geometry):
+    for r, s, py, px, qy, qx in kernel_taps(*geometry):
         phases[:, py, px, qy + a:qy + b, qx:qx + Wo] += col[:, r, s]
 
 
@@ -287,7 +239,7 @@ def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_inp
     (ph, pw) = padding
     keep_input = keep_input and C * (H + 2 * ph + 1) * (W + 2 * pw + 1) * N * x.itemsize <= KEEP_PADDED_BYTES
     geometry = (kernel, stride, dilation)
-    phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry, fresh=keep_input)
+    phases = stride_phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry, fresh=keep_input)
     yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
     _tiled_gemm(phases, geometry, w2, yt)
     y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
@@ -312,7 +264,7 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
 
     if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
         if phases is None:
-            phases = _phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry)
+            phases = stride_phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry)
         # With many columns (large maps, few channels) OpenBLAS runs dWᵀ = col @ gyᵀ faster than
         # gy @ colᵀ, enough to pay for transposing the small result; with few, it doesn't.
         transposed = Ho * Wo * N >= DW_TRANSPOSED_MIN_COLUMNS
@@ -338,7 +290,7 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
         # copies only gy-sized data, but needs a transposed copy of the weights: where those are
         # much larger than gy (deep layers at low resolution) the col2im route below is cheaper.
         if stride == (1, 1) and qh >= 0 and qw >= 0 and w.size <= 2 * g.size:
-            gpad = _phases("conv.gpad", gt, (qh, qw), geometry)
+            gpad = stride_phases("conv.gpad", gt, (qh, qw), geometry)
             wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
             _tiled_gemm(gpad, geometry, wf, dxt)
@@ -352,7 +304,7 @@ def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phas
                 dcol = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
                 np.matmul(w2.T, g2[:, a * Wo * N:b * Wo * N], out=dcol.reshape(q, -1))
                 _col2im_rows(dphases, dcol, geometry, a, b)
-            dx = _merge_phases(dphases, x.shape, padding, stride)
+            dx = merge_stride_phases(dphases, x.shape, padding, stride)
     return dx, dw
 
 
@@ -372,7 +324,7 @@ def _images_im2col(x, a, b, padding, geometry, out_hw):
     (R, S), (Ho, Wo), C = geometry[0], out_hw, x.shape[1]
     col = scratch("conv.col", (b - a, C, R, S, Ho, Wo, 1), x.dtype)
     for i in range(b - a):
-        _im2col_rows(col[i], _phases("conv.x", x[a + i][..., None], padding, geometry), geometry, 0, Ho)
+        _im2col_rows(col[i], stride_phases("conv.x", x[a + i][..., None], padding, geometry), geometry, 0, Ho)
     return col.reshape(b - a, C * R * S, Ho * Wo)
 
 
@@ -420,5 +372,5 @@ def _images_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
                 for i in range(b - a):
                     dphases.fill(0)
                     _col2im_rows(dphases, dcol[i], geometry, 0, Ho)
-                    _merge_phases(dphases, (1, C, H, W), padding, stride, out=dx[a + i:a + i + 1])
+                    merge_stride_phases(dphases, (1, C, H, W), padding, stride, out=dx[a + i:a + i + 1])
     return dx, dw

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import conv_output_size, pair, phase_range
+from .im2col import conv_output_size, merge_stride_phases, pair, stride_phases
 from .workspace import scratch
 
 
@@ -92,8 +92,8 @@ class MaxPool2d(Function):
     max, and within it the first column: exactly what the two passes' strict ">" pick. Backward
     routes the gradient back through the two choices in reverse.
 
-    The input is first copied, padded, into its column phases (see _column_phases) so that the
-    horizontal taps are contiguous slices: NumPy runs a loop with a stride-2 inner axis ~3x
+    The input is first copied, padded, into its column phases (im2col.stride_phases) so that
+    the horizontal taps are contiguous slices: NumPy runs a loop with a stride-2 inner axis ~3x
     slower than a contiguous one."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -108,21 +108,25 @@ class MaxPool2d(Function):
             return y
         N, C, H, W = x.shape
         (sh, sw), (Ho, Wo) = stride, out_hw
-        cols = _column_phases("pool.x", x, padding, sw, -np.inf)
+        # every (n, c) map at once, padded with -inf, its columns split into their stride phases
+        # (rows are not: the vertical pass works on row maxima): (N*C, 1, sw, H + 2ph, Wq, 1)
+        cols = stride_phases("pool.x", x.reshape(N * C, H, W)[..., None], padding,
+                             ((1, kw), (1, sw), (1, 1)), fill=-np.inf)
         index = np.uint8 if max(kh, kw) <= 255 else np.int32
-        # horizontal: row_max[.., i, ox] = max over s of xpad[.., i, ox*sw + s]
-        row_max = scratch("pool.row_max", (N, C, cols.shape[2], Wo), x.dtype)
+        # horizontal: row_max[m, i, ox] = max over s of xpad[m, i, ox*sw + s]
+        row_max = scratch("pool.row_max", (N * C, cols.shape[3], Wo), x.dtype)
         self.col_won = np.empty(row_max.shape, dtype=index)
         col_taps = [_column_tap(cols, s, sw, Wo) for s in range(kw)]
-        # vertical: y[.., oy, ox] = max over r of row_max[.., oy*sh + r, ox]
+        # vertical: y[m, oy, ox] = max over r of row_max[m, oy*sh + r, ox]
         y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-        self.row_won = np.empty(y.shape, dtype=index)
-        row_taps = [row_max[:, :, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)]
+        y3 = y.reshape(N * C, Ho, Wo)
+        self.row_won = np.empty(y3.shape, dtype=index)
+        row_taps = [row_max[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)]
         _first_max(col_taps, row_max, self.col_won, nan_aware=False)
-        _first_max(row_taps, y, self.row_won, nan_aware=False)
+        _first_max(row_taps, y3, self.row_won, nan_aware=False)
         if np.isnan(y).any():  # rare: redo with the rule that the first NaN wins
             _first_max(col_taps, row_max, self.col_won, nan_aware=True)
-            _first_max(row_taps, y, self.row_won, nan_aware=True)
+            _first_max(row_taps, y3, self.row_won, nan_aware=True)
         return y
 
     def backward(self, g):
@@ -135,40 +139,17 @@ class MaxPool2d(Function):
         # the vertical choice first (the reverse of forward): g reaches its window's winning row
         g_rows = scratch("pool.g_rows", self.col_won.shape, g.dtype)
         g_rows.fill(0)
-        _route(g, self.row_won, [g_rows[:, :, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)])
-        g_cols = scratch("pool.gx", (N, C, H + 2 * ph, sw, -(-(W + 2 * pw) // sw)), g.dtype)
+        _route(g.reshape(N * C, Ho, Wo), self.row_won,
+               [g_rows[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)])
+        g_cols = scratch("pool.gx", (N * C, 1, sw, H + 2 * ph, -(-(W + 2 * pw) // sw), 1), g.dtype)
         g_cols.fill(0)
         _route(g_rows, self.col_won, [_column_tap(g_cols, s, sw, Wo) for s in range(kw)])
-        gx = np.empty(self.x_shape, dtype=g.dtype)
-        for px in range(sw):  # the adjoint of _column_phases: the image part, phases interleaved
-            (j0, j1), image_cols = phase_range(W, g_cols.shape[4], px - pw, sw)
-            gx[..., image_cols] = g_cols[:, :, ph:ph + H, px, j0:j1]
-        return gx
-
-
-def _column_phases(name, x, padding, sw, fill):
-    """Scratch (N, C, H + 2ph, sw, Wq): x padded with ``fill`` and its columns split by phase,
-
-        out[n, c, i, px, j] = xpad[n, c, i, j*sw + px]
-
-    so the columns a pooling tap reads at stride sw are one contiguous run (see _column_tap)."""
-    N, C, H, W = x.shape
-    ph, pw = padding
-    out = scratch(name, (N, C, H + 2 * ph, sw, -(-(W + 2 * pw) // sw)), x.dtype)
-    out[:, :, :ph] = fill
-    out[:, :, ph + H:] = fill
-    for px in range(sw):
-        (j0, j1), image_cols = phase_range(W, out.shape[4], px - pw, sw)
-        phase = out[:, :, ph:ph + H, px]
-        phase[..., :j0] = fill
-        phase[..., j1:] = fill
-        phase[..., j0:j1] = x[..., image_cols]
-    return out
+        return merge_stride_phases(g_cols, (1, N * C, H, W), padding, (1, sw)).reshape(self.x_shape)
 
 
 def _column_tap(cols, s, sw, Wo):
-    """The (N, C, rows, Wo) view of padded columns ox*sw + s, ox < Wo, in column phases ``cols``."""
-    return cols[:, :, :, s % sw, s // sw:s // sw + Wo]
+    """The (N*C, rows, Wo) view of padded columns ox*sw + s, ox < Wo, in the phases ``cols``."""
+    return cols[:, 0, s % sw, :, s // sw:s // sw + Wo, 0]
 
 
 def _first_max(taps, out, won, nan_aware):
