@@ -17,14 +17,12 @@ import statistics
 import subprocess
 import sys
 
-# As tinygrad_yolo/__init__.py does, but this script imports NumPy first: OpenBLAS reads it at load.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+# tinygrad_yolo before NumPy: the package sets OpenBLAS's thread timeout, read when NumPy loads it.
 from tinygrad_yolo.bench import B, C, CONFIGS, S, random_targets, time_steps, training_step  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def rss_mb():

@@ -22,7 +22,7 @@ class LRScheduler:
 
     def factor(self, epoch):
         """lr / base_lr at step ``epoch``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define factor(epoch)")
 
     def lr_at(self, epoch):
         f = self.factor(epoch)
