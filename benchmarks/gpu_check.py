@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -50,6 +51,16 @@ def sh(cmd, log, timeout):
             f.write(f"\n[gpu_check] timed out after {timeout} s\n")
             rc = 124
     return rc, time.perf_counter() - t0
+
+
+def guarded(log, fn, *args):
+    """fn(*args) -> (result, None), or (None, the error's last line) with its traceback in ``log``:
+    one broken section must not cost the sections after it on a machine lent for minutes."""
+    try:
+        return fn(*args), None
+    except Exception as e:  # noqa: BLE001 - reported, not swallowed
+        log.write(traceback.format_exc())
+        return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
 
 def tail(path, n=3):
@@ -168,6 +179,9 @@ def main():
     ap.add_argument("--dry-run", action="store_true", help="run the code paths on the CPU at tiny sizes")
     ap.add_argument("--sections", default="tests,kernels,conv,step,train")
     ap.add_argument("--train-seconds", type=int, default=180)
+    ap.add_argument("--pytest-args", default="", help='extra pytest arguments, e.g. "-n 8" (pytest-xdist)')
+    ap.add_argument("--tests", default="tests/test_gpu.py tests/test_kernels.py", help="what pytest runs")
+    ap.add_argument("--tests-timeout", type=int, default=900, help="seconds for the test suite (then gradcheck)")
     args = ap.parse_args()
     os.makedirs(args.logs, exist_ok=True)
     logs = os.path.abspath(args.logs)
@@ -177,30 +191,32 @@ def main():
     sections = args.sections.split(",")
 
     if "tests" in sections:
-        rc, sec = sh(f"{py} -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_kernels.py",
-                     f"{logs}/tests.log", 900)
+        rc, sec = sh(f"{py} -m pytest -q -rfE --tb=short -p no:cacheprovider {args.pytest_args} {args.tests}",
+                     f"{logs}/tests.log", args.tests_timeout)
         summary.append(("tests (GPU suite)", rc, sec, tail(f"{logs}/tests.log", 1)[0]))
         examples = 3 if args.dry_run else 20
         rc, sec = sh(f"{py} -m tinygrad_yolo.cli gradcheck --device {device} --examples {examples}",
-                     f"{logs}/gradcheck.log", 900)
+                     f"{logs}/gradcheck.log", min(args.tests_timeout, 120))
         summary.append((f"gradcheck --device {device}", rc, sec, tail(f"{logs}/gradcheck.log", 1)[0]))
     if "kernels" in sections:
         if args.dry_run:
             summary.append(("kernel bandwidth", 0, 0.0, "skipped in a dry run (needs CUDA events)"))
         else:
-            rc, sec = sh(f"{py} benchmarks/bench_kernels_gpu.py --batch 32", f"{logs}/kernels.log", 600)
+            rc, sec = sh(f"{py} benchmarks/bench_kernels_gpu.py --batch 32", f"{logs}/kernels.log", 90)
             summary.append(("kernel bandwidth", rc, sec, f"see {logs}/kernels.log"))
     if "conv" in sections:
         t0 = time.perf_counter()
         with open(f"{logs}/conv.log", "w") as f:
-            rows = conv_section(device, 2 if args.dry_run else 32, f)
-        worst = max((r.get("ratio", 0) for r in rows), default=0)
-        summary.append(("conv2d fwd+bwd vs torch", 0, time.perf_counter() - t0, f"worst ratio ours/torch {worst}"))
+            rows, error = guarded(f, conv_section, device, 2 if args.dry_run else 32, f)
+        worst = max((r.get("ratio", 0) for r in rows or []), default=0)
+        summary.append(("conv2d fwd+bwd vs torch", int(error is not None), time.perf_counter() - t0,
+                        error or f"worst ratio ours/torch {worst}"))
     if "step" in sections:
         t0 = time.perf_counter()
         with open(f"{logs}/step.log", "w") as f:
-            row = step_section(device, "tiny_b32" if args.dry_run else "r18_448_b32", 2 if args.dry_run else 10, f)
-        summary.append(("training step", 0, time.perf_counter() - t0, json.dumps(row)))
+            row, error = guarded(f, step_section, device, "tiny_b32" if args.dry_run else "r18_448_b32",
+                                 2 if args.dry_run else 10, f)
+        summary.append(("training step", int(error is not None), time.perf_counter() - t0, error or json.dumps(row)))
     if "train" in sections:
         extra = "--epochs 1 --max-steps 2 --eval-max-images 32" if args.dry_run else ""
         rc, sec = sh(f"timeout {args.train_seconds + 120} {py} -m tinygrad_yolo.cli train --device {device} "

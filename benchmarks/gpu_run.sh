@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One device session's GPU check (see benchmarks/gpu_check.py): environment facts, then the
+# sections named in $SECTIONS, logs under ${OUT:-gpu_logs}. Run from the repository root.
+set -u
+OUT=${OUT:-gpu_logs}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc
+  python3 -c "import sys, numpy, cupy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__)"
+  python3 -c "import torch; print('torch', torch.__version__)" || true; } > "$OUT/env.txt" 2>&1
+python3 benchmarks/gpu_check.py --logs "$OUT" --sections "${SECTIONS:-tests,kernels,conv,step}" \
+  --tests "${TESTS:-tests}" --pytest-args "${PYTEST_ARGS:--n 12 --timeout 180}" \
+  --tests-timeout "${TESTS_TIMEOUT:-200}" "$@"
