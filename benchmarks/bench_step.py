@@ -68,6 +68,10 @@ def torch_step_fn(cfg, device="cpu"):
     for i, w in enumerate(widths):
         layers += [Block(cin, w, 1 if i == 0 else 2), Block(w, w, 1)]
         cin = w
+    size = cfg["img"] // 32
+    while size > S:  # halve the map to S x S, as YOLOv1 does (448 -> 14 -> 7)
+        layers += [nn.Conv2d(cin, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.LeakyReLU(0.1)]
+        size //= 2
     hidden = max(8, int(round(256 * cfg["width"])))
     layers += [nn.Conv2d(cin, hidden, 3, 1, 1, bias=False), nn.BatchNorm2d(hidden), nn.LeakyReLU(0.1),
                nn.Conv2d(hidden, B * 5 + C, 1)]

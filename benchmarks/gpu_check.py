@@ -13,7 +13,7 @@ Sections (each logs to --logs/<section>.log; the summary table is printed last):
     switches are set to False here).
  4. step: a YOLO-ResNet18 training step at 448², batch 32: ours vs the identical PyTorch model in
     eager mode (benchmarks/bench_step.py's network); images/s and peak GPU memory.
- 5. train: `tinygrad-yolo train --device cuda` for about 3 minutes (default configuration), mAP@0.5.
+ 5. train: `tinygrad-yolo train --device cuda` (default configuration; stopped after --train-seconds), mAP@0.5.
 
 Nothing is downloaded: the machine needs CuPy, NumPy, pytest, hypothesis and (for 3-4) PyTorch.
 """
@@ -178,7 +178,9 @@ def main():
     ap.add_argument("--logs", default=os.environ.get("GPU_CHECK_LOGS", "gpu_logs"))
     ap.add_argument("--dry-run", action="store_true", help="run the code paths on the CPU at tiny sizes")
     ap.add_argument("--sections", default="tests,kernels,conv,step,train")
-    ap.add_argument("--train-seconds", type=int, default=180)
+    ap.add_argument("--train-seconds", type=int, default=240, help="the train section is stopped after this")
+    ap.add_argument("--train-args", default="", help='extra `tinygrad-yolo train` arguments, e.g. "--workers 6"')
+    ap.add_argument("--train-out", default="/tmp/gpu_check_train", help="the training run's folder")
     ap.add_argument("--pytest-args", default="", help='extra pytest arguments, e.g. "-n 8" (pytest-xdist)')
     ap.add_argument("--tests", default="tests/test_gpu.py tests/test_kernels.py", help="what pytest runs")
     ap.add_argument("--tests-timeout", type=int, default=900, help="seconds for the test suite (then gradcheck)")
@@ -219,8 +221,8 @@ def main():
         summary.append(("training step", int(error is not None), time.perf_counter() - t0, error or json.dumps(row)))
     if "train" in sections:
         extra = "--epochs 1 --max-steps 2 --eval-max-images 32" if args.dry_run else ""
-        rc, sec = sh(f"timeout {args.train_seconds + 120} {py} -m tinygrad_yolo.cli train --device {device} "
-                     f"--out {logs}/train --no-progress {extra}", f"{logs}/train.log", args.train_seconds + 180)
+        rc, sec = sh(f"{py} -m tinygrad_yolo.cli train --device {device} --out {args.train_out} --no-progress "
+                     f"{args.train_args} {extra}", f"{logs}/train.log", args.train_seconds)
         summary.append(("train (default config)", rc, sec, tail(f"{logs}/train.log", 1)[0]))
 
     print(f"\n{'section':<28}{'rc':>4}{'seconds':>9}  result")

@@ -286,7 +286,7 @@ class HostKernels:
         xbuf, xv = _guarded(x)
         cbuf, col = _guarded(np.full(x.shape[:2] + (kh, kw, Ho, Wo), np.nan, dtype=x.dtype))
         N, C = x.shape[:2]
-        self._fn("im2col", x.dtype)(*self._launch(launch, N * C * kh * kw, Ho * Wo), _ptr(xv), _ptr(col),
+        self._fn("im2col", x.dtype)(*self._launch(launch, N * C, Ho * Wo), _ptr(xv), _ptr(col),
                                     *self._ints(x.shape, (Ho, Wo), kh, kw, stride, padding), dh, dw)
         _check_guards(cbuf, np.nan)
         return col.copy()

@@ -78,8 +78,11 @@ def to_numpy(a):
 def scatter_add(out, index, values):
     """out[index] += values with repeated indices adding up (for indexing backward)."""
     if is_cuda_array(out):
-        import cupyx  # ships with cupy
-        cupyx.scatter_add(out, index, values)
+        if hasattr(_cupy.add, "at"):  # CuPy >= 13; cupyx.scatter_add is deprecated there
+            _cupy.add.at(out, index, values)
+        else:
+            import cupyx  # ships with cupy
+            cupyx.scatter_add(out, index, values)
     else:
         np.add.at(out, index, values)
 

@@ -213,7 +213,8 @@ class Tensor:
                     continue
                 if isinstance(pg, np.generic):  # indexing a 1-d gradient can give a scalar
                     pg = np.asarray(pg)
-                pg_owned = not xp.may_share_memory(pg, g)
+                # a gradient that crossed devices (the .to() op) is a fresh copy
+                pg_owned = device_of(pg) != device_of(g) or not array_module(pg).may_share_memory(pg, g)
                 if pg.shape != parent.data.shape:
                     pg, pg_owned = _sum_to(pg, parent.data.shape), True
                 if pg.dtype != parent.data.dtype:

@@ -134,8 +134,9 @@ def reshape_case(p):
 def transpose_case(p):
     shape = p("shape", shapes(1, 4))
     perm = p("perm", st.permutations(range(len(shape))))
-    return (lambda x: x.permute(*perm) * np.arange(x.size, dtype=np.float64).reshape([shape[i] for i in perm])), \
-        [p.array("x", shape)]
+    # a distinct weight per element, so a wrong permutation changes the gradient; on x's device and dtype
+    weights = np.arange(int(np.prod(shape))).reshape([shape[i] for i in perm])
+    return (lambda x: x.permute(*perm) * to_device(weights.astype(x.dtype), x.device)), [p.array("x", shape)]
 
 
 @case("getitem", covers=[S.GetItem])
