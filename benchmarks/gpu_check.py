@@ -170,6 +170,10 @@ def step_section(device, config, steps, out):
             row["torch_peak_mem_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
             row["ratio_mem"] = round(row["ours_peak_mem_mb"] / row["torch_peak_mem_mb"], 3)
     out.write(json.dumps(row) + "\n")
+    import tinygrad_yolo as tg
+    with tg.profile() as prof:  # where our step's time goes (synchronized per op)
+        step()
+    out.write(f"# per-op profile of one step, ours, {config}\n{prof.table()}\n")
     return row
 
 
