@@ -156,7 +156,7 @@ class Conv2d(Function):
         col = to_col(x, R, S, self.stride, self.padding, self.dilation).reshape(N, C * R * S, Ho * Wo)
         # col is R*S times the input's size: not kept for backward, which rebuilds it from x
         # (as Caffe does). On a GPU the im2col kernel costs a fraction of the GEMM it feeds,
-        # and keeping every conv's col held most of a training step's memory.
+        # while every conv's col kept came to about half of a training step's memory.
         return xp.matmul(self.w2, col).reshape(N, K, Ho, Wo)
 
     def _im2col_backward(self, g, need_x, need_w):

@@ -18,8 +18,6 @@ sums go through pairwise sums and BLAS dot products, and per-channel factors are
 to whole (C, H*W) rows because NumPy's elementwise loops are ~3x slower when an operand
 repeats one value along the inner axis.
 """
-import functools
-
 import numpy as np
 
 from ..backend import array_module, device_of
@@ -35,19 +33,9 @@ def _channel_sum(a3):
 def _channel_dot(a3, b3):
     """Σ over axes 0 and 2 of a3 * b3 without materialising the product."""
     xp = array_module(a3)
-    if xp is not np:  # one CUDA reduction along L that multiplies as it reads
-        return _cuda_row_dot(xp)(a3, b3, axis=2).sum(axis=0)
-    if a3.shape[2] >= 32:  # one BLAS dot per (n, c) row
+    if xp is np and a3.shape[2] >= 32:  # one BLAS dot per (n, c) row
         return xp.matmul(a3[:, :, None, :], b3[:, :, :, None]).reshape(a3.shape[:2]).sum(axis=0)
     return xp.einsum("ncl,ncl->c", a3, b3)
-
-
-@functools.lru_cache(maxsize=None)
-def _cuda_row_dot(cp):
-    """CuPy's reduction template (compiled per dtype at first use): Σ a·b along an axis.
-    CuPy's einsum spent several passes over memory on the same sum (an H100 profile put batch
-    norm at a third of a training step)."""
-    return cp.ReductionKernel("T a, T b", "T s", "a * b", "x + y", "s = x", "0", "tinygrad_yolo_row_dot")
 
 
 def _rows(v, length):
