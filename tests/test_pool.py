@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+import contextlib
+
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
+from tinygrad_yolo.ops import pool as pool_ops
 
 
 @st.composite
@@ -71,23 +74,43 @@ def _out_shape(x, kernel, stride, padding):
     return x.shape[:2] + (wins[-1][0] + 1, wins[-1][1] + 1)
 
 
+@contextlib.contextmanager
+def chunks_of(chunk_bytes):
+    """Max-pool's CPU path works through the maps in cache-sized chunks; tiny chunk sizes make
+    every map (1 byte) or every few maps (3000 bytes) a chunk of its own, so the chunk
+    boundaries are tested too. None: the default size (one chunk for these small inputs)."""
+    saved = pool_ops.POOL_CHUNK_BYTES
+    pool_ops.POOL_CHUNK_BYTES = saved if chunk_bytes is None else chunk_bytes
+    try:
+        yield
+    finally:
+        pool_ops.POOL_CHUNK_BYTES = saved
+
+
+CHUNKS = [None, 1, 3000]
+
+
 # ---- max pool -------------------------------------------------------------------------------
+@pytest.mark.parametrize("chunk_bytes", CHUNKS)
 @given(problem=pool_problems(distinct=True))
-def test_max_pool_matches_the_definition(problem):
+def test_max_pool_matches_the_definition(chunk_bytes, problem):
     x, kernel, stride, padding = problem
     g = np.random.default_rng(0).standard_normal(_out_shape(x, kernel, stride, padding))
-    y, dx = run(lambda t: F.max_pool2d(t, kernel, stride, padding), x, g)
+    with chunks_of(chunk_bytes):
+        y, dx = run(lambda t: F.max_pool2d(t, kernel, stride, padding), x, g)
     y_ref, dx_ref = ref_max_pool(x, kernel, stride, padding, g)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_bytes", CHUNKS)
 @given(problem=pool_problems())
-def test_max_pool_with_many_ties_matches_the_definition(problem):
+def test_max_pool_with_many_ties_matches_the_definition(chunk_bytes, problem):
     x, kernel, stride, padding = problem
     x = np.round(x)  # integers in [-3, 3]: plenty of equal maxima
     g = np.random.default_rng(0).standard_normal(_out_shape(x, kernel, stride, padding))
-    y, dx = run(lambda t: F.max_pool2d(t, kernel, stride, padding), x, g)
+    with chunks_of(chunk_bytes):
+        y, dx = run(lambda t: F.max_pool2d(t, kernel, stride, padding), x, g)
     y_ref, dx_ref = ref_max_pool(x, kernel, stride, padding, g)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
@@ -120,6 +143,20 @@ def test_nan_propagates():
     x[0, 0, 0, 0] = 7.0
     y = F.max_pool2d(tg.Tensor(x), 2).numpy()
     assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 0, 1, 1])
+
+
+def test_nan_in_one_chunk_leaves_the_others_alone():
+    x = np.arange(2 * 3 * 4 * 4, dtype=np.float64).reshape(2, 3, 4, 4)
+    x[1, 0, 2, 3] = np.nan  # map 3 of 6
+    g = np.ones((2, 3, 2, 2))
+    with chunks_of(1):  # one map per chunk
+        y, dx = run(lambda t: F.max_pool2d(t, 2), x, g)
+    y_ref, dx_ref = ref_max_pool(np.where(np.isnan(x), -np.inf, x), (2, 2), None, (0, 0), g)
+    y_ref[1, 0, 1, 1] = np.nan  # the NaN wins its window and takes the gradient
+    dx_ref[1, 0] = 0
+    dx_ref[1, 0, [1, 1, 3, 2], [1, 3, 1, 3]] = 1
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, dx_ref)
 
 
 def test_default_stride_is_the_kernel_size():
