@@ -8,6 +8,8 @@ from hypothesis import given, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 
+from chunking import CHUNK_SIZES, chunks_of
+
 
 def reference_batch_norm(x, weight, bias, eps=1e-5, mean=None, var=None):
     """Primitive-op batch norm; batch statistics (biased variance) unless mean/var are given."""
@@ -45,22 +47,26 @@ def forward_backward(fn, x, w, b, g):
     return [y.numpy()] + [t.grad.numpy() for t in ts]
 
 
+@pytest.mark.parametrize("chunk_bytes", CHUNK_SIZES)
 @given(problem=bn_problems())
-def test_training_mode_matches_the_primitive_op_composition(problem):
+def test_training_mode_matches_the_primitive_op_composition(chunk_bytes, problem):
     x, w, b, g = problem
-    fused = forward_backward(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), x, w, b, g)
+    with chunks_of(chunk_bytes):
+        fused = forward_backward(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), x, w, b, g)
     ref = forward_backward(reference_batch_norm, x, w, b, g)
     for name, got, want in zip(["y", "dx", "dweight", "dbias"], fused, ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=name)
 
 
+@pytest.mark.parametrize("chunk_bytes", CHUNK_SIZES)
 @given(problem=bn_problems(), seed=st.integers(0, 99))
-def test_eval_mode_matches_the_primitive_op_composition(problem, seed):
+def test_eval_mode_matches_the_primitive_op_composition(chunk_bytes, problem, seed):
     x, w, b, g = problem
     rng = np.random.default_rng(seed)
     mean, var = rng.standard_normal(x.shape[1]), rng.uniform(0.2, 3.0, x.shape[1])
     rm, rv = mean.copy(), var.copy()
-    fused = forward_backward(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), x, w, b, g)
+    with chunks_of(chunk_bytes):
+        fused = forward_backward(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), x, w, b, g)
     ref = forward_backward(lambda x, w, b: reference_batch_norm(x, w, b, mean=mean, var=var), x, w, b, g)
     for name, got, want in zip(["y", "dx", "dweight", "dbias"], fused, ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=name)

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import contextlib
-
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
-from tinygrad_yolo.ops import pool as pool_ops
+
+from chunking import CHUNK_SIZES, chunks_of
 
 
 @st.composite
@@ -74,24 +73,8 @@ def _out_shape(x, kernel, stride, padding):
     return x.shape[:2] + (wins[-1][0] + 1, wins[-1][1] + 1)
 
 
-@contextlib.contextmanager
-def chunks_of(chunk_bytes):
-    """Max-pool's CPU path works through the maps in cache-sized chunks; tiny chunk sizes make
-    every map (1 byte) or every few maps (3000 bytes) a chunk of its own, so the chunk
-    boundaries are tested too. None: the default size (one chunk for these small inputs)."""
-    saved = pool_ops.POOL_CHUNK_BYTES
-    pool_ops.POOL_CHUNK_BYTES = saved if chunk_bytes is None else chunk_bytes
-    try:
-        yield
-    finally:
-        pool_ops.POOL_CHUNK_BYTES = saved
-
-
-CHUNKS = [None, 1, 3000]
-
-
 # ---- max pool -------------------------------------------------------------------------------
-@pytest.mark.parametrize("chunk_bytes", CHUNKS)
+@pytest.mark.parametrize("chunk_bytes", CHUNK_SIZES)
 @given(problem=pool_problems(distinct=True))
 def test_max_pool_matches_the_definition(chunk_bytes, problem):
     x, kernel, stride, padding = problem
@@ -103,7 +86,7 @@ def test_max_pool_matches_the_definition(chunk_bytes, problem):
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("chunk_bytes", CHUNKS)
+@pytest.mark.parametrize("chunk_bytes", CHUNK_SIZES)
 @given(problem=pool_problems())
 def test_max_pool_with_many_ties_matches_the_definition(chunk_bytes, problem):
     x, kernel, stride, padding = problem

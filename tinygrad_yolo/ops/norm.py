@@ -14,15 +14,16 @@ variance) collapse into one expression (Ioffe & Szegedy 2015, rearranged):
 
 This is the hottest elementwise op in a ResNet, so it is written for few passes over memory:
 the centred input xc = x - mean is the only array saved (x̂ = xc · inv_std), per-channel
-sums go through pairwise sums and BLAS dot products, and per-channel factors are expanded
+sums go through pairwise sums and BLAS dot products, per-channel factors are expanded
 to whole (C, H*W) rows because NumPy's elementwise loops are ~3x slower when an operand
-repeats one value along the inner axis.
+repeats one value along the inner axis, and the passes that follow one another run chunk
+by chunk of samples (workspace.chunks) so that all but the first read from the cache.
 """
 import numpy as np
 
 from ..backend import array_module, device_of
 from ..function import Function
-from .workspace import scratch
+from .workspace import chunks, scratch
 
 
 def _channel_sum(a3):
@@ -47,6 +48,15 @@ def _rows(v, length):
     return np.ascontiguousarray(np.broadcast_to(v[:, None], (v.shape[0], length)))
 
 
+def _chunks(a3):
+    """Runs of samples of (N, C, L) ``a3`` that fit in the cache (workspace.chunks), so that the
+    passes over one chunk after another read main memory once. On CUDA, one chunk: there every
+    pass is a kernel launch, and the GPU has the bandwidth."""
+    if array_module(a3) is not np:
+        return [(0, a3.shape[0])]
+    return chunks(a3.shape[0], a3[0].nbytes)
+
+
 class BatchNorm(Function):
     """Inputs (x, weight, bias). Running statistics are arrays updated in place (training) or
     read (eval); they are not graph inputs."""
@@ -69,7 +79,8 @@ class BatchNorm(Function):
                 raise RuntimeError(f"batch_norm: {name} is on {device_of(a)} but the input is on "
                                    f"{device_of(x)}")
         x3 = x.reshape(N, C, -1)
-        m = N * x3.shape[2]
+        L = x3.shape[2]
+        m = N * L
         self.shape, self.m = x.shape, m
 
         if self.training:
@@ -77,8 +88,12 @@ class BatchNorm(Function):
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                                  f"got input size {x.shape}")
             mean = _channel_sum(x3) / m
-            xc = x3 - _rows(mean, x3.shape[2])
-            var = _channel_dot(xc, xc) / m  # biased: what normalises this batch
+            # xc = x - mean, and Σ xc² chunk by chunk while each chunk is still in the cache
+            xc, mean_rows, sum_sq = xp.empty(x3.shape, dtype=x.dtype), _rows(mean, L), 0
+            for a, b in _chunks(x3):
+                xp.subtract(x3[a:b], mean_rows, out=xc[a:b])
+                sum_sq = sum_sq + _channel_dot(xc[a:b], xc[a:b])
+            var = sum_sq / m  # biased: what normalises this batch
             if self.running_mean is not None:
                 self.running_mean *= 1 - self.momentum
                 self.running_mean += self.momentum * mean
@@ -87,8 +102,7 @@ class BatchNorm(Function):
                 self.running_var += (self.momentum * m / (m - 1)) * var
             self.inv_std = 1 / xp.sqrt(var + self.eps)
             self.xc = xc
-            scale, shift = weight * self.inv_std, bias
-            y = xc * _rows(scale, x3.shape[2])
+            scale, shift, src = weight * self.inv_std, bias, xc
         else:
             if self.running_mean is None or self.running_var is None:
                 raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
@@ -96,9 +110,11 @@ class BatchNorm(Function):
             self.inv_std = 1 / xp.sqrt(self.running_var.astype(x.dtype, copy=False) + self.eps)
             self.x3, self.mean = x3, mean
             scale = weight * self.inv_std
-            shift = bias - mean * scale
-            y = x3 * _rows(scale, x3.shape[2])
-        y += _rows(shift, x3.shape[2])
+            shift, src = bias - mean * scale, x3
+        y, scale_rows, shift_rows = xp.empty(x3.shape, dtype=x.dtype), _rows(scale, L), _rows(shift, L)
+        for a, b in _chunks(x3):  # y = src·scale + shift, one chunk at a time
+            xp.multiply(src[a:b], scale_rows, out=y[a:b])
+            y[a:b] += shift_rows
         self.weight = weight
         return y.reshape(x.shape)
 
@@ -106,22 +122,30 @@ class BatchNorm(Function):
         N, C = self.shape[:2]
         g3 = g.reshape(N, C, -1)
         L = g3.shape[2]
-        sum_g = _channel_sum(g3)
+        xp = array_module(g)
         scale = self.weight * self.inv_std
         if self.training:
-            sum_gxc = _channel_dot(g3, self.xc)
+            sum_g = sum_gxc = 0
+            for a, b in _chunks(g3):  # Σg and Σg·xc from one read of each chunk
+                sum_g = sum_g + _channel_sum(g3[a:b])
+                sum_gxc = sum_gxc + _channel_dot(g3[a:b], self.xc[a:b])
             dgamma = sum_gxc * self.inv_std  # Σ g·x̂
             dx = None
             if self.needs_input_grad[0]:
-                # dx = scale·g - scale/m·Σg - xc · scale·inv_std²/m·Σ(g·xc)
-                xp = array_module(g)
-                dx = g3 * _rows(scale, L)
-                dx -= _rows(scale * (sum_g / self.m), L)
-                tmp = scratch("batch_norm.tmp", g3.shape, g3.dtype, xp)
-                xp.multiply(self.xc, _rows(scale * self.inv_std * self.inv_std * (sum_gxc / self.m), L), out=tmp)
-                dx -= tmp
+                # dx = scale·g - (xc · scale·inv_std²/m·Σ(g·xc) + scale/m·Σg)
+                dx = xp.empty(g3.shape, dtype=g3.dtype)
+                g_rows = _rows(scale, L)
+                xc_rows = _rows(scale * self.inv_std * self.inv_std * (sum_gxc / self.m), L)
+                const_rows = _rows(scale * (sum_g / self.m), L)
+                for a, b in _chunks(g3):
+                    tmp = scratch("batch_norm.tmp", (b - a,) + g3.shape[1:], g3.dtype, xp)
+                    xp.multiply(self.xc[a:b], xc_rows, out=tmp)
+                    tmp += const_rows
+                    xp.multiply(g3[a:b], g_rows, out=dx[a:b])
+                    dx[a:b] -= tmp
                 dx = dx.reshape(self.shape)
         else:
+            sum_g = _channel_sum(g3)
             dgamma = (_channel_dot(g3, self.x3) - self.mean * sum_g) * self.inv_std  # Σ g·(x - mean)·inv_std
             dx = (g3 * _rows(scale, L)).reshape(self.shape) if self.needs_input_grad[0] else None
         return (dx, dgamma if self.needs_input_grad[1] else None,
