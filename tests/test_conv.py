@@ -6,6 +6,8 @@ The references below are written straight from that formula (float64): the forwa
 as one einsum per kernel tap, dx by a loop over output pixels that adds each pixel's
 contribution back onto the input pixels it read.
 """
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -73,18 +75,34 @@ def conv_problems(draw, max_side=9):
     return rng.standard_normal((n, c, H, W)), rng.standard_normal((k, c, R, S)), b, stride, padding, dilation
 
 
+# None = the choice by map size. "images" is tested twice: "images" as the small test maps pick
+# it (the plain per-image im2col: too narrow for the wide variant) and "images-wide", which
+# forces the padded-width im2col of stride-1 convolutions on every map (_WideColumns).
+ALGORITHMS = [None, "tiled", "images", "images-wide", "im2col"]
+
+
+@contextlib.contextmanager
+def algorithm_choice(algorithm):
+    """The Conv2d ``algorithm`` argument for one of ALGORITHMS, with the module set up for it."""
+    saved = conv_ops.WIDE_MAX_JUNK
+    if algorithm == "images-wide":
+        conv_ops.WIDE_MAX_JUNK = float("inf")
+    try:
+        yield "images" if algorithm == "images-wide" else algorithm
+    finally:
+        conv_ops.WIDE_MAX_JUNK = saved
+
+
 def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
     """Forward (and backward with upstream g) through the Function; returns y, dx, dw, db."""
     xt, wt = tg.Tensor(x, requires_grad=True), tg.Tensor(w, requires_grad=True)
     inputs = [xt, wt] + ([tg.Tensor(b, requires_grad=True)] if b is not None else [])
-    y = conv_ops.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
-    if g is None:
-        return y.numpy()
-    y.backward(tg.Tensor(g))
+    with algorithm_choice(algorithm) as algorithm:
+        y = conv_ops.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
+        if g is None:
+            return y.numpy()
+        y.backward(tg.Tensor(g))
     return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), (inputs[2].grad.numpy() if b is not None else None)
-
-
-ALGORITHMS = [None, "tiled", "images", "im2col"]  # None = the choice by map size
 
 
 @pytest.fixture(params=["one tile", "one row per tile"])
@@ -168,9 +186,29 @@ def test_pointwise_path_skips_im2col(monkeypatch):
     x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
     w = tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
     for algorithm in ALGORITHMS:
-        y = conv_ops.Conv2d.apply(x, w, algorithm=algorithm)
-        y.sum().backward()
+        with algorithm_choice(algorithm) as algorithm:
+            y = conv_ops.Conv2d.apply(x, w, algorithm=algorithm)
+            y.sum().backward()
     np.testing.assert_allclose(y.numpy(), np.einsum("kc,nchw->nkhw", w.numpy()[:, :, 0, 0], x.numpy()))
+
+
+@pytest.mark.parametrize("padding,dilation,kernel", [((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)),
+                                                     ((3, 3), (1, 1), (7, 7)), ((1, 0), (2, 1), (2, 3))])
+def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel, monkeypatch):
+    """A 28x52 map picks "images" and, at stride 1, the padded-width im2col (_WideColumns):
+    y, dx and dW against the definition, with odd paddings, dilations and kernels."""
+    built = []
+    real = conv_ops._WideColumns.of
+    monkeypatch.setattr(conv_ops._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
+    y_ref = ref_conv(x, w, b, (1, 1), padding, dilation)
+    g = rng.standard_normal(y_ref.shape)
+    y, dx, dw, db = run_conv(x, w, b, (1, 1), padding, dilation, None, g)
+    assert built, "the wide im2col was not used"
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    for got, want in zip((dx, dw, db), ref_conv_grads(x, w, g, (1, 1), padding, dilation)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-11)
 
 
 def test_functional_conv2d_with_int_and_pair_arguments():
@@ -198,6 +236,9 @@ def test_no_input_gradient_for_an_image_batch():
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k, dw_transposed, monkeypatch):
     monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    if algorithm == "images-wide":
+        monkeypatch.setattr(conv_ops, "WIDE_MAX_JUNK", float("inf"))
+        algorithm = "images"
     rng = np.random.default_rng(6)
     w = tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True)
     x1 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
