@@ -166,30 +166,33 @@ def test_row_tiles_cover_every_row_evenly(monkeypatch):
 
 @given(problem=conv_problems(max_side=6))
 def test_pointwise_fast_path(problem):
-    x, w, _, _, _, _ = problem
+    x, w, _, stride, _, _ = problem  # any stride: the projection shortcuts use 1x1 stride 2
     w = w[:, :, :1, :1].copy()  # 1x1
     b = np.arange(w.shape[0], dtype=np.float64)
-    g = np.random.default_rng(2).standard_normal((x.shape[0], w.shape[0]) + x.shape[2:])
-    y, dx, dw, db = run_conv(x, w, b, (1, 1), (0, 0), (1, 1), None, g)
-    np.testing.assert_allclose(y, ref_conv(x, w, b, (1, 1), (0, 0), (1, 1)), rtol=1e-10, atol=1e-12)
-    dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, (1, 1), (0, 0), (1, 1))
+    y_ref = ref_conv(x, w, b, stride, (0, 0), (1, 1))
+    g = np.random.default_rng(2).standard_normal(y_ref.shape)
+    y, dx, dw, db = run_conv(x, w, b, stride, (0, 0), (1, 1), None, g)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, stride, (0, 0), (1, 1))
     for got, want in ((dx, dx_ref), (dw, dw_ref), (db, db_ref)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-def test_pointwise_path_skips_im2col(monkeypatch):
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_path_skips_im2col(stride, monkeypatch):
     def forbidden(*args, **kwargs):
-        raise AssertionError("a 1x1 stride-1 convolution must not build an im2col matrix")
-    for name in ("_tiled_forward", "_tiled_backward", "im2col", "col2im"):
+        raise AssertionError("a 1x1 convolution without padding must not build an im2col matrix")
+    for name in ("_tiled_forward", "_tiled_backward", "_images_conv", "_images_backward", "im2col", "col2im"):
         monkeypatch.setattr(conv_ops, name, forbidden)
     rng = np.random.default_rng(0)
     x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
     w = tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
     for algorithm in ALGORITHMS:
         with algorithm_choice(algorithm) as algorithm:
-            y = conv_ops.Conv2d.apply(x, w, algorithm=algorithm)
+            y = conv_ops.Conv2d.apply(x, w, stride=stride, algorithm=algorithm)
             y.sum().backward()
-    np.testing.assert_allclose(y.numpy(), np.einsum("kc,nchw->nkhw", w.numpy()[:, :, 0, 0], x.numpy()))
+    want = np.einsum("kc,nchw->nkhw", w.numpy()[:, :, 0, 0], x.numpy()[:, :, ::stride, ::stride])
+    np.testing.assert_allclose(y.numpy(), want)
 
 
 @pytest.mark.parametrize("padding,dilation,kernel", [((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)),

@@ -37,8 +37,8 @@ Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 
 slows the NumPy copies between GEMMs several times over; importing tinygrad_yolo sets
 OPENBLAS_THREAD_TIMEOUT=4, which only works when that import comes before NumPy's.
 
-1x1 convolutions with stride 1 and no padding skip im2col on both devices: x itself is the
-column matrix, one batched GEMM on a reshaped view.
+1x1 convolutions without padding skip im2col on both devices: x itself is the column matrix,
+one batched GEMM on a reshaped view (with a stride, on a copy of the pixels it reads).
 """
 import numpy as np
 
@@ -116,7 +116,7 @@ class Conv2d(Function):
                 self.algorithm = "images" if Ho * Wo >= IMAGE_TILES_MIN_PIXELS else "tiled"
         if self.algorithm != "im2col" and xp is not np:
             raise ValueError(f"conv2d: the {self.algorithm} algorithm is a NumPy path; CUDA arrays use 'im2col'")
-        self.pointwise = (R, S) == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
+        self.pointwise = (R, S) == (1, 1) and self.padding == (0, 0)
         if self.algorithm == "images" and not self.pointwise:
             y = np.empty((x.shape[0], K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
             _images_conv(x, self.w2, self.padding, ((R, S), self.stride, self.dilation), y)
@@ -127,7 +127,7 @@ class Conv2d(Function):
             y, self.phases = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
                                             (Ho, Wo), keep_input=self.needs_input_grad[1])
             return y
-        y = _pointwise_forward(x, self.w2) if self.pointwise else self._im2col_forward(x)
+        y = _pointwise_forward(x, self.w2, self.stride) if self.pointwise else self._im2col_forward(x)
         if b is not None:
             y += b.reshape(1, K, 1, 1)
         return y
@@ -138,7 +138,7 @@ class Conv2d(Function):
         K, C, R, S = self.w.shape
         db = g.sum(axis=(0, 2, 3)) if need_b else None
         if self.pointwise:
-            dx, dw = _pointwise_backward(self.x, self.w2, g, need_x, need_w)
+            dx, dw = _pointwise_backward(self.x, self.w2, g, self.stride, need_x, need_w)
         elif self.algorithm == "images":
             dx, dw = _images_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
                                       self.dilation, need_x, need_w)
@@ -187,18 +187,36 @@ def _im2col_functions(xp):
     return kernels.im2col_gpu, kernels.col2im_gpu
 
 
-# ---- 1x1, stride 1, no padding: x (N, C, H*W) is already the column matrix -------------------
-def _pointwise_forward(x, w2):
-    N, C, H, W = x.shape
-    return array_module(x).matmul(w2, x.reshape(N, C, H * W)).reshape(N, w2.shape[0], H, W)
+# ---- 1x1, no padding: x (N, C, H*W) is already the column matrix -----------------------------
+# With a stride (the projection shortcuts of ResNet), first keep the pixels the kernel reads.
+def _subsample(x, stride):
+    if stride == (1, 1):
+        return x
+    return array_module(x).ascontiguousarray(x[:, :, ::stride[0], ::stride[1]])
 
 
-def _pointwise_backward(x, w2, g, need_x, need_w):
+def _pointwise_forward(x, w2, stride):
+    xs = _subsample(x, stride)
+    N, C, Ho, Wo = xs.shape
+    return array_module(x).matmul(w2, xs.reshape(N, C, Ho * Wo)).reshape(N, w2.shape[0], Ho, Wo)
+
+
+def _pointwise_backward(x, w2, g, stride, need_x, need_w):
     xp = array_module(g)
-    N, C, H, W = x.shape
-    g3 = g.reshape(N, w2.shape[0], H * W)
-    dx = xp.matmul(w2.T, g3).reshape(x.shape) if need_x else None
-    dw = xp.tensordot(g3, x.reshape(N, C, H * W), axes=([0, 2], [0, 2])) if need_w else None
+    N, C = x.shape[:2]
+    K, Ho, Wo = g.shape[1:]
+    g3 = g.reshape(N, K, Ho * Wo)
+    dx = dw = None
+    if need_x:
+        dx_read = xp.matmul(w2.T, g3).reshape(N, C, Ho, Wo)  # the gradient of the pixels read
+        if stride == (1, 1):
+            dx = dx_read
+        else:  # the others get none
+            dx = xp.zeros(x.shape, dtype=g.dtype)
+            dx[:, :, ::stride[0], ::stride[1]] = dx_read
+    if need_w:
+        xs = _subsample(x, stride).reshape(N, C, Ho * Wo)
+        dw = xp.tensordot(g3, xs, axes=([0, 2], [0, 2]))
     return dx, dw
 
 
