@@ -42,7 +42,7 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     out: str = "runs/yolo"
-    epochs: int = 17
+    epochs: int = 19
     batch_size: int = 32
     img_size: int = 224
     backbone: str = "resnet18"
