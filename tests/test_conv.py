@@ -195,23 +195,49 @@ def test_pointwise_path_skips_im2col(stride, monkeypatch):
     np.testing.assert_allclose(y.numpy(), want)
 
 
-@pytest.mark.parametrize("padding,dilation,kernel", [((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)),
-                                                     ((3, 3), (1, 1), (7, 7)), ((1, 0), (2, 1), (2, 3))])
-def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel, monkeypatch):
-    """A 28x52 map picks "images" and, at stride 1, the padded-width im2col (_WideColumns):
-    y, dx and dW against the definition, with odd paddings, dilations and kernels."""
+@pytest.mark.parametrize("x_shape,stride,padding,dilation,kernel", [
+    ((2, 3, 28, 52), (1, 1), (1, 1), (1, 1), (3, 3)),
+    ((2, 3, 28, 52), (1, 1), (0, 2), (1, 2), (3, 3)),
+    ((2, 3, 28, 52), (1, 1), (3, 3), (1, 1), (7, 7)),
+    ((2, 3, 28, 52), (1, 1), (1, 0), (2, 1), (2, 3)),
+])
+def test_default_choice_on_a_large_map_takes_the_wide_columns(x_shape, stride, padding, dilation, kernel,
+                                                              monkeypatch):
+    """Large maps pick "images", which at stride 1 builds im2col at the padded width
+    (_WideColumns): y, dx and dW against the definition, with odd paddings, dilations and
+    kernels."""
     built = []
     real = conv_ops._WideColumns.of
     monkeypatch.setattr(conv_ops._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
     rng = np.random.default_rng(9)
-    x, w, b = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
-    y_ref = ref_conv(x, w, b, (1, 1), padding, dilation)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
+    y_ref = ref_conv(x, w, b, stride, padding, dilation)
     g = rng.standard_normal(y_ref.shape)
-    y, dx, dw, db = run_conv(x, w, b, (1, 1), padding, dilation, None, g)
+    y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, None, g)
     assert built, "the wide im2col was not used"
     np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
-    for got, want in zip((dx, dw, db), ref_conv_grads(x, w, g, (1, 1), padding, dilation)):
+    for got, want in zip((dx, dw, db), ref_conv_grads(x, w, g, stride, padding, dilation)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-11)
+
+
+def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
+    """Junk columns read the padding and, past the image, the buffer's slack; dW multiplies
+    them by zero, so they must be finite: with every scratch buffer first filled with NaN,
+    y, dx and dW must still be exact."""
+    monkeypatch.setattr(conv_ops, "WIDE_MAX_JUNK", float("inf"))
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 3, 9, 11))
+    for kernel, dilation in [(2, (1, 1)), (3, (2, 2)), (3, (2, 1))]:
+        w = rng.standard_normal((4, 3, kernel, kernel))
+        y_ref = ref_conv(x, w, None, (1, 1), (0, 1), dilation)
+        run_conv(x, w, None, 1, (0, 1), dilation, "images", np.ones(y_ref.shape))  # the buffers exist
+        for buf in workspace._buffers().values():
+            buf.view(np.uint8).fill(0xFF)  # NaN in every float
+        g = rng.standard_normal(y_ref.shape)
+        y, dx, dw, _ = run_conv(x, w, None, 1, (0, 1), dilation, "images", g)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+        for got, want in zip((dx, dw), ref_conv_grads(x, w, g, (1, 1), (0, 1), dilation)[:2]):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-11)
 
 
 def test_functional_conv2d_with_int_and_pair_arguments():
