@@ -94,7 +94,8 @@ class MaxPool2d(Function):
 
     The input is first copied, padded, into its column phases (im2col.stride_phases) so that
     the horizontal taps are contiguous slices: NumPy runs a loop with a stride-2 inner axis ~3x
-    slower than a contiguous one."""
+    slower than a contiguous one. All of it runs on a few maps at a time (workspace.chunks), so
+    that the dozen passes over each chunk's temporaries read the cache, not main memory."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         self.args = (kernel_size, stride, padding)
