@@ -8,6 +8,7 @@ PyTorch's update, for gradient g of parameter p:
     g = g + momentum * b  if nesterov  else  b
     p = p - lr * g
 """
+from ..backend import array_module
 from ..function import no_grad
 from .optimizer import Optimizer
 
@@ -31,15 +32,26 @@ class SGD(Optimizer):
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
             for p, state in self._params_with_grad(group):
-                g = p.grad.data
+                # In place where the arrays are ours, one temporary per parameter: this runs over
+                # every weight each step (12M floats for ResNet-18), so passes and allocations count.
+                g, tmp = p.grad.data, None
                 if wd != 0:
-                    g = g + wd * p.data
+                    tmp = p.data * wd
+                    tmp += g
+                    g = tmp
                 if mom != 0:
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = g.copy()
                     else:
                         buf *= mom
-                        buf += (1 - damp) * g
+                        if damp:
+                            buf += (1 - damp) * g
+                        else:
+                            buf += g
                     g = g + mom * buf if nesterov else buf
-                p.data -= lr * g
+                if tmp is None:
+                    tmp = g * lr
+                else:  # g may be tmp itself: an in-place multiply is fine either way
+                    array_module(tmp).multiply(g, lr, out=tmp)
+                p.data -= tmp
