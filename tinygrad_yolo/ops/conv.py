@@ -127,7 +127,12 @@ class Conv2d(Function):
             y, self.phases = _tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
                                             (Ho, Wo), keep_input=self.needs_input_grad[1])
             return y
-        y = _pointwise_forward(x, self.w2, self.stride) if self.pointwise else self._im2col_forward(x)
+        if self.pointwise:
+            # the pixels the 1x1 kernel reads (x itself at stride 1), kept for dW
+            self.x_read = _subsample(x, self.stride)
+            y = _pointwise_forward(self.x_read, self.w2)
+        else:
+            y = self._im2col_forward(x)
         if b is not None:
             y += b.reshape(1, K, 1, 1)
         return y
@@ -138,7 +143,7 @@ class Conv2d(Function):
         K, C, R, S = self.w.shape
         db = g.sum(axis=(0, 2, 3)) if need_b else None
         if self.pointwise:
-            dx, dw = _pointwise_backward(self.x, self.w2, g, self.stride, need_x, need_w)
+            dx, dw = _pointwise_backward(self.x.shape, self.x_read, self.w2, g, self.stride, need_x, need_w)
         elif self.algorithm == "images":
             dx, dw = _images_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
                                       self.dilation, need_x, need_w)
@@ -195,16 +200,15 @@ def _subsample(x, stride):
     return array_module(x).ascontiguousarray(x[:, :, ::stride[0], ::stride[1]])
 
 
-def _pointwise_forward(x, w2, stride):
-    xs = _subsample(x, stride)
-    N, C, Ho, Wo = xs.shape
-    return array_module(x).matmul(w2, xs.reshape(N, C, Ho * Wo)).reshape(N, w2.shape[0], Ho, Wo)
+def _pointwise_forward(x_read, w2):
+    N, C, Ho, Wo = x_read.shape
+    return array_module(x_read).matmul(w2, x_read.reshape(N, C, Ho * Wo)).reshape(N, w2.shape[0], Ho, Wo)
 
 
-def _pointwise_backward(x, w2, g, stride, need_x, need_w):
+def _pointwise_backward(x_shape, x_read, w2, g, stride, need_x, need_w):
     xp = array_module(g)
-    N, C = x.shape[:2]
-    K, Ho, Wo = g.shape[1:]
+    N, C, Ho, Wo = x_read.shape
+    K = g.shape[1]
     g3 = g.reshape(N, K, Ho * Wo)
     dx = dw = None
     if need_x:
@@ -212,11 +216,10 @@ def _pointwise_backward(x, w2, g, stride, need_x, need_w):
         if stride == (1, 1):
             dx = dx_read
         else:  # the others get none
-            dx = xp.zeros(x.shape, dtype=g.dtype)
+            dx = xp.zeros(x_shape, dtype=g.dtype)
             dx[:, :, ::stride[0], ::stride[1]] = dx_read
     if need_w:
-        xs = _subsample(x, stride).reshape(N, C, Ho * Wo)
-        dw = xp.tensordot(g3, xs, axes=([0, 2], [0, 2]))
+        dw = xp.tensordot(g3, x_read.reshape(N, C, Ho * Wo), axes=([0, 2], [0, 2]))
     return dx, dw
 
 
