@@ -4,11 +4,17 @@
     col2im_gpu(col, x_shape, kh, kw, stride, padding, dilation)   the adjoint (a gather, no atomics)
     max_pool2d_forward_gpu(x, kernel, stride, padding)            -> (y, argmax)  argmax: int32 h*W + w
     max_pool2d_backward_gpu(gy, argmax, x_shape, kernel, stride, padding)  -> gx
+    channel_dot_gpu(u, v)                          Σ u·v over axes 0 and 2 of (N, C, L): (C,)
+    scale_shift_gpu(x, scale, shift)               x·scale[c] + shift[c] on (N, C, L), one pass
+    batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const)   g·g_scale[c] - (xc·xc_scale[c] + const[c])
 
 Same layouts and results as the NumPy reference in tinygrad_yolo/ops/im2col.py. The .cu sources
 beside this file are read by path and compiled at first use with CuPy's NVRTC (``RawModule``),
 once per (source, dtype). CuPy is reached only through ``backend.cupy_module()`` and only when a
-function is called, so importing this module works on machines without CuPy or a GPU.
+function is called, so importing this module works on machines without CuPy or a GPU. The three batch-norm helpers
+are one-line element-wise and reduction kernels, written inline as CuPy's ElementwiseKernel and
+ReductionKernel templates (also compiled once): each fuses what would otherwise be two to four
+passes over an activation-sized array.
 """
 import functools
 import os
@@ -165,3 +171,64 @@ def max_pool2d_backward_gpu(gy, argmax, x_shape, kernel, stride=None, padding=0)
     _kernel("maxpool.cu", "max_pool2d_backward_kernel", gy.dtype)(
         grid, block, (gy, argmax, gx, np.int64(NC), *ints))
     return gx
+
+
+# ---- batch norm's passes, fused (tinygrad_yolo/ops/norm.py) ------------------------------------
+@functools.lru_cache(maxsize=None)
+def _batch_norm_kernels():
+    cp = cupy_module()
+    # In ReductionKernel's templates `a` and `b` are the reduction's own operands, so the inputs
+    # need other names. The sum runs over the contiguous L axis of each (n, c) row: N*C sums keep
+    # the whole GPU busy, where one sum per channel (64 of them in ResNet's first layers) would not.
+    row_dot = cp.ReductionKernel("T u, T v", "T s", "u * v", "a + b", "s = a", "0", "tg_row_dot")
+    scale_shift = cp.ElementwiseKernel("T x, T scale, T shift", "T y", "y = x * scale + shift",
+                                       "tg_scale_shift")
+    dx = cp.ElementwiseKernel("T g, T xc, T g_scale, T xc_scale, T c", "T dx",
+                              "dx = g * g_scale - (xc * xc_scale + c)", "tg_batch_norm_dx")
+    return row_dot, scale_shift, dx
+
+
+def _per_channel(cp, what, v, C, dtype):
+    v = cp.asarray(v).astype(dtype, copy=False)
+    if v.shape != (C,):
+        raise ValueError(f"{what} must have shape ({C},), got {tuple(v.shape)}")
+    return v[:, None]  # broadcasts over (N, C, L)
+
+
+def _check_ncl(what, a):
+    if not type(a).__module__.startswith("cupy"):
+        raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
+    if a.ndim != 3:
+        raise ValueError(f"{what} must be 3-D (N, C, L), got shape {tuple(a.shape)}")
+    _ctype(a.dtype)
+
+
+def channel_dot_gpu(u, v):
+    """Σ over n and l of u[n, c, l] * v[n, c, l] for (N, C, L) CuPy arrays -> (C,)."""
+    for what, a in (("channel_dot_gpu u", u), ("channel_dot_gpu v", v)):
+        _check_ncl(what, a)
+    if u.shape != v.shape:
+        raise ValueError(f"channel_dot_gpu: shapes differ, {tuple(u.shape)} and {tuple(v.shape)}")
+    row_dot = _batch_norm_kernels()[0]
+    return row_dot(u, v, axis=2).sum(axis=0)
+
+
+def scale_shift_gpu(x, scale, shift):
+    """x (N, C, L) * scale[c] + shift[c], a fresh array, in one pass."""
+    cp = cupy_module()
+    _check_ncl("scale_shift_gpu x", x)
+    C = x.shape[1]
+    return _batch_norm_kernels()[1](x, _per_channel(cp, "scale", scale, C, x.dtype),
+                                    _per_channel(cp, "shift", shift, C, x.dtype))
+
+
+def batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const):
+    """g * g_scale[c] - (xc * xc_scale[c] + const[c]) for (N, C, L) g and xc: batch norm's dx."""
+    cp = cupy_module()
+    for what, a in (("batch_norm_dx_gpu g", g), ("batch_norm_dx_gpu xc", xc)):
+        _check_ncl(what, a)
+    if g.shape != xc.shape:
+        raise ValueError(f"batch_norm_dx_gpu: g {tuple(g.shape)} and xc {tuple(xc.shape)} differ in shape")
+    C = g.shape[1]
+    return _batch_norm_kernels()[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype) for name, v in
+                                             (("g_scale", g_scale), ("xc_scale", xc_scale), ("const", const))))

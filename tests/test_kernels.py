@@ -487,6 +487,37 @@ def test_gpu_max_pool_matches_loops(dtype, case, seed):
 
 
 
+@requires_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 70)), seed=seeds)
+def test_gpu_batch_norm_helpers_match_numpy(dtype, shape, seed):
+    """The fused batch-norm kernels against the NumPy expressions they replace."""
+    cp = backend.cupy_module()
+    rng = np.random.default_rng(seed)
+    g, xc = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    a, b, c = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(3))
+    np.testing.assert_allclose(kernels.channel_dot_gpu(cp.asarray(g), cp.asarray(xc)).get(),
+                               np.einsum("ncl,ncl->c", g, xc), **TOL[dtype])
+    np.testing.assert_allclose(kernels.scale_shift_gpu(cp.asarray(g), cp.asarray(a), cp.asarray(b)).get(),
+                               g * a[:, None] + b[:, None], **TOL[dtype])
+    dx = kernels.batch_norm_dx_gpu(cp.asarray(g), cp.asarray(xc), *(cp.asarray(v) for v in (a, b, c)))
+    np.testing.assert_allclose(dx.get(), g * a[:, None] - (xc * b[:, None] + c[:, None]), **TOL[dtype])
+
+
+def test_batch_norm_helpers_reject_bad_arguments():
+    """Checked before CuPy is needed, so these run on any machine."""
+    with pytest.raises(TypeError, match="CuPy array"):
+        kernels.channel_dot_gpu(np.zeros((1, 2, 3), np.float32), np.zeros((1, 2, 3), np.float32))
+    if backend.cuda_available():
+        cp = backend.cupy_module()
+        with pytest.raises(ValueError, match=r"3-D \(N, C, L\)"):
+            kernels.channel_dot_gpu(cp.zeros((2, 3)), cp.zeros((2, 3)))
+        with pytest.raises(ValueError, match="shapes differ"):
+            kernels.channel_dot_gpu(cp.zeros((1, 2, 3)), cp.zeros((1, 2, 4)))
+        with pytest.raises(ValueError, match=r"scale must have shape \(2,\)"):
+            kernels.scale_shift_gpu(cp.zeros((1, 2, 3)), cp.zeros(3), cp.zeros(2))
+
+
 def test_kernels_load_from_a_source_checkout(monkeypatch):
     """Through PYTHONPATH (no install) there is no tinygrad_yolo.kernels package: the loader is
     read from kernels/ beside the package, and sees the .cu sources there."""

@@ -17,11 +17,12 @@ the centred input xc = x - mean is the only array saved (x̂ = xc · inv_std), p
 sums go through pairwise sums and BLAS dot products, per-channel factors are expanded
 to whole (C, H*W) rows because NumPy's elementwise loops are ~3x slower when an operand
 repeats one value along the inner axis, and the passes that follow one another run chunk
-by chunk of samples (workspace.chunks) so that all but the first read from the cache.
+by chunk of samples (workspace.chunks) so that all but the first read from the cache. On CUDA
+the per-channel dot, y = x̂·γ + β and dx are each one fused kernel (kernels/__init__.py).
 """
 import numpy as np
 
-from ..backend import array_module, device_of
+from ..backend import array_module, cuda_kernels, device_of
 from ..function import Function
 from .workspace import chunks, scratch
 
@@ -34,9 +35,11 @@ def _channel_sum(a3):
 def _channel_dot(a3, b3):
     """Σ over axes 0 and 2 of a3 * b3 without materialising the product."""
     xp = array_module(a3)
-    if xp is np and a3.shape[2] >= 32:  # one BLAS dot per (n, c) row
-        return xp.matmul(a3[:, :, None, :], b3[:, :, :, None]).reshape(a3.shape[:2]).sum(axis=0)
-    return xp.einsum("ncl,ncl->c", a3, b3)
+    if xp is not np:
+        return cuda_kernels().channel_dot_gpu(a3, b3)
+    if a3.shape[2] >= 32:  # one BLAS dot per (n, c) row
+        return np.matmul(a3[:, :, None, :], b3[:, :, :, None]).reshape(a3.shape[:2]).sum(axis=0)
+    return np.einsum("ncl,ncl->c", a3, b3)
 
 
 def _rows(v, length):
@@ -111,11 +114,13 @@ class BatchNorm(Function):
             self.x3, self.mean = x3, mean
             scale = weight * self.inv_std
             shift, src = bias - mean * scale, x3
-        y, scale_rows, shift_rows = xp.empty(x3.shape, dtype=x.dtype), _rows(scale, L), _rows(shift, L)
-        for a, b in _chunks(x3):  # y = src·scale + shift, one chunk at a time
-            xp.multiply(src[a:b], scale_rows, out=y[a:b])
-            y[a:b] += shift_rows
         self.weight = weight
+        if xp is not np:  # the same, fused into one kernel
+            return cuda_kernels().scale_shift_gpu(src, scale, shift).reshape(x.shape)
+        y, scale_rows, shift_rows = np.empty(x3.shape, dtype=x.dtype), _rows(scale, L), _rows(shift, L)
+        for a, b in _chunks(x3):  # y = src·scale + shift, one chunk at a time
+            np.multiply(src[a:b], scale_rows, out=y[a:b])
+            y[a:b] += shift_rows
         return y.reshape(x.shape)
 
     def backward(self, g):
@@ -133,16 +138,19 @@ class BatchNorm(Function):
             dx = None
             if self.needs_input_grad[0]:
                 # dx = scale·g - (xc · scale·inv_std²/m·Σ(g·xc) + scale/m·Σg)
-                dx = xp.empty(g3.shape, dtype=g3.dtype)
-                g_rows = _rows(scale, L)
-                xc_rows = _rows(scale * self.inv_std * self.inv_std * (sum_gxc / self.m), L)
-                const_rows = _rows(scale * (sum_g / self.m), L)
-                for a, b in _chunks(g3):
-                    tmp = scratch("batch_norm.tmp", (b - a,) + g3.shape[1:], g3.dtype, xp)
-                    xp.multiply(self.xc[a:b], xc_rows, out=tmp)
-                    tmp += const_rows
-                    xp.multiply(g3[a:b], g_rows, out=dx[a:b])
-                    dx[a:b] -= tmp
+                xc_scale = scale * self.inv_std * self.inv_std * (sum_gxc / self.m)
+                const = scale * (sum_g / self.m)
+                if xp is not np:  # one fused kernel
+                    dx = cuda_kernels().batch_norm_dx_gpu(g3, self.xc, scale, xc_scale, const)
+                else:
+                    dx = np.empty(g3.shape, dtype=g3.dtype)
+                    g_rows, xc_rows, const_rows = _rows(scale, L), _rows(xc_scale, L), _rows(const, L)
+                    for a, b in _chunks(g3):
+                        tmp = scratch("batch_norm.tmp", (b - a,) + g3.shape[1:], g3.dtype)
+                        np.multiply(self.xc[a:b], xc_rows, out=tmp)
+                        tmp += const_rows
+                        np.multiply(g3[a:b], g_rows, out=dx[a:b])
+                        dx[a:b] -= tmp
                 dx = dx.reshape(self.shape)
         else:
             sum_g = _channel_sum(g3)
