@@ -176,7 +176,7 @@ class Conv2d(Function):
         dw = None
         if need_w:
             col = to_col(self.x, R, S, self.stride, self.padding, self.dilation).reshape(N, C * R * S, Ho * Wo)
-            dw = xp.tensordot(g3, col, axes=([0, 2], [0, 2]))  # sum over n, pixels
+            dw = _weight_grad(g3, col)
             del col
         dx = None
         if need_x:
@@ -219,8 +219,15 @@ def _pointwise_backward(x_shape, x_read, w2, g, stride, need_x, need_w):
             dx = xp.zeros(x_shape, dtype=g.dtype)
             dx[:, :, ::stride[0], ::stride[1]] = dx_read
     if need_w:
-        dw = xp.tensordot(g3, x_read.reshape(N, C, Ho * Wo), axes=([0, 2], [0, 2]))
+        dw = _weight_grad(g3, x_read.reshape(N, C, Ho * Wo))
     return dx, dw
+
+
+def _weight_grad(g3, col):
+    """dW = Σ over images n of g3[n] (K, P) @ col[n]ᵀ (P, Q) -> (K, Q): a batched GEMM that reads
+    col where it lies, then a sum of N small (K, Q) products. (tensordot would first copy col, on a
+    GPU often the step's largest array, into an (N*P, Q) matrix for one long GEMM.)"""
+    return array_module(g3).matmul(g3, col.transpose(0, 2, 1)).sum(axis=0)
 
 
 # ---- the tiled CPU path -------------------------------------------------------------------
