@@ -196,11 +196,13 @@ def test_pointwise_path_skips_im2col(stride, monkeypatch):
 
 
 @pytest.mark.parametrize("padding,dilation,kernel", [((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)),
-                                                     ((3, 3), (1, 1), (7, 7)), ((1, 0), (2, 1), (2, 3))])
+                                                     ((3, 3), (1, 1), (7, 7)), ((1, 0), (2, 1), (2, 3)),
+                                                     ((1, 3), (1, 1), (3, 3))])  # padding past the kernel's reach
 def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel, monkeypatch):
-    """A 28x52 map picks "images", which at stride 1 builds im2col at the padded width
-    (_WideColumns): y, dx and dW against the definition, with odd paddings, dilations and
-    kernels."""
+    """A 28x52 map picks "images", which at stride 1 builds im2col at a row pitch a little wider
+    than the output (_WideColumns): y, dx and dW against the definition, with odd paddings,
+    dilations and kernels, and a padding wider than the kernel reaches (then the pitch is the
+    output's width)."""
     built = []
     real = conv_ops._WideColumns.of
     monkeypatch.setattr(conv_ops._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))

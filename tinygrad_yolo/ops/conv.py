@@ -16,8 +16,8 @@ Three implementations of that one idea (``algorithm``; None picks by device and 
   im2col, but built for one image (or a few) at a time into a cache-sized scratch buffer and
   multiplied at once, reading x and gy and writing y and dx in NCHW directly. An image's own
   Ho*Wo columns make a wide enough GEMM when the map is large. At stride 1 the columns are
-  built at the padded width instead (_WideColumns): one long copy per image rather than a
-  short one per row, for a few junk columns that are computed and dropped.
+  built at a row pitch of W + pw instead (_WideColumns): one long copy per image rather than
+  a short one per row, for a few junk columns that are computed and dropped.
 * ``tiled`` (NumPy, small maps): at 14x14 or 7x7 one image's columns make a narrow, slow GEMM,
   so the batch goes along the columns. The input is copied once into a zero-padded
   *batch-last* layout (C, H+2ph, W+2pw, N), split into its stride phases when the stride is
@@ -55,7 +55,7 @@ MIN_TILE_COLUMNS = 512
 KEEP_PADDED_BYTES = 16 << 20  # see _tiled_forward
 DW_TRANSPOSED_MIN_COLUMNS = 4096  # see _tiled_backward
 IMAGE_TILES_MIN_PIXELS = 784  # output maps of 28x28 and more: the "images" algorithm
-WIDE_MAX_JUNK = 1 / 8  # stride-1 "images" convs compute at the padded width if it adds at most this
+WIDE_MAX_JUNK = 1 / 8  # stride-1 "images" convs compute at the row pitch if it adds at most this
 ALGORITHMS = ("tiled", "images", "im2col")
 
 
@@ -365,34 +365,43 @@ def _images_im2col(x, a, b, padding, geometry, out_hw):
     return col.reshape(b - a, C * R * S, Ho * Wo)
 
 
-def _wide_im2col_ok(geometry, out_hw):
-    """Stride 1, and a map wide enough that the padded width adds few junk columns."""
-    (_, S), stride, (_, dw) = geometry
-    return stride == (1, 1) and (S - 1) * dw <= WIDE_MAX_JUNK * out_hw[1]
+def _wide_pitch(W, pw, out_w):
+    """Row pitch of _WideColumns' flat image: W + pw (one shared run of padding between rows),
+    or the output width where padding wider than the kernel's reach makes that wider."""
+    return max(W + pw, out_w)
+
+
+def _wide_im2col_ok(geometry, padding, in_w, out_hw):
+    """Stride 1, and a map wide enough that the row pitch adds few junk columns."""
+    return geometry[1] == (1, 1) and _wide_pitch(in_w, padding[1], out_hw[1]) - out_hw[1] <= WIDE_MAX_JUNK * out_hw[1]
 
 
 class _WideColumns:
-    """Stride-1 im2col computed at the padded width Wp = W + 2pw, one image at a time.
+    """Stride-1 im2col computed at a row pitch Wp a little wider than the output, one image at a time.
 
-    In an image padded to (C, Hp, Wp) and laid out flat, kernel tap (r, s) of output pixel
-    (oy, ox) reads element c*Hp*Wp + (oy + r*dh)*Wp + ox + s*dw. Over all oy and ox in [0, Wp)
+    The image is laid out flat, padded with ph zero rows above and below, each row Wp long with
+    its W pixels at offsets pw..pw+W and zeros before them. The zeros at the start of a row
+    serve as the right padding of the row before it too (a read pw past the end of a row lands
+    in them), so Wp = W + pw is enough, not W + 2pw. Kernel tap (r, s) of output pixel (oy, ox)
+    then reads element c*Hp*Wp + (oy + r*dh)*Wp + ox + s*dw. Over all oy and ox in [0, Wp)
     that is ONE contiguous run of Ho*Wp elements per (c, r, s), starting at c*Hp*Wp + r*dh*Wp
     + s*dw: so the whole im2col matrix (C*R*S, Ho*Wp) is a strided view of the flat image, and
     one copy of it builds the matrix with long contiguous inner loops (the row-by-row copies of
     the plain path run ~4x slower, dominated by NumPy's per-row overhead). The price: each
-    output row gets Wp - Wo junk columns (pixels that wrap into the next row), computed and
-    thrown away, e.g. 7% more GEMM at 28x28. The last taps read (S-1)*dw elements past the
-    image, hence the zeroed slack at the end of the buffer."""
+    output row gets Wp - Wo junk columns (reads that wrap into the next row), computed and
+    thrown away: one per row for a 3x3 kernel with padding 1, 3.6% more GEMM at 28x28. The last
+    taps read (S-1)*dw elements past the image, hence the zeroed slack at the end of the buffer."""
 
     def __init__(self, shape, padding, geometry, dtype):
         C, H, W = shape
         (R, S), _, (dh, dw) = geometry
         (ph, pw) = padding
-        Hp, Wp = H + 2 * ph, W + 2 * pw
+        Hp = H + 2 * ph
+        Wp = _wide_pitch(W, pw, W + 2 * pw - dw * (S - 1))
         self.Ho, self.Wp, self.pad = Hp - dh * (R - 1), Wp, (ph, pw)
         plane, slack = C * Hp * Wp, (S - 1) * dw
         flat = scratch("conv.flat", (plane + slack,), dtype)
-        flat.fill(0)  # padding and slack; images only ever overwrite the interior
+        flat.fill(0)  # padding and slack; images only ever overwrite the pixels
         self.image = flat[:plane].reshape(C, Hp, Wp)
         step = flat.itemsize
         self.taps = np.lib.stride_tricks.as_strided(
@@ -410,7 +419,7 @@ class _WideColumns:
 def _images_conv(x, w2, padding, geometry, out):
     """out (N, K, Ho, Wo) = w2 (K, C*R*S) @ each image's im2col matrix, a group at a time."""
     N, K, Ho, Wo = out.shape
-    if _wide_im2col_ok(geometry, (Ho, Wo)):
+    if _wide_im2col_ok(geometry, padding, x.shape[3], (Ho, Wo)):
         columns = _WideColumns(x.shape[1:], padding, geometry, x.dtype)
         y_wide = scratch("conv.y", (K, Ho, columns.Wp), x.dtype)
         for n in range(N):
@@ -434,7 +443,7 @@ def _images_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
     groups = _image_groups(N, q, Ho * Wo, x.itemsize)
     dw = dx = None
 
-    if need_w and _wide_im2col_ok(geometry, (Ho, Wo)):  # as below, at the padded width
+    if need_w and _wide_im2col_ok(geometry, padding, W, (Ho, Wo)):  # as below, at the padded width
         columns = _WideColumns((C, H, W), padding, geometry, x.dtype)
         g_wide = scratch("conv.gy", (K, Ho, columns.Wp), x.dtype)
         g_wide[:, :, Wo:] = 0  # the junk columns must not reach dW
