@@ -179,7 +179,16 @@ class Conv2d(Function):
             dw = _weight_grad(g3, col)
             del col
         dx = None
-        if need_x:
+        (ph, pw), (dh, dw_) = self.padding, self.dilation
+        qh, qw = dh * (R - 1) - ph, dw_ * (S - 1) - pw
+        if need_x and self.stride == (1, 1) and qh >= 0 and qw >= 0:
+            # At stride 1, dx is itself a convolution: of gy, padded by d(R-1) - p, with the kernel
+            # flipped and its K and C axes swapped (as on the CPU paths below). On a GPU its
+            # im2col runs 2-3x faster than col2im's gather, for a GEMM of the same size.
+            wf = xp.ascontiguousarray(self.w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
+            gcol = to_col(g, R, S, 1, (qh, qw), self.dilation).reshape(N, K * R * S, -1)
+            dx = xp.matmul(wf, gcol).reshape(self.x.shape)
+        elif need_x:
             dcol = xp.matmul(self.w2.T, g3).reshape(N, C, R, S, Ho, Wo)
             dx = to_im(dcol, self.x.shape, R, S, self.stride, self.padding, self.dilation)
         return dx, dw
