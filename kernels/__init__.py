@@ -11,10 +11,11 @@
 Same layouts and results as the NumPy reference in tinygrad_yolo/ops/im2col.py. The .cu sources
 beside this file are read by path and compiled at first use with CuPy's NVRTC (``RawModule``),
 once per (source, dtype). CuPy is reached only through ``backend.cupy_module()`` and only when a
-function is called, so importing this module works on machines without CuPy or a GPU. The three batch-norm helpers
-are one-line element-wise and reduction kernels, written inline as CuPy's ElementwiseKernel and
-ReductionKernel templates (also compiled once): each fuses what would otherwise be two to four
-passes over an activation-sized array.
+function is called, so importing this module works on machines without CuPy or a GPU.
+
+The three batch-norm helpers are one-line element-wise and reduction kernels, written inline as
+CuPy ElementwiseKernel and ReductionKernel templates (also compiled once): each fuses what would
+otherwise be two to four passes over an activation-sized array.
 """
 import functools
 import os

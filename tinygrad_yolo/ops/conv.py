@@ -452,7 +452,7 @@ def _images_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w):
     groups = _image_groups(N, q, Ho * Wo, x.itemsize)
     dw = dx = None
 
-    if need_w and _wide_im2col_ok(geometry, padding, W, (Ho, Wo)):  # as below, at the padded width
+    if need_w and _wide_im2col_ok(geometry, padding, W, (Ho, Wo)):  # as below, at the wide row pitch
         columns = _WideColumns((C, H, W), padding, geometry, x.dtype)
         g_wide = scratch("conv.gy", (K, Ho, columns.Wp), x.dtype)
         g_wide[:, :, Wo:] = 0  # the junk columns must not reach dW
