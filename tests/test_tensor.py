@@ -102,14 +102,47 @@ def test_retain_graph_allows_second_backward():
 def test_graph_is_freed_after_backward():
     x = leaf(np.ones(4))
     h = x * 2.0
-    ref = weakref.ref(h)
-    y = (h * h).sum()
+    ref = weakref.ref(h.data)
+    y = (h * h).sum()  # Mul saves both of its inputs: h's array
     del h
     gc.collect()
-    assert ref() is not None, "the graph should keep h alive until backward"
+    assert ref() is not None, "the op that saved h's array should keep it until backward"
     y.backward()
     gc.collect()
-    assert ref() is None, "backward should free the graph (saved tensors and parents)"
+    assert ref() is None, "backward should free the graph (saved arrays and parents)"
+
+
+def test_graph_keeps_only_what_ops_saved():
+    """The graph links ops, not tensors: an intermediate result that no op saved for backward
+    dies with its tensor, and the backward still runs (through the op that made it)."""
+    x = leaf(np.array([-1.0, 2.0]))
+    h = x * 3.0
+    tensor_ref, array_ref = weakref.ref(h), weakref.ref(h.data)
+    y = h.relu().sum()  # ReLU saves its output, not its input h
+    del h
+    gc.collect()
+    assert tensor_ref() is None and array_ref() is None, "the graph kept an intermediate alive"
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 3.0])
+
+
+def test_hooks_and_retain_grad_of_a_dropped_intermediate():
+    """A non-leaf tensor's hook lives on the op that made it, so it runs even after the tensor
+    is gone (as in PyTorch); retain_grad() holds the tensor only weakly."""
+    x = leaf(np.array([1.0, 2.0]))
+    h = x * 2.0
+    seen = []
+    h.register_hook(lambda g: seen.append(g.numpy()))
+    h.register_hook(lambda g: g * 10.0)
+    h.retain_grad()
+    y = (h * h).sum()
+    ref = weakref.ref(h)
+    del h
+    gc.collect()
+    assert ref() is None
+    y.backward()
+    np.testing.assert_allclose(seen[0], [4.0, 8.0])  # dy/dh = 2h
+    np.testing.assert_allclose(x.grad.numpy(), [80.0, 160.0])  # the replaced gradient flowed on
 
 
 def test_non_scalar_backward_needs_gradient():

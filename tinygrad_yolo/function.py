@@ -4,6 +4,13 @@ A Function subclass implements ``forward`` on raw arrays (numpy or cupy) and
 ``backward`` on gradient arrays; ``apply`` wraps it for Tensors and records the
 graph edge only when some input needs a gradient and grad mode is on.
 
+The graph links ops, not tensors: a recorded Function keeps, per input, its graph node
+(the Function that made it, the tensor itself if it is a leaf that needs a gradient, or
+None if no gradient flows there) and its shape and dtype. It never holds an intermediate
+tensor, so once the forward is over the only activations alive are those some op saved
+for its backward (PyTorch's autograd works the same way). A non-leaf tensor's hooks and
+retain_grad() live on the Function that made it (``_hooks``, ``_retained``).
+
     class Mul(Function):
         def forward(self, a, b):
             self.a, self.b = a, b          # save only what backward needs
@@ -93,7 +100,8 @@ class Function:
             raise ValueError(f"{cls.__name__} on input shapes {shapes}: {e}") from None
         result = Tensor._from_op(out, fn if record else None, record)
         if record:
-            fn.parents = tensors
+            fn.parents = [_node(t) for t in tensors]
+            fn.input_meta = [(t.data.shape, t.data.dtype) for t in tensors]
         if Function._observers:
             for obs in Function._observers:
                 obs.after_forward(fn, tensors, result)
@@ -105,10 +113,20 @@ class Function:
         self.freed = True
 
     freed = False
+    _hooks = None      # hooks registered on the output tensor (Tensor.register_hook)
+    _retained = None   # weakref to the output tensor after its retain_grad()
 
     @property
     def name(self):
         return type(self).__name__
+
+
+def _node(t):
+    """The graph node an input is reached through: the op that made it, the tensor itself for a
+    leaf that needs a gradient, None where no gradient flows."""
+    if not t.requires_grad:
+        return None
+    return t._ctx if t._ctx is not None else t
 
 
 def _as_tensors(inputs, as_tensor):

@@ -5,6 +5,8 @@
 leaves, hand each Function the gradient of its output and add up what it
 returns for its inputs. A tensor used twice receives two contributions.
 """
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -38,8 +40,7 @@ class Tensor:
         self.data = arr
         self.grad = None
         self._ctx = None  # the Function that produced this tensor (None for leaves)
-        self._hooks = None
-        self._retains_grad = False
+        self._hooks = None  # a leaf's hooks (a non-leaf's live on its _ctx)
         self.requires_grad = requires_grad
 
     @classmethod
@@ -48,7 +49,7 @@ class Tensor:
         t = cls.__new__(cls)
         if isinstance(data, np.generic):  # numpy reductions may hand back scalars
             data = np.asarray(data)
-        t.data, t.grad, t._ctx, t._hooks, t._retains_grad = data, None, ctx, None, False
+        t.data, t.grad, t._ctx, t._hooks = data, None, ctx, None
         t._requires_grad = requires_grad
         return t
 
@@ -137,18 +138,23 @@ class Tensor:
         self.grad = None
 
     def retain_grad(self):
-        """Keep .grad on this non-leaf tensor after backward (for studying the graph)."""
-        self._retains_grad = True
+        """Keep .grad on this non-leaf tensor after backward (for studying the graph). The op
+        that made it holds it weakly: the graph itself never keeps a tensor alive."""
+        if self._ctx is not None:  # a leaf gets its .grad anyway
+            self._ctx._retained = weakref.ref(self)
 
     def register_hook(self, hook):
         """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is complete;
-        returning a Tensor replaces the gradient that flows on. Returns a handle with remove()."""
+        returning a Tensor replaces the gradient that flows on. Returns a handle with remove().
+        A non-leaf tensor's hooks are kept by the op that made it, so they run even if the
+        tensor itself is gone by the time of the backward."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require grad")
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        return _HookHandle(self._hooks, hook)
+        node = self._ctx if self._ctx is not None else self
+        if node._hooks is None:
+            node._hooks = []
+        node._hooks.append(hook)
+        return _HookHandle(node._hooks, hook)
 
     # ---- the engine -------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
@@ -179,28 +185,33 @@ class Tensor:
             owned = False  # the caller's array: never written to
 
         observers = Function._observers
-        grads = {id(self): (g, owned)}  # id(tensor) -> (gradient so far, engine owns the array)
-        for t in reversed(_topological_order(self)):
-            entry = grads.pop(id(t), None)
-            fn = t._ctx
+        # The graph's nodes are ops (Functions) and the leaves that need a gradient (Tensors).
+        root = self._ctx if self._ctx is not None else self
+        grads = {id(root): (g, owned)}  # id(node) -> (gradient so far, engine owns the array)
+        for node in reversed(_topological_order(root)):
+            entry = grads.pop(id(node), None)
+            leaf = isinstance(node, Tensor)
             if entry is None:  # no gradient flows here (e.g. a branch whose op returned None)
-                if fn is not None and not retain_graph:
-                    fn.release()
+                if not leaf and not retain_graph:
+                    node.release()
                 continue
             g, owned = entry
-            if t._hooks:
-                for hook in t._hooks:
+            if node._hooks:  # the hooks of this leaf, or of the tensor this op made
+                for hook in node._hooks:
                     replaced = hook(Tensor._from_op(g, None, False))
                     if replaced is not None:
-                        g, owned = _unwrap(replaced, t), False
-            if fn is None or t._retains_grad:
-                _accumulate_leaf(t, g, owned)
-                if fn is None:
-                    continue
+                        g, owned = _unwrap(replaced, g), False
+            if leaf:
+                _accumulate_leaf(node, g, owned)
+                continue
+            fn = node
             if fn.freed:
                 raise RuntimeError(
                     f"trying to backward through the graph a second time (op {type(fn).__name__} was freed "
                     "after the first backward); use backward(retain_graph=True) the first time")
+            retained = fn._retained() if fn._retained is not None else None
+            if retained is not None:  # retain_grad() on the tensor this op made, still alive
+                _accumulate_leaf(retained, g, owned)
             for obs in observers:
                 obs.before_backward(fn, g)
             in_grads = fn.backward(g)
@@ -208,17 +219,17 @@ class Tensor:
                 in_grads = (in_grads,)
             for obs in observers:
                 obs.after_backward(fn, in_grads)
-            for parent, pg in zip(fn.parents, in_grads):
-                if pg is None or not parent.requires_grad:
+            for parent, (shape, dtype), pg in zip(fn.parents, fn.input_meta, in_grads):
+                if pg is None or parent is None:
                     continue
                 if isinstance(pg, np.generic):  # indexing a 1-d gradient can give a scalar
                     pg = np.asarray(pg)
                 # a gradient that crossed devices (the .to() op) is a fresh copy
                 pg_owned = device_of(pg) != device_of(g) or not array_module(pg).may_share_memory(pg, g)
-                if pg.shape != parent.data.shape:
-                    pg, pg_owned = _sum_to(pg, parent.data.shape), True
-                if pg.dtype != parent.data.dtype:
-                    pg, pg_owned = pg.astype(parent.data.dtype), True
+                if pg.shape != shape:
+                    pg, pg_owned = _sum_to(pg, shape), True
+                if pg.dtype != dtype:
+                    pg, pg_owned = pg.astype(dtype), True
                 prev = grads.get(id(parent))
                 if prev is None:
                     grads[id(parent)] = (pg, pg_owned)
@@ -343,22 +354,22 @@ class _HookHandle:
 
 
 def _topological_order(root):
-    """Tensors that need a gradient, each after all of its inputs (iterative DFS)."""
+    """Graph nodes (ops, and leaf tensors that need a gradient), each after all of its inputs
+    (iterative DFS: deep networks don't hit Python's recursion limit)."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
-        t, expanded = stack.pop()
+        node, expanded = stack.pop()
         if expanded:
-            order.append(t)
+            order.append(node)
             continue
-        if id(t) in visited:
+        if id(node) in visited:
             continue
-        visited.add(id(t))
-        stack.append((t, True))
-        fn = t._ctx
-        if fn is not None and not fn.freed:
-            for p in fn.parents:
-                if p._requires_grad and id(p) not in visited:
+        visited.add(id(node))
+        stack.append((node, True))
+        if not isinstance(node, Tensor) and not node.freed:
+            for p in node.parents:
+                if p is not None and id(p) not in visited:
                     stack.append((p, False))
     return order
 

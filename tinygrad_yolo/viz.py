@@ -5,46 +5,71 @@ import numpy as np
 from .backend import to_numpy
 
 
-def _tensor_label(t, name=None, grad_norms=False):
+def _tensor_label(shape, dtype, name=None, grad=None):
     parts = [name] if name else []
-    parts.append(f"{tuple(t.shape)} {t.dtype}")
-    if grad_norms and t.grad is not None:
-        parts.append(f"|grad| = {float(np.linalg.norm(to_numpy(t.grad.data))):.3g}")
+    parts.append(f"{tuple(shape)} {dtype}")
+    if grad is not None:
+        parts.append(f"|grad| = {float(np.linalg.norm(to_numpy(grad.data))):.3g}")
     return "\\n".join(parts)
 
 
 def to_dot(tensor, params=None, grad_norms=False, title=None):
     """The computation graph behind ``tensor`` as Graphviz DOT text.
 
-    Boxes are tensors (shape, dtype; leaves named from ``params``, a dict or
-    ``model.named_parameters()``), ellipses are ops. ``grad_norms=True`` writes
-    |grad| on tensors that have one — call backward(retain_graph=True) first so the
-    graph still exists, and retain_grad() on intermediates you want to see.
+    Ellipses are ops; boxes are tensors (shape, dtype): the output, each op's result, and
+    the leaves (light blue, named from ``params``, a dict or ``model.named_parameters()``;
+    grey where no gradient flows). ``grad_norms=True`` writes |grad| on tensors that have
+    one — call backward(retain_graph=True) first so the graph still exists, and
+    retain_grad() on intermediates you want to see.
     """
+    from .tensor import Tensor
+
     names = {id(p): n for n, p in (params.items() if isinstance(params, dict) else (params or []))}
     lines = ["digraph G {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];']
     if title:
         lines.append(f'  labelloc="t"; label="{title}";')
-    seen, stack = set(), [tensor]
+    drawn = set()
+
+    def box(key, label, color):
+        if key not in drawn:
+            drawn.add(key)
+            lines.append(f'  {key} [shape=box, style=filled, fillcolor={color}, label="{label}"];')
+
+    def grad_of(t):
+        return t.grad if grad_norms and t is not None else None
+
+    leaf_color = "lightblue" if tensor.requires_grad else "lightgrey"
+    box(f"t{id(tensor)}", _tensor_label(tensor.shape, tensor.dtype, names.get(id(tensor)), grad_of(tensor)),
+        "white" if tensor._ctx is not None else leaf_color)
+    if tensor._ctx is None:
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+    # The graph holds ops and leaves, not intermediate tensors: an op's result is drawn from
+    # what its consumer recorded about it (shape, dtype), and its |grad| from retain_grad().
+    out_box, seen, stack = {id(tensor._ctx): f"t{id(tensor)}"}, set(), [tensor._ctx]
     while stack:  # iterative, like backward(): deep graphs don't hit the recursion limit
-        t = stack.pop()
-        if id(t) in seen:
+        fn = stack.pop()
+        if id(fn) in seen:
             continue
-        seen.add(id(t))
-        color = "lightblue" if t._ctx is None and t.requires_grad else ("white" if t._ctx else "lightgrey")
-        lines.append(f'  t{id(t)} [shape=box, style=filled, fillcolor={color}, '
-                     f'label="{_tensor_label(t, names.get(id(t)), grad_norms)}"];')
-        fn = t._ctx
-        if fn is None:
-            continue
+        seen.add(id(fn))
         if fn.freed:
             lines.append(f'  f{id(fn)} [label="{type(fn).__name__} (freed)", style=dashed];')
         else:
             lines.append(f'  f{id(fn)} [label="{fn.name}", shape=ellipse, style=filled, fillcolor=khaki];')
-            for p in fn.parents:
-                lines.append(f"  t{id(p)} -> f{id(fn)};")
-                stack.append(p)
-        lines.append(f"  f{id(fn)} -> t{id(t)};")
+            for i, (p, (shape, dtype)) in enumerate(zip(fn.parents, fn.input_meta)):
+                if p is None:  # a constant, or a tensor that needs no gradient
+                    key = f"c{id(fn)}_{i}"
+                    box(key, _tensor_label(shape, dtype), "lightgrey")
+                elif isinstance(p, Tensor):  # a leaf
+                    key = f"t{id(p)}"
+                    box(key, _tensor_label(shape, dtype, names.get(id(p)), grad_of(p)), "lightblue")
+                else:  # another op's result
+                    key = out_box.setdefault(id(p), f"tf{id(p)}")
+                    retained = p._retained() if p._retained is not None else None
+                    box(key, _tensor_label(shape, dtype, grad=grad_of(retained)), "white")
+                    stack.append(p)
+                lines.append(f"  {key} -> f{id(fn)};")
+        lines.append(f"  f{id(fn)} -> {out_box.setdefault(id(fn), f'tf{id(fn)}')};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
