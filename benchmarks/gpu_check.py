@@ -162,6 +162,11 @@ def step_section(device, config, steps, out):
     except ImportError:
         torch = None
     if torch is not None:
+        # float32 on both sides: cuDNN's convolutions default to TF32 on this GPU, and a run
+        # without the conv section (which also switches it off) once measured TF32 instead
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        row["tf32"] = False
         tstep = torch_step_fn(cfg, "cuda" if device == "cuda" else "cpu")
         med_t, _ = time_steps(tstep, steps=steps, warmup=2)
         row.update(torch_s=round(med_t, 4), torch_img_s=round(cfg["batch"] / med_t, 1),
