@@ -24,12 +24,20 @@ from .boxes import elementwise_box_iou
 
 
 class YOLOv1Loss:
-    def __init__(self, S=7, B=2, C=20, lambda_coord=5.0, lambda_noobj=0.5, rescore=True):
+    def __init__(self, S=7, B=2, C=20, lambda_coord=5.0, lambda_noobj=0.5, rescore=True, lambda_class=1.0,
+                 size_scale=1.0):
+        """lambda_class: darknet's class_scale (1 in the paper and cfg/yolov1.cfg). size_scale: w and h
+        (targets and predictions) are relative to an image ``size_scale`` times as wide as the
+        input this grid covers -- a training window cut from a larger image, whose whole-image
+        w, h the network predicts; the IoU compares boxes in the window's frame."""
         for name, value in (("S", S), ("B", B), ("C", C)):
             if not (isinstance(value, (int, np.integer)) and value >= 1):
                 raise ValueError(f"YOLOv1Loss: {name} must be a positive int, got {value!r}")
+        if not size_scale >= 1:
+            raise ValueError(f"YOLOv1Loss: size_scale must be >= 1 (a window of the image), got {size_scale!r}")
         self.S, self.B, self.C = S, B, C
         self.lambda_coord, self.lambda_noobj, self.rescore = lambda_coord, lambda_noobj, rescore
+        self.lambda_class, self.size_scale = lambda_class, float(size_scale)
 
     def __repr__(self):
         return (f"YOLOv1Loss(S={self.S}, B={self.B}, C={self.C}, lambda_coord={self.lambda_coord}, "
@@ -67,7 +75,7 @@ class YOLOv1Loss:
         rows = xp.arange(S, dtype=boxes.dtype).reshape((S, 1) + extra)
         cols = xp.arange(S, dtype=boxes.dtype).reshape((1, S) + extra)
         cx, cy = (cols + boxes[..., 0]) / S, (rows + boxes[..., 1]) / S
-        w, h = boxes[..., 2] ** 2, boxes[..., 3] ** 2
+        w, h = boxes[..., 2] ** 2 * self.size_scale, boxes[..., 3] ** 2 * self.size_scale
         return xp.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
 
     def _target_boxes(self, target):
@@ -116,7 +124,7 @@ class YOLOv1Loss:
             "size": self.lambda_coord * (sq[..., 2:4].sum(axis=-1) * resp).sum(),
             "obj": ((conf - conf_target) ** 2 * resp).sum(),
             "noobj": self.lambda_noobj * (conf * conf * (1 - resp)).sum(),
-            "class": (class_err * class_err * has_object).sum(),
+            "class": self.lambda_class * (class_err * class_err * has_object).sum(),
         }
         parts = {name: value / N for name, value in parts.items()}
         total = parts["coord"] + parts["size"] + parts["obj"] + parts["noobj"] + parts["class"]
