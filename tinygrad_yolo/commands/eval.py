@@ -44,6 +44,7 @@ def run(args):
         prepared = open_training_data(cfg, saved if same else None)
         dataset = prepared.val
         where = f"the run's validation split ({dataset.split})"
+    dataset.draft_size = 2 * model.img_size  # decoded as training's validation did
     metrics = evaluate(model, dataset, args.device, args.batch_size, workers=args.workers)
     metrics.pop("curves")
     if args.json:

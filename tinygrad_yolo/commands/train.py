@@ -42,6 +42,10 @@ def add_arguments(parser):
     a("--lr", type=float, default=S, help="AdamW learning rate (default: 0.01)")
     a("--weight-decay", type=float, default=S, help="AdamW weight decay (default: 5e-4)")
     a("--warmup", type=float, default=S, metavar="F", help="warm-up as a fraction of the steps (default: 0.1)")
+    a("--lambda-class", type=float, default=S, metavar="L",
+      help="weight of the loss's class term, darknet's class_scale (default: 3; the paper's is 1)")
+    a("--window", type=int, default=S, metavar="PX",
+      help="train on windows of this size cut from the input image, 0 for whole images (default: from the data)")
     a("--no-ema", dest="ema", action="store_false", default=S,
       help="evaluate and keep the last weights instead of their moving average")
     a("--device", default=S, choices=["cpu", "cuda"], help="(default: cpu)")
