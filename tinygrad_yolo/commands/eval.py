@@ -1,6 +1,5 @@
 """`tinygrad-yolo eval`: VOC AP per class and mAP@0.5 (all-point and 11-point) of a checkpoint,
 on the validation split of the run that made it (the same held-out images) or any split."""
-import json
 
 
 def add_arguments(parser):

@@ -3,8 +3,6 @@ import argparse
 import json
 import sys
 
-from . import UserError  # noqa: F401  (the CLI prints it; kept importable from here)
-
 S = argparse.SUPPRESS  # options left out are not in args: what the user typed is what is there
 
 
@@ -29,7 +27,7 @@ def add_arguments(parser):
     a("--resume", action="store_true", help="continue the run in --out (default: the latest under runs/yolo) "
       "from its last.npz, with its own options")
     a("--steps", type=int, default=S, metavar="N", help="optimizer steps (default: from the data: a fixed compute "
-      "budget, at least 20 epochs)")
+      "budget, at least 15 epochs)")
     a("--epochs", type=int, default=S, metavar="N", help="alternatively, passes over the training split")
     a("--batch-size", type=int, default=S, metavar="N", help="images per step (default: 32)")
     a("--img-size", type=int, default=S, metavar="PX", help="square input size, a multiple of 32 (default: 32 x grid)")

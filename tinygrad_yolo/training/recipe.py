@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TrainConfig, check_img_and_grid, check_window, grids_for, stride_for
+from .config import TrainConfig, check_img_and_grid, check_window, stride_for
 from .errors import TrainError
 
 MIN_OBJECT_PX = 24       # the median object's side at the input size
@@ -32,7 +32,7 @@ MAX_SHARED = 0.05        # at most this share of the objects may lose their cell
 WINDOW = 192             # training windows of large inputs
 COMPUTE_BUDGET = 1.9e9   # images x pixels per image over the run: 1,180 steps of 32 at 224^2
 STRIDE16_COST = 1.3      # a stride-16 backbone's step, relative to stride 32 at the same size (measured)
-MIN_EPOCHS = 20
+MIN_EPOCHS = 15
 EVALS = 12
 
 
@@ -91,8 +91,8 @@ def choose_size(stats, cfg):
         return max(32 * cfg.S, 16 * cfg.S * math.ceil(MIN_IMG / (16 * cfg.S))), "for --grid"
     want = MIN_OBJECT_PX / max(stats.median_side, 1e-6)
     img = int(min(MAX_IMG, max(MIN_IMG, 32 * math.ceil(want / 32))))
-    return img, (f"the median object {MIN_OBJECT_PX}+ px across" if img > MIN_IMG else
-                 f"the smallest input ({MIN_IMG}): the median object is {stats.median_side * MIN_IMG:.0f} px there")
+    return img, (f"so that the median object is {MIN_OBJECT_PX}+ px across" if img > MIN_IMG else
+                 f"the smallest input; the median object is over {MIN_OBJECT_PX} px there")
 
 
 def choose_grid(stats, cfg, img, records):
@@ -135,7 +135,7 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
     shared = shared_cell_fraction(train.records, S)
     notes.append(("objects", f"{stats.objects:,} in {stats.images:,} training images; median side "
                              f"{stats.median_side:.1%} of the image, 10% under {stats.small_side:.1%}"))
-    notes.append(("input", f"{img} x {img} ({why_size}: median object {stats.median_side * img:.0f} px)"))
+    notes.append(("input", f"{img} x {img}, median object {stats.median_side * img:.0f} px ({why_size})"))
     notes.append(("grid", f"S = {S}, {img // S}-px cells ({why_grid}); {shared:.1%} of the training objects "
                           f"share a cell and are not learned"))
     notes.append(("window", why_window))
