@@ -11,7 +11,7 @@ import numpy as np
 
 from . import backend
 from .backend import array_module, device_of, to_device, xp_for
-from .function import Function
+from .function import Function, is_saved, modifying
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops import matmul as M
@@ -212,6 +212,8 @@ class Tensor:
             retained = fn._retained() if fn._retained is not None else None
             if retained is not None:  # retain_grad() on the tensor this op made, still alive
                 _accumulate_leaf(retained, g, owned)
+            if fn._saved_locks:
+                fn.check_saved()  # raises if what forward saved was written in place since
             for obs in observers:
                 obs.before_backward(fn, g)
             in_grads = fn.backward(g)
@@ -394,12 +396,15 @@ def zero_grads(tensors, set_to_none=True):
         if set_to_none:
             t.grad = None
         else:
-            t.grad.data[...] = 0
+            with modifying(t.grad.data):
+                t.grad.data[...] = 0
 
 
 def _accumulate_leaf(t, g, owned):
     if t.grad is None:
         t.grad = Tensor._from_op(g if owned else g.copy(), None, False)
+    elif is_saved(t.grad.data):  # a live graph uses this .grad: leave it as it is
+        t.grad = Tensor._from_op(t.grad.data + g, None, False)
     else:
         t.grad.data += g  # leaf gradients add up across backward calls until zeroed
 
