@@ -42,6 +42,7 @@ _unary("relu", lambda x: x.relu(), A.ReLU, "nonzero")
 _unary("sigmoid", lambda x: x.sigmoid(), A.Sigmoid)
 _unary("tanh", lambda x: x.tanh(), A.Tanh)
 _unary("cast", lambda x: E.Cast.apply(x, dtype=np.dtype(np.float64)) * 3.0, E.Cast)
+_unary("clone", lambda x: x.clone() * x, E.Clone)
 
 
 @case("pow", covers=[E.Pow])
