@@ -7,6 +7,7 @@ walks too); test_every_op_has_a_gradient_check fails if any Function in the pack
 import importlib
 import pkgutil
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
@@ -79,3 +80,13 @@ def test_every_op_has_a_gradient_check():
     missing = sorted(ops - covered - set(EXEMPT))
     assert not missing, f"these ops have no gradient-check case in tinygrad_yolo.checks: {missing}"
     assert set(EXEMPT) <= ops, f"EXEMPT names ops that no longer exist: {sorted(set(EXEMPT) - ops)}"
+
+
+@pytest.mark.parametrize("layout", STRIDED)
+def test_layouts_survive_the_move_to_a_device(layout):
+    # what on_device does for CUDA (copy the buffer, view it with the same strides), run with NumPy
+    from tinygrad_yolo.checks import same_layout, with_layout
+    a = with_layout(np.random.default_rng(0).standard_normal((2, 3, 4)), layout)
+    b = same_layout(a, np)
+    assert b.strides == a.strides and not np.shares_memory(a, b)
+    np.testing.assert_array_equal(b, a)

@@ -103,15 +103,20 @@ def on_device(a, device):
     """NumPy array ``a`` on ``device`` in the same layout (to_device would copy it contiguous)."""
     if device == "cpu" or a.flags.c_contiguous:
         return to_device(a, device)
+    return same_layout(a, xp_for(device))
+
+
+def same_layout(a, xp):
+    """A copy of NumPy view ``a`` made by module ``xp`` with a's strides: the whole buffer a views
+    is copied, and a view with a's offset and strides taken of it."""
     owner = a
     while isinstance(owner.base, np.ndarray):
         owner = owner.base
-    if not owner.flags.c_contiguous:
-        return to_device(np.ascontiguousarray(a), device)
-    xp = xp_for(device)
-    buf = xp.asarray(owner)
-    offset = a.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
-    return xp.ndarray(a.shape, a.dtype, memptr=buf.data + offset, strides=a.strides)
+    if not owner.flags.c_contiguous:  # (not one of strategies.LAYOUTS)
+        return xp.asarray(np.ascontiguousarray(a))
+    start = (a.__array_interface__["data"][0] - owner.__array_interface__["data"][0]) // a.itemsize
+    flat = xp.array(owner).reshape(-1)[start:]  # a copy (onto the device, for CuPy)
+    return xp.lib.stride_tricks.as_strided(flat, a.shape, a.strides)
 
 
 def _tensors(arrays, device, dtype=np.float64):
