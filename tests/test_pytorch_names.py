@@ -117,6 +117,12 @@ def test_in_place_methods():
     with tg.no_grad():
         p.mul_(0.5)  # as an optimizer step does
     np.testing.assert_array_equal(p.numpy(), A * 0.5)
+    # on memory a live graph saved: allowed, and that graph's backward refuses (PyTorch's rule)
+    y = (p * p).sum()
+    with tg.no_grad():
+        p.copy_(np.ones((3, 4)))
+    with pytest.raises(RuntimeError, match="Mul: input 0 .* was modified in place"):
+        y.backward()
 
 
 def grads_with_norm(values):
