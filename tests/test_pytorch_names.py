@@ -2,6 +2,7 @@
 working beside them (and where the two libraries differ, the spelling decides)."""
 import math
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -102,6 +103,7 @@ def test_size_is_numpys_count_and_pytorchs_method():
     assert x.size == 12 and isinstance(x.size, int)
     assert x.size() == (3, 4) and x.size(1) == 4 and x.size(-2) == 3
     assert x.numel() == 12 and x.dim() == 2
+    assert pickle.loads(pickle.dumps(x.size)) == 12  # pickles as a plain int
 
 
 def test_in_place_methods():

@@ -468,6 +468,9 @@ class _Size(int):
     def __call__(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
 
+    def __reduce__(self):  # pickles (and copies) as the plain int it is
+        return int, (int(self),)
+
 
 MinMax = collections.namedtuple("MinMax", ["values", "indices"])
 MinMax.__doc__ = "x.max(dim=...) / x.min(dim=...): PyTorch's (values, indices)."
