@@ -31,8 +31,8 @@ the saved array, and the ``.data`` of any input or output tensor that shares it.
 write such as ``w.data[...] = 100`` -- or to the NumPy array ``w`` was made from --
 then fails at once ("assignment destination is read-only"). The flags are restored when
 the op is released (after its backward) or garbage-collected; writes that were allowed
-before are allowed again. The engine's own in-place writes to memory a live graph may
-hold (optimizer steps, ``Tensor.copy_``, ...) go through ``modifying()``: they proceed
+before are allowed again. In-place writes through the engine's API (``Tensor.copy_``,
+``zero_``, ..., ``nn.utils.clip_grad_norm_``) go through ``modifying()``: they proceed
 and bump the memory's version, and the backward of every op that saved it raises an
 error naming the op and the input, as PyTorch's version counters do. CuPy arrays have
 no writeable flag, so on the GPU only those versioned writes are caught; a raw write to
@@ -316,8 +316,8 @@ def is_saved(arr):
 
 
 class modifying:
-    """``with modifying(*arrays): ...`` around the engine's own in-place writes (optimizer steps,
-    ``Tensor.copy_``, ``zero_``, ...): if a live op saved the memory, it is made writable for the
+    """``with modifying(*arrays): ...`` around the engine's own in-place writes (``Tensor.copy_``,
+    ``zero_``, ..., clip_grad_norm_): if a live op saved the memory, it is made writable for the
     write and its version goes up, so that op's backward raises instead of using the new values
     (PyTorch's rule). With no graph holding the memory it costs a dict lookup."""
     __slots__ = ("arrays", "held", "relock")
