@@ -42,6 +42,8 @@ def add_arguments(parser):
     a("--warmup", type=float, default=S, metavar="F", help="warm-up as a fraction of the steps (default: 0.1)")
     a("--lambda-class", type=float, default=S, metavar="L",
       help="weight of the loss's class term, darknet's class_scale (default: 3; the paper's is 1)")
+    a("--mosaic", type=float, default=S, metavar="P",
+      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, it did not help here)")
     a("--window", type=int, default=S, metavar="PX",
       help="train on windows of this size cut from the input image, 0 for whole images (default: from the data)")
     a("--no-ema", dest="ema", action="store_false", default=S,

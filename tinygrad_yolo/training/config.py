@@ -39,6 +39,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup: float = 0.1                  # warm-up, as a fraction of the steps
     lambda_class: float = 3.0            # weight of the class term (darknet's class_scale; the paper's 1)
+    mosaic: float = 0.0                  # share of training images made of four (YOLOv4's mosaic)
     ema: bool = True                     # evaluate and keep an exponential moving average of the weights
     device: str = "cpu"
     seed: int = 0
@@ -139,6 +140,7 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     _float(cfg, "weight_decay", 0.0, 1.0)
     _float(cfg, "warmup", 0.0, 1.0, high_open=True)
     _float(cfg, "lambda_class", 0.0, 100.0)
+    _float(cfg, "mosaic", 0.0, 1.0)
     _float(cfg, "val_fraction", 0.0, 1.0, low_open=True, high_open=True)
     _int(cfg, "workers", 0, 64)
     _int(cfg, "seed", 0, 2 ** 32 - 1)

@@ -416,9 +416,9 @@ def write_report(run, data, model, metrics, curves, device, title):
     rows = epoch_rows(run / "metrics.jsonl")
     write_results_csv(run / "results.csv", rows)
     plot_results(run / "results.png", run / "metrics.jsonl", title)
-    plot_pr_curves(run / "pr_curve.png", curves, data.classes, metrics["ap"], f"precision-recall, {title}")
+    plot_pr_curves(run / "pr_curve.png", curves, data.classes, metrics["ap"], f"precision-recall\n{title}")
     plot_confusion(run / "confusion_matrix.png", curves["confusion"], data.classes,
-                   f"confusion matrix at score >= 0.25, IoU 0.5 ({title})")
+                   f"confusion matrix at score >= 0.25, IoU >= 0.5\n{title}")
     pictures = validation_pictures(run, model, data.val, device)
     names = ["best.npz", "last.npz", "metrics.json", "results.csv", "results.png", "pr_curve.png",
              "confusion_matrix.png"]

@@ -168,7 +168,8 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
                               f"{steps_per_epoch} steps ({how}); AdamW lr {cfg.lr:g}, warm-up "
                               f"{warmup_steps} steps, then cosine; {'EMA of the weights; ' if cfg.ema else ''}"
                               f"validation every {eval_every} epoch{'s' if eval_every > 1 else ''}"))
-    augment = dict(scale=0.2, translate=0.2, window=cfg.window or None)
+    augment = dict(scale=0.2, translate=0.2, window=cfg.window or None, mosaic=cfg.mosaic,
+                   dataset=train if cfg.mosaic else None)
     return Plan(cfg, warmup_steps, epochs, eval_every, augment, notes)
 
 
