@@ -170,14 +170,23 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
 
     for x1, y1, x2, y2, c in (np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)):
         draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255), width=max(1, width // 2))
-    for x1, y1, x2, y2, score, c in (np.zeros((0, 6)) if detections is None else np.asarray(detections, float)):
-        color = _palette(int(c))
-        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=color, width=width)
+    detections = np.zeros((0, 6)) if detections is None else np.asarray(detections, float)
+    for x1, y1, x2, y2, score, c in detections:  # every box first, so no box crosses a label
+        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=_palette(int(c)), width=width)
+    placed = []
+    for x1, y1, x2, y2, score, c in detections:
         label = f"{name(c)} {score:.2f}"
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-        tw, th = right - left, bottom - top
-        tx = min(max(0, x1 * W), max(0, W - tw - 4))
-        ty = y1 * H - th - 4 if y1 * H - th - 4 >= 0 else y1 * H  # above the box, or inside it at the top
-        draw.rectangle([tx, ty, tx + tw + 4, ty + th + 4], fill=color)
+        tw, th = right - left + 4, bottom - top + 4
+        tx = min(max(0, x1 * W), max(0, W - tw))
+        # above the box, below it, inside at the top: the first place no earlier label holds
+        spots = [ty for ty in (y1 * H - th, y2 * H, y1 * H) if 0 <= ty <= H - th] or [max(0, min(y1 * H, H - th))]
+        ty = next((ty for ty in spots if not any(_overlap((tx, ty, tx + tw, ty + th), r) for r in placed)), spots[0])
+        placed.append((tx, ty, tx + tw, ty + th))
+        draw.rectangle(placed[-1], fill=_palette(int(c)))
         draw.text((tx + 2 - left, ty + 2 - top), label, fill=(0, 0, 0), font=font)
     return img
+
+
+def _overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
