@@ -43,7 +43,7 @@ def add_arguments(parser):
     a("--lambda-class", type=float, default=S, metavar="L",
       help="weight of the loss's class term, darknet's class_scale (default: 3; the paper's is 1)")
     a("--mosaic", type=float, default=S, metavar="P",
-      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, it did not help here)")
+      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, off: not yet measured to help)")
     a("--window", type=int, default=S, metavar="PX",
       help="train on windows of this size cut from the input image, 0 for whole images (default: from the data)")
     a("--ema", dest="ema", action="store_true", default=S,
