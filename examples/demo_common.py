@@ -1,6 +1,8 @@
 """Plumbing shared by the demos: command-line flags, the output folder, synthetic images,
 and the small detector of demos 6 and 8. Nothing here is part of the package."""
 import argparse
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,31 +22,55 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
 def parse_args(doc, argv=None, add=None):
-    """--small/--quick (the reduced size CI runs), --out (figure folder), --seed; ``add(parser)``
-    adds a demo's own flags. The output folder is created."""
+    """--quick (a reduced size that still makes a meaningful figure, in seconds; what
+    tests/test_examples.py runs; --small is the old spelling), --out (figure folder), --seed;
+    ``add(parser)`` adds a demo's own flags. The output folder is created."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
-    parser.add_argument("--small", "--quick", dest="small", action="store_true",
-                        help="a reduced size that runs in seconds (what tests/test_examples.py runs)")
+    parser.add_argument("--quick", "--small", dest="quick", action="store_true",
+                        help="a reduced size that runs in seconds and still makes a meaningful figure "
+                             "(what tests/test_examples.py runs)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder for the figures (default {DEFAULT_OUT})")
     parser.add_argument("--seed", type=int, default=0)
     if add is not None:
         add(parser)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     args.started = time.perf_counter()
     return args
 
 
-def finish(args, results, figures):
-    """Print where the figures went and the runtime; return ``results`` with both added."""
+def _plain(value):
+    """JSON for what the demos return: NumPy scalars and arrays become numbers and lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def finish(args, results, figures, name):
+    """Print where the figures went and the runtime; write ``results`` (with the figures, the
+    runtime, the flags and a fingerprint of the demo's source) to ``--out/<name>.json``, which
+    is what examples/readme_numbers.py turns into the numbers of examples/README.md; return
+    ``results``."""
     for f in figures:
         print(f"figure: {f}")
     results["figures"] = [str(f) for f in figures]
     results["seconds"] = time.perf_counter() - args.started
-    print(f"runtime: {results['seconds']:.1f} s ({'--small' if args.small else 'full size'})")
+    results["run"] = {"demo": name, "argv": args.argv, "quick": args.quick, "seed": args.seed,
+                      "source_sha256": source_fingerprint(name)}
+    print(f"runtime: {results['seconds']:.1f} s ({'--quick' if args.quick else 'full size'})")
+    (args.out / f"{name}.json").write_text(json.dumps(results, default=_plain, indent=1) + "\n")
     return results
+
+
+def source_fingerprint(name):
+    """sha256 of examples/<name>.py: recorded results say which version of the demo made them."""
+    text = (Path(__file__).resolve().parent / f"{name}.py").read_text(encoding="utf-8")
+    return hashlib.sha256(text.replace("\r\n", "\n").encode()).hexdigest()  # the same on any checkout
 
 
 def pyplot():
