@@ -20,10 +20,16 @@ about 0.03 in our trials). Each is trained briefly with Adam on synthetic shape 
 (which gets half of the steps). Each is then run on held-out images and its detections
 (decode + per-class NMS) are drawn over the truth (thin white boxes). Brief training:
 expect rough boxes and many wrong classes, not a finished detector.
+
+A second figure puts one image with several objects through all three: the grid of each
+(1x1, 1x1, 7x7), and both predictors of every cell that holds an object centre, the
+responsible one (the higher IoU with the cell's object) solid. A 1x1 grid answers for one
+object however many there are: its target keeps the largest and drops the others.
 """
 import numpy as np
 
-from demo_common import CLASS_NAMES, TinyDetector, finish, parse_args, pyplot, shape_images, tg, to_uint8_image
+from demo_common import (CLASS_NAMES, PREDICTOR_COLORS, TinyDetector, draw_grid, finish, in_target, object_cells,
+                         parse_args, pyplot, shape_images, tg, to_uint8_image)
 from tinygrad_yolo import optim
 from tinygrad_yolo.detection import YOLOv1Loss, box_iou, encode_batch, mean_average_precision, postprocess
 from tinygrad_yolo.viz import draw_detections
@@ -79,17 +85,59 @@ def evaluate(out, S, B, test):
     return dets, {"map50": float(mAP), "top_iou": float(np.mean(ious)), "top_class_accuracy": float(np.mean(correct))}
 
 
+def crowded_image(seed, img, objects=3):
+    """One image with at least ``objects`` objects whose centres fall in different 7x7 cells."""
+    rng = np.random.default_rng(seed + 1000)
+    while True:
+        image, boxes, labels = shape_images(1, img, rng, max_objects=4, min_size=0.18, max_size=0.45)
+        target, dropped = encode_batch(boxes, labels, S=7, C=C)
+        if len(boxes[0]) >= objects and dropped == 0:
+            return image, boxes[0], labels[0]
+
+
+def one_image_figure(models, image, boxes, labels, path):
+    """The same image through every stage: its grid and both predictors of each object cell."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 5.6))
+    shown = to_uint8_image(image[0]).repeat(4, 0).repeat(4, 1)
+    summary = []
+    for ax, (title, S, B, model) in zip(axes, models):
+        with tg.no_grad():
+            out = model(tg.Tensor(image)).numpy()
+        target, dropped = encode_batch([boxes], [labels], S=S, C=C)
+        responsible, iou = YOLOv1Loss(S=S, B=B, C=C).assign(out.astype(np.float64), target.astype(np.float64))
+        cells = object_cells(target[0])
+        draw_grid(ax, shown, S, boxes, out[0], B, cells, responsible[0], kept=in_target(boxes, target[0]))
+        kept = f"the target keeps {len(cells)} of {len(boxes)} objects" + (" (one per cell)" if dropped else "")
+        ax.set_title(f"{title}\n{S}x{S} grid, {B} predictor{'s' if B > 1 else ''} per cell\n{kept}", fontsize=9)
+        summary.append({"S": S, "B": B, "objects_in_target": len(cells), "dropped": int(dropped),
+                        "responsible_iou": [float(iou[0, i, j][responsible[0, i, j]].max()) for i, j in cells]})
+    handles = [plt.Line2D([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}") for b in range(2)]
+    handles += [plt.Line2D([], [], color="0.3", lw=2.2, label="responsible (higher IoU): solid"),
+                plt.Line2D([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed"),
+                plt.Line2D([], [], color="white", marker="o", mec="black", lw=1.4, label="true box and centre"),
+                plt.Line2D([], [], color="white", lw=1.0, ls=":", label="dropped from the target"),
+                plt.Line2D([], [], color="yellow", lw=1.5, label="cell holding the centre")]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, facecolor="0.8")
+    fig.suptitle("One image, three output layouts (each predictor's box labelled with its confidence)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return summary
+
+
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    sizes = (32, 4, 56, 12, 8) if args.small else (2048, 64, 56, 750, 32)
+    sizes = (256, 8, 56, 150, 16) if args.quick else (2048, 64, 56, 750, 32)
     n_train, n_test, img, total_steps, batch = sizes
     print(f"each stage: {n_train} training images {img}x{img}, Adam steps of batch {batch} "
           f"({total_steps} in all); {n_test} held-out images")
     rng = np.random.default_rng(args.seed)
-    results, drawn = {}, []
+    results, drawn, models = {}, [], []
     for title, S, B, max_objects, head, share in STAGES:
         steps = max(1, int(round(share * total_steps)))
         model, out, losses, test = train_stage(S, B, max_objects, head, sizes, steps, rng, args.seed)
+        models.append((title, S, B, model))
         outputs = int(np.prod(out.shape[1:]))
         dets, metrics = evaluate(out, S, B, test)
         k = max(1, steps // 10)
@@ -124,7 +172,10 @@ def main(argv=None):
     path = args.out / "06_yolo_progression.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return finish(args, results, [path])
+    image, boxes, labels = crowded_image(args.seed, sizes[2])
+    one_path = args.out / "06_yolo_one_image.png"
+    results["one_image"] = one_image_figure(models, image, boxes, labels, one_path)
+    return finish(args, results, [path, one_path], "06_yolo_progression")
 
 
 if __name__ == "__main__":

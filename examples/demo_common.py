@@ -144,6 +144,74 @@ class TinyDetector(nn.Module):
         return out.reshape(x.shape[0], self.S, self.S, self.B * 5 + self.C)
 
 
+PREDICTOR_COLORS = ("#00e5ff", "#ff3df5", "#ffd400", "#7CFC00")  # predictor 1, 2, ... of a cell
+
+
+def cell_boxes(output, S, B):
+    """(S, S, B*5 + C) raw output -> (S, S, B, 4) image-frame xyxy and (S, S, B) confidences:
+    x, y are the centre within cell (i, j), the net predicts sqrt(w), sqrt(h)."""
+    preds = np.asarray(output)[..., :B * 5].reshape(S, S, B, 5)
+    rows, cols = np.arange(S).reshape(S, 1, 1), np.arange(S).reshape(1, S, 1)
+    cx, cy = (cols + preds[..., 0]) / S, (rows + preds[..., 1]) / S
+    w, h = preds[..., 2] ** 2, preds[..., 3] ** 2
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1), preds[..., 4]
+
+
+def in_target(boxes, target):
+    """For each true box (M, 4) xyxy: is it the object its cell answers for in ``target``
+    (S, S, 5 + C)? (One object per cell: encode_targets keeps one and drops the others.)"""
+    S = target.shape[0]
+    kept = []
+    for i, j in object_cells(target):
+        x, y, w, h = target[i, j, :4]
+        cx, cy = (j + x) / S, (i + y) / S
+        kept.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return [bool(kept) and bool(np.abs(np.asarray(kept) - b).max(axis=1).min() < 1e-5) for b in np.asarray(boxes)]
+
+
+def draw_grid(ax, image, S, truth_boxes=(), output=None, B=2, cells=(), responsible=None, labels=True, kept=None):
+    """``image`` (H, W, 3) uint8 with the S x S grid, the true boxes (white; dotted where
+    ``kept`` says the target dropped them) and their centres (white dots); for each (i, j) in
+    ``cells`` both predictors of that cell from ``output`` (S, S, B*5 + C): colour = predictor
+    number, solid and thick = ``responsible[i, j, b]``, dashed = not responsible (or unknown),
+    each labelled with its confidence."""
+    from matplotlib.patches import Rectangle
+
+    H, W = image.shape[:2]
+    ax.imshow(image, extent=(0, W, H, 0), interpolation="nearest")
+    for k in range(1, S):
+        ax.axhline(k * H / S, color="white", lw=0.6, alpha=0.6)
+        ax.axvline(k * W / S, color="white", lw=0.6, alpha=0.6)
+    for n, (x1, y1, x2, y2) in enumerate(truth_boxes):
+        dropped = kept is not None and not kept[n]
+        ax.add_patch(Rectangle((x1 * W, y1 * H), (x2 - x1) * W, (y2 - y1) * H, fill=False, ec="white",
+                               lw=1.0 if dropped else 1.4, ls=":" if dropped else "-"))
+        ax.plot((x1 + x2) / 2 * W, (y1 + y2) / 2 * H, "o", ms=5, mfc="white", mec="black", mew=0.8)
+    if output is not None:
+        boxes, conf = cell_boxes(output, S, B)
+        for i, j in cells:
+            ax.add_patch(Rectangle((j * W / S, i * H / S), W / S, H / S, fill=False, ec="yellow", lw=1.5))
+            for b in range(B):
+                x1, y1, x2, y2 = boxes[i, j, b] * np.array([W, H, W, H])
+                resp = responsible is not None and bool(responsible[i, j, b])
+                color = PREDICTOR_COLORS[b % len(PREDICTOR_COLORS)]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=color, lw=2.2 if resp else 1.2,
+                                       ls="-" if resp else "--"))
+                if labels:
+                    ax.text(np.clip(x1 + 26 * b, 0, W - 24) + 1, np.clip(y1, 10, H) - 1.5, f"{conf[i, j, b]:.2f}", color=color,
+                            fontsize=7, va="bottom", clip_on=True,
+                            bbox={"fc": "black", "alpha": 0.5, "pad": 0.5, "lw": 0})
+    ax.set_xlim(0, W)
+    ax.set_ylim(H, 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def object_cells(target):
+    """[(i, j)] of the cells of one (S, S, 5 + C) target that hold an object."""
+    return [tuple(int(v) for v in ij) for ij in np.argwhere(np.asarray(target)[..., 4] > 0)]
+
+
 CLASS_NAMES = list(SYNTHETIC_CLASSES)
 __all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector", "CLASS_NAMES",
-           "tg", "nn"]
+           "cell_boxes", "draw_grid", "in_target", "object_cells", "PREDICTOR_COLORS", "tg", "nn"]
