@@ -20,6 +20,8 @@ fixed random projection L = sum(v * block(x)).
 The same split holds for a block whose shape changes (stride 2, projection shortcut "B"):
 there the skip part is dL/dy * ds/dx for the 1x1-conv shortcut s.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, tg

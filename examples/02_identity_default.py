@@ -16,6 +16,8 @@ For contrast: the same block without its shortcut (a "plain" block, residual=Fal
 same zero init outputs 0 and passes no gradient at all; a residual block with the default
 init (BN scale 1) is nowhere near the identity.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, tg

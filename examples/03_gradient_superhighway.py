@@ -31,6 +31,8 @@ with skips each block passes dL/dy on unchanged plus a 1e-4 correction, so it ar
 Vanishing gradients are real, then - but they are not what happens in a plain net with
 BatchNorm, which is what He et al. trained.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, shape_images, tg

@@ -15,6 +15,8 @@ short training run (the paper trains for 64k steps): read the curves as the earl
 In our runs the deeper plain net always trained worse, while ResNet-56 was far ahead of
 plain-56 but, this early, level with ResNet-20 at best (see examples/README.md).
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, shape_images, tg

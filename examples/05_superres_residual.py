@@ -17,6 +17,8 @@ itself (doing nothing), and both nets' MSE on held-out images. The sample figure
 true residual y - x beside the learned one, f(x) of the residual net: what it had to learn,
 and what it did learn (edges only: everything else is already in x).
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 from PIL import Image
 

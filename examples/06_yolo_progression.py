@@ -26,10 +26,12 @@ A second figure puts one image with several objects through all three: the grid 
 responsible one (the higher IoU with the cell's object) solid. A 1x1 grid answers for one
 object however many there are: its target keeps the largest and drops the others.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
-from demo_common import (CLASS_NAMES, PREDICTOR_COLORS, TinyDetector, draw_grid, finish, in_target, object_cells,
-                         parse_args, pyplot, shape_images, tg, to_uint8_image)
+from demo_common import (CLASS_NAMES, PREDICTOR_COLORS, TinyDetector, crowded_image, draw_grid, finish, in_target,
+                         object_cells, parse_args, pyplot, shape_images, tg, to_uint8_image)
 from tinygrad_yolo import optim
 from tinygrad_yolo.detection import YOLOv1Loss, box_iou, encode_batch, mean_average_precision, postprocess
 from tinygrad_yolo.viz import draw_detections
@@ -83,16 +85,6 @@ def evaluate(out, S, B, test):
             ious.append(0.0)
             correct.append(False)
     return dets, {"map50": float(mAP), "top_iou": float(np.mean(ious)), "top_class_accuracy": float(np.mean(correct))}
-
-
-def crowded_image(seed, img, objects=3):
-    """One image with at least ``objects`` objects whose centres fall in different 7x7 cells."""
-    rng = np.random.default_rng(seed + 1000)
-    while True:
-        image, boxes, labels = shape_images(1, img, rng, max_objects=4, min_size=0.18, max_size=0.45)
-        target, dropped = encode_batch(boxes, labels, S=7, C=C)
-        if len(boxes[0]) >= objects and dropped == 0:
-            return image, boxes[0], labels[0]
 
 
 def one_image_figure(models, image, boxes, labels, path):
@@ -172,7 +164,7 @@ def main(argv=None):
     path = args.out / "06_yolo_progression.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    image, boxes, labels = crowded_image(args.seed, sizes[2])
+    image, boxes, labels = crowded_image(args.seed, sizes[2], S=7, C=C)
     one_path = args.out / "06_yolo_one_image.png"
     results["one_image"] = one_image_figure(models, image, boxes, labels, one_path)
     return finish(args, results, [path, one_path], "06_yolo_progression")

@@ -16,6 +16,8 @@ The numbers are computed twice: by hand, and through tinygrad_yolo.detection.YOL
 (its "size" part, lambda_coord * sum (sqrt(w) - sqrt(w_hat))^2 + (sqrt(h) - sqrt(h_hat))^2)
 on a one-cell grid with the boxes in a 100 x 100 pixel image, in float64.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, tg

@@ -21,6 +21,8 @@ empty cells' term pulls every confidence towards 0, the object cells' included, 
 smaller lambda_noobj is, the sooner the responsible predictors' confidence can rise - and
 the less firmly the empty cells' confidence is held at 0. The script prints both, computed.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import TinyDetector, finish, parse_args, pyplot, shape_images, tg

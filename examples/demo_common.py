@@ -7,16 +7,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 # `python examples/NN_name.py` from a checkout uses the checkout's package, installed or not.
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+# tinygrad_yolo before NumPy: importing it sets OPENBLAS_THREAD_TIMEOUT, which OpenBLAS reads only
+# when NumPy loads it (idle BLAS threads otherwise spin and slow everything between GEMMs, see
+# the README). The demos import this module first for that reason.
 import tinygrad_yolo as tg  # noqa: E402
 from tinygrad_yolo import nn  # noqa: E402
 from tinygrad_yolo.data import SYNTHETIC_CLASSES, render_image  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
@@ -93,6 +96,18 @@ def shape_images(n, size, rng, max_objects=1, min_size=0.2, max_size=0.7, diffic
         boxes.append(np.asarray(pixel_boxes, dtype=np.float64).reshape(-1, 4) / size)
         labels.append(np.asarray(classes, dtype=np.int64))
     return images, boxes, labels
+
+
+def crowded_image(seed, size, S=7, C=20, objects=3):
+    """One image (1, 3, size, size) with at least ``objects`` objects whose centres fall in
+    different cells of an S x S grid (so the target keeps them all), its boxes and labels."""
+    from tinygrad_yolo.detection import encode_batch
+
+    rng = np.random.default_rng(seed + 1000)
+    while True:
+        image, boxes, labels = shape_images(1, size, rng, max_objects=4, min_size=0.18, max_size=0.45)
+        if len(boxes[0]) >= objects and encode_batch(boxes, labels, S=S, C=C)[1] == 0:
+            return image, boxes[0], labels[0]
 
 
 def to_uint8_image(chw):
@@ -214,4 +229,4 @@ def object_cells(target):
 
 CLASS_NAMES = list(SYNTHETIC_CLASSES)
 __all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector", "CLASS_NAMES",
-           "cell_boxes", "draw_grid", "in_target", "object_cells", "PREDICTOR_COLORS", "tg", "nn"]
+           "cell_boxes", "crowded_image", "draw_grid", "in_target", "object_cells", "PREDICTOR_COLORS", "tg", "nn"]
