@@ -124,7 +124,9 @@ def main(argv=None):
           f"({int((~has_object).sum())}), noobj other box in object cells {other:.3f} "
           f"({int((has_object & ~responsible).sum())})")
 
-    results = {"object_cell_fraction": object_cells / cells, "obj": obj, "noobj_empty": empty, "noobj_other": other}
+    results = {"images": n, "objects": sum(len(b) for b in boxes), "dropped": dropped, "cells": cells,
+               "object_cells": object_cells, "object_cell_fraction": object_cells / cells, "obj": obj,
+               "noobj_empty": empty, "noobj_other": other}
     for lam in (1.0, 0.5):
         loss_fn = YOLOv1Loss(S=S, B=B, C=C, lambda_noobj=lam)
         p = tg.Tensor(pred, requires_grad=True)

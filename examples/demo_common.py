@@ -3,6 +3,8 @@ and the small detector of demos 6 and 8. Nothing here is part of the package."""
 import argparse
 import hashlib
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -61,10 +63,11 @@ def finish(args, results, figures, name):
     ``results``."""
     for f in figures:
         print(f"figure: {f}")
-    results["figures"] = [str(f) for f in figures]
+    results["figures"] = [str(f) for f in figures]  # (readme_numbers.py keeps only the names)
     results["seconds"] = time.perf_counter() - args.started
     results["run"] = {"demo": name, "argv": args.argv, "quick": args.quick, "seed": args.seed,
-                      "source_sha256": source_fingerprint(name)}
+                      "source_sha256": source_fingerprint(name), "date": time.strftime("%Y-%m-%d"),
+                      "numpy": np.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}
     print(f"runtime: {results['seconds']:.1f} s ({'--quick' if args.quick else 'full size'})")
     (args.out / f"{name}.json").write_text(json.dumps(results, default=_plain, indent=1) + "\n")
     return results
