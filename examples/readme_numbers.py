@@ -182,10 +182,9 @@ def demo6(r):
     one = r["one_image"]
     return (f"Output shapes {', '.join(str(tuple(s['output_shape'])) for s in stages)} = "
             f"{stages[2]['outputs']} numbers for the grid. Held-out mAP@0.5 after brief training: "
-            f"{', '.join(f'{s['map50']:.2f}' for s in stages)}; the best detection's class is right in "
-            f"{', '.join(f'{s['top_class_accuracy']:.0%}' for s in stages)} of the images. The 7x7 model uses a "
-            "convolutional head (each cell predicted from its own features); a YOLOv1-style fully connected head "
-            "trained for as many steps stays near mAP 0. On one image with "
+            + ", ".join(f"{s['map50']:.2f}" for s in stages) + "; the best detection's class is right in "
+            + ", ".join(f"{s['top_class_accuracy']:.0%}" for s in stages) + " of the images. The 7x7 model uses a "
+            "convolutional head (each cell predicted from its own features). On one image with "
             f"{one[2]['objects_in_target']} objects the 1x1 grids' targets keep {one[0]['objects_in_target']} "
             f"(one object per cell), the 7x7 grid's all {one[2]['objects_in_target']}.")
 
