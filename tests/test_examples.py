@@ -258,6 +258,20 @@ def test_quotes_are_real_code(doc):
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_examples_print_what_the_docs_say(doc, capsys):
+    """Every <!-- example --> block runs, and prints exactly the text block that follows it."""
+    import re
+
+    examples = re.findall(r"<!-- example -->\n```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```",
+                          doc.read_text(encoding="utf-8"), flags=re.S)
+    if doc == WALKTHROUGH:
+        assert len(examples) >= 2
+    for code, printed in examples:
+        exec(compile(code, f"{doc.name} example", "exec"), {})
+        assert capsys.readouterr().out == printed
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_links_and_names_exist(doc):
     import re
 
