@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="tinygrad_yolo",
-    version="0.1.0",
+    version="0.2.0",
     description="A from-scratch reverse-mode autograd engine on NumPy/CuPy with a YOLOv1 + ResNet training stack",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -12,7 +12,7 @@ setup(
     # install as tinygrad_yolo.kernels, so no top-level package named "kernels" pollutes site-packages.
     package_dir={"tinygrad_yolo.kernels": "kernels"},
     package_data={"tinygrad_yolo.kernels": ["*.cu", "*.cuh"]},
-    install_requires=["numpy>=1.23", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5"],
+    install_requires=["numpy>=1.23", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5", "PyYAML>=5.1"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80"],
         "cuda12": ["cupy-cuda12x>=13"],

@@ -24,7 +24,7 @@ from .tensor import (Tensor, arange, cat, concatenate, maximum, minimum, ones, o
                      stack, tensor, where, zeros, zeros_like)
 from . import detection, nn, viz  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 from .serialization import CheckpointError, load, save  # noqa: E402
 from .utils import seed  # noqa: E402
 from . import models, optim  # noqa: E402

@@ -14,7 +14,13 @@ JSON nodes: plain JSON for str/int/float/bool/None, a JSON list for a list,
 
 Writes are atomic: the archive goes to a temporary file in the same directory,
 is fsync'ed, then renamed over ``path`` — a crash mid-save leaves the previous
-checkpoint intact.
+checkpoint intact. The file gets the permissions of any new file (0666 less the umask).
+
+Loading a stranger's file is safe: before any array is read, every entry's ``.npy`` header
+is checked against the size the archive records for it (a header declaring terabytes in a
+few bytes is refused), deflated entries may not expand beyond ``MAX_EXPANSION`` times their
+stored size, the total may not exceed ``max_bytes``, and the JSON structure's size and
+nesting are bounded. Every failure is a ``CheckpointError`` naming the file.
 """
 import json
 import os
@@ -30,6 +36,10 @@ from .tensor import Tensor
 
 STRUCTURE_KEY = "__structure__"
 FORMAT = "tinygrad_yolo.checkpoint/1"
+MAX_BYTES = 16 << 30           # default cap on what one checkpoint may expand to in memory
+MAX_EXPANSION = 100            # a deflated entry larger than this times its stored bytes is a bomb
+MAX_STRUCTURE_BYTES = 64 << 20
+MAX_DEPTH = 64                 # nesting of the structure (a model state is 3-4 levels deep)
 
 
 class CheckpointError(ValueError):
@@ -77,14 +87,16 @@ def _store(arr, path, arrays):
     return name
 
 
-def _decode(node, arrays):
+def _decode(node, arrays, depth=0):
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the structure is nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, list):
-        return [_decode(v, arrays) for v in node]
+        return [_decode(v, arrays, depth + 1) for v in node]
     if isinstance(node, dict):
         if "__dict__" in node:
-            return {k: _decode(v, arrays) for k, v in node["__dict__"]}
+            return {k: _decode(v, arrays, depth + 1) for k, v in node["__dict__"]}
         if "__tuple__" in node:
-            return tuple(_decode(v, arrays) for v in node["__tuple__"])
+            return tuple(_decode(v, arrays, depth + 1) for v in node["__tuple__"])
         if "__array__" in node:
             return arrays[node["__array__"]]
         if "__scalar__" in node:
@@ -110,6 +122,7 @@ def save(obj, path):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             _write_npz(f, arrays)
             f.flush()
@@ -130,14 +143,55 @@ def save(obj, path):
     return path
 
 
-def load(path):
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_sizes(path, max_bytes):
+    """Refuse, before reading any array, an archive whose entries would expand beyond reason."""
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > max(
+                    MAX_EXPANSION * info.compress_size, 1 << 20):
+                raise CheckpointError(f"{path!r}: entry {name!r} expands from {info.compress_size:,} to "
+                                      f"{info.file_size:,} bytes (a decompression bomb?)")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:  # 3.0 (utf-8 field names): NumPy has no public reader for its header
+                    shape, _, dtype = np.lib.format._read_array_header(f, version)
+                header = f.tell()
+            if dtype.hasobject:
+                raise CheckpointError(f"{path!r}: entry {name!r} holds Python objects (dtype {dtype}), which "
+                                      f"can only be read with pickle; refused")
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared != info.file_size - header:
+                raise CheckpointError(f"{path!r}: entry {name!r} declares a {shape} {dtype} array "
+                                      f"({declared:,} bytes) but holds {info.file_size - header:,} bytes")
+            total += declared
+            if total > max_bytes:
+                raise CheckpointError(f"{path!r}: the arrays add up to more than {max_bytes:,} bytes; "
+                                      f"refused (pass a larger max_bytes to tg.load if it is yours)")
+
+
+def load(path, max_bytes=MAX_BYTES):
     """Load what ``save`` wrote (arrays come back as NumPy arrays). A plain ``np.savez``
     archive loads as a flat dict of its arrays. Raises CheckpointError (naming the file)
-    when the file is truncated, corrupt or not an .npz archive."""
+    when the file is truncated, corrupt, not an .npz archive, or would expand beyond
+    ``max_bytes`` in memory."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     try:
+        if zipfile.is_zipfile(path):
+            _check_sizes(path, max_bytes)
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise CheckpointError(f"{path!r} is a single .npy array, not a .npz checkpoint")
@@ -146,16 +200,21 @@ def load(path):
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError, struct.error,
-            zlib.error) as e:
+            zlib.error, MemoryError) as e:
         raise CheckpointError(f"{path!r} is not a readable .npz checkpoint (truncated, corrupt or "
                               f"another format): {type(e).__name__}: {e}") from None
     if STRUCTURE_KEY not in arrays:
         return arrays
     try:
-        structure = json.loads(str(arrays.pop(STRUCTURE_KEY)[()]))
+        text = arrays.pop(STRUCTURE_KEY)
+        if text.dtype.kind != "U" or text.nbytes > 4 * MAX_STRUCTURE_BYTES:
+            raise ValueError(f"the structure entry is a {text.dtype} array, not a short string")
+        structure = json.loads(str(text[()]))
         if structure.get("format") != FORMAT:
             raise ValueError(f"unknown format {structure.get('format')!r}")
         return _decode(structure["root"], arrays)
+    except RecursionError:
+        raise CheckpointError(f"{path!r}: the checkpoint's structure is nested too deeply") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path!r}: the checkpoint's structure entry is damaged: "
                               f"{type(e).__name__}: {e}") from None

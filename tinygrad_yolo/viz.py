@@ -404,29 +404,44 @@ def _palette(k):
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_detections(image, detections=None, class_names=None, truth=None, width=2):
+def _font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)  # Pillow >= 10.1: a scalable font
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def draw_detections(image, detections=None, class_names=None, truth=None, width=None):
     """A copy of ``image`` (PIL or HWC uint8) with boxes drawn.
 
     ``detections``: (K, 6) [x1, y1, x2, y2, score, class], normalised to [0, 1];
-    ``truth``: (M, 5) [x1, y1, x2, y2, class], drawn dashed-white underneath.
+    ``truth``: (M, 5) [x1, y1, x2, y2, class], drawn white underneath.
+    Lines and labels grow with the image, so they stay readable on a large photo.
     """
     from PIL import Image, ImageDraw
     img = image.copy() if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
     img = img.convert("RGB")
     draw = ImageDraw.Draw(img)
     W, H = img.size
+    side = min(W, H)
+    width = width or max(2, round(side / 250))
+    font = _font(max(10, round(side / 45)))
 
     def name(c):
         c = int(c)
         return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
 
     for x1, y1, x2, y2, c in (np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)):
-        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255), width=1)
+        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255), width=max(1, width // 2))
     for x1, y1, x2, y2, score, c in (np.zeros((0, 6)) if detections is None else np.asarray(detections, float)):
         color = _palette(int(c))
         draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=color, width=width)
         label = f"{name(c)} {score:.2f}"
-        tx, ty = x1 * W + 2, max(0, y1 * H - 11)
-        draw.rectangle([tx - 2, ty, tx + 6 * len(label), ty + 11], fill=color)
-        draw.text((tx, ty), label, fill=(0, 0, 0))
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        tw, th = right - left, bottom - top
+        tx = min(max(0, x1 * W), max(0, W - tw - 4))
+        ty = y1 * H - th - 4 if y1 * H - th - 4 >= 0 else y1 * H  # above the box, or inside it at the top
+        draw.rectangle([tx, ty, tx + tw + 4, ty + th + 4], fill=color)
+        draw.text((tx + 2 - left, ty + 2 - top), label, fill=(0, 0, 0), font=font)
     return img

@@ -3,7 +3,7 @@
 For the comparison with PyTorch (when installed) run benchmarks/bench_step.py from a checkout."""
 import json
 
-from ..cli import UserError
+from . import UserError
 
 
 def add_arguments(parser):
@@ -18,7 +18,7 @@ def add_arguments(parser):
 
 def run(args):
     from ..bench import CONFIGS, loader_rate, time_steps, training_step
-    from ..train import DEFAULT_DATA, TrainConfig
+    from ..training import DEFAULT_DATA, TrainConfig
     names = [c for c in args.configs.split(",") if c]
     unknown = [c for c in names if c not in CONFIGS]
     if unknown:
@@ -42,13 +42,14 @@ def run(args):
     if not args.no_loader:
         from ..data import ensure_synthetic_voc
         d = TrainConfig()
+        img = 224  # the input size `train` chooses for the synthetic set
         root = ensure_synthetic_voc(DEFAULT_DATA, **d.synthetic)
-        rate = loader_rate(root, d.img_size, d.batch_size, d.workers)
-        row = {"config": "loader", "img": d.img_size, "batch": d.batch_size, "images_per_s": round(rate, 1)}
+        rate = loader_rate(root, img, d.batch_size, d.workers)
+        row = {"config": "loader", "img": img, "batch": d.batch_size, "images_per_s": round(rate, 1)}
         train_rate = next((r["images_per_s"] for r in rows if r["config"] == "tiny_b32"), None)
         if train_rate:
             row["loader_over_training"] = round(rate / train_rate, 2)
         print(json.dumps(row) if args.json else
-              f"{'loader':<10}{'':>6}{d.img_size:>5}{d.batch_size:>6}{'':>9}{rate:>8.1f}" +
+              f"{'loader':<10}{'':>6}{img:>5}{d.batch_size:>6}{'':>9}{rate:>8.1f}" +
               (f"   ({row['loader_over_training']}x the default training step's rate)" if train_rate else ""))
     return 0

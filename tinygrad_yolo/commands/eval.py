@@ -1,40 +1,61 @@
-"""`tinygrad-yolo eval`: VOC AP per class and mAP@0.5 (all-point and 11-point) of a checkpoint."""
+"""`tinygrad-yolo eval`: VOC AP per class and mAP@0.5 (all-point and 11-point) of a checkpoint,
+on the validation split of the run that made it (the same held-out images) or any split."""
 import json
-
-from ..cli import UserError
 
 
 def add_arguments(parser):
-    parser.add_argument("--weights", required=True, help="a checkpoint written by train (last.npz)")
-    parser.add_argument("--data", default=None, help="a Pascal VOC root (default: the synthetic set)")
-    parser.add_argument("--split", default="val")
+    parser.add_argument("--weights", required=True, help="a checkpoint written by train (best.npz or last.npz)")
+    parser.add_argument("--data", default=None,
+                        help="dataset (default: the one the checkpoint was trained on)")
+    parser.add_argument("--split", default=None,
+                        help="split to evaluate (default: the run's validation split, a held-out part included)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
 def run(args):
-    from ..data import VOCDataset
-    from ..data.voc import DatasetError
-    from ..train import DEFAULT_DATA, TrainError, evaluate, load_checkpoint
-    try:
-        model, ckpt = load_checkpoint(args.weights)
-        model.to(args.device)
-        root = args.data or ckpt["train_config"].get("data") or DEFAULT_DATA
-        try:
-            ds = VOCDataset(root, args.split, classes=ckpt["classes"])
-        except DatasetError as e:
-            raise TrainError(str(e)) from None
-        metrics = evaluate(model, ds, args.device, args.batch_size)
-    except TrainError as e:
-        raise UserError(str(e)) from None
+    from . import UserError
+    from ..training import TrainConfig, evaluate, load_checkpoint, open_training_data
+    from ..training.config import check_cuda
+    from ..training.report import Console
+    from ..training.run_folder import dumps
+    if args.batch_size < 1 or args.workers < 0:
+        raise UserError("--batch-size must be at least 1 and --workers at least 0")
+    if args.device == "cuda":
+        check_cuda()
+    model, ckpt = load_checkpoint(args.weights)
+    model.to(args.device)
+    saved = ckpt.get("data") or {}
+    train_config = ckpt.get("train_config") or {}
+    data = args.data or saved.get("path")
+    cfg = TrainConfig(data=data, classes=ckpt["classes"], train_split=saved.get("train_split"),
+                      seed=int(train_config.get("seed", 0)), val_fraction=float(train_config.get("val_fraction", 0.2)))
+    if args.split is not None:
+        from ..data import open_dataset
+        source = open_dataset(cfg.data if cfg.data is not None else _synthetic(train_config), classes=ckpt["classes"])
+        if args.split not in source.splits:
+            raise UserError(f"--split {args.split!r}: the data has the splits {sorted(source.splits)}")
+        dataset, where = source.splits[args.split], f"split {args.split}"
+    else:
+        # the run's own validation images, found again from what the checkpoint saved
+        same = args.data is None or saved.get("path") is None
+        prepared = open_training_data(cfg, saved if same else None)
+        dataset = prepared.val
+        where = f"the run's validation split ({dataset.split})"
+    metrics = evaluate(model, dataset, args.device, args.batch_size, workers=args.workers)
+    metrics.pop("curves")
     if args.json:
-        print(json.dumps({"classes": ckpt["classes"], **metrics}))
+        print(dumps({"classes": ckpt["classes"], **metrics}))
         return 0
-    print(f"{'class':<20}{'AP (all-point)':>16}{'AP (11-point)':>16}")
-    for name, a, b in zip(ckpt["classes"], metrics["ap"], metrics["ap_11pt"]):
-        fmt = lambda v: f"{v:>16.4f}" if v is not None else f"{'(no objects)':>16}"  # noqa: E731
-        print(f"{name:<20}{fmt(a)}{fmt(b)}")
-    print(f"{'mAP@0.5':<20}{metrics['map50']:>16.4f}{metrics['map50_11pt']:>16.4f}")
-    print(f"({metrics['images']} images of {root}, split {args.split})")
+    Console(progress=False).table(ckpt["classes"], metrics)
+    print(f"mAP@0.5 11-point: {metrics['map50_11pt']:.4f}" if metrics["map50_11pt"] is not None else "")
+    print(f"({metrics['images']} images of {data or 'the synthetic set'}, {where})")
     return 0
+
+
+def _synthetic(train_config):
+    from ..data import ensure_synthetic_voc
+    from ..training import DEFAULT_DATA, TrainConfig
+    return ensure_synthetic_voc(DEFAULT_DATA, **train_config.get("synthetic", TrainConfig().synthetic))

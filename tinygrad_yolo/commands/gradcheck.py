@@ -4,7 +4,7 @@ import json
 import sys
 import time
 
-from ..cli import UserError
+from . import UserError
 
 
 def add_arguments(parser):

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from ..cli import UserError
+from . import UserError
 
 MODELS = ("basic_block", "bottleneck", "resnet20", "resnet56", "plain20", "plain56", "resnet18", "resnet34")
 # Input side used when --input-size is not given: small enough to build the graph instantly.

@@ -1,49 +1,73 @@
-"""`tinygrad-yolo train`: train a YOLOv1 detector (default: the synthetic shapes set, on CPU)."""
+"""`tinygrad-yolo train`: train a YOLOv1 detector on a dataset folder (or the synthetic set)."""
+import argparse
 import json
-from dataclasses import fields
+import sys
 
-from ..cli import UserError
+from . import UserError  # noqa: F401  (the CLI prints it; kept importable from here)
+
+S = argparse.SUPPRESS  # options left out are not in args: what the user typed is what is there
 
 
 def add_arguments(parser):
-    from ..train import TrainConfig
-    d = TrainConfig()
-    parser.add_argument("--data", default=None, help="a Pascal VOC root (default: the built-in synthetic set)")
-    parser.add_argument("--classes", default=None, help="class names: a file or comma-separated list")
-    parser.add_argument("--train-split", default=d.train_split)
-    parser.add_argument("--val-split", default=d.val_split)
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--img-size", type=int, default=d.img_size)
-    parser.add_argument("--backbone", default=d.backbone, choices=["resnet18", "resnet34", "resnet50"])
-    parser.add_argument("--width", type=float, default=d.width, help="channel width factor of the backbone")
-    parser.add_argument("--head", default=d.head, choices=["conv", "fc"])
-    parser.add_argument("--grid", dest="S", type=int, default=d.S, help="S: the output grid is S x S")
-    parser.add_argument("--boxes", dest="B", type=int, default=d.B, help="B: boxes predicted per cell")
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--device", default=d.device, choices=["cpu", "cuda"])
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--workers", type=int, default=d.workers, help="data-loading threads")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    parser.add_argument("--eval-max-images", type=int, default=None)
-    parser.add_argument("--out", default=d.out, help="run folder: checkpoint, logs, metrics, figures")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.npz")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = ("Left out, the input size, the grid and the number of steps are chosen from the data's own\n"
+                     "statistics and stated in the start banner. Ctrl-C or SIGTERM stops after the current step\n"
+                     "and saves; --resume --out RUN continues exactly, with the run's own options.")
+    a = parser.add_argument
+    a("--data", default=S, metavar="PATH", help="your dataset: a folder (Pascal VOC root, images with VOC XML, "
+      "YOLO txt with data.yaml, COCO JSON) or a data.yaml or COCO .json file (default: the built-in synthetic "
+      "shapes set, generated on first use)")
+    a("--classes", default=S, help="class names: a file with one per line, or 'a,b,c' (default: from the data)")
+    a("--train-split", default=S, metavar="NAME", help="the split to train on (default: the data's train split)")
+    a("--val-split", default=S, metavar="NAME",
+      help="the split to validate on (default: val/valid/test if the data has one, else a part of train)")
+    a("--val-fraction", type=float, default=S, metavar="F",
+      help="share of train held out for validation when the data has no validation split (default: 0.2)")
+    a("--out", default=S, metavar="DIR", help="run folder (default: runs/yolo; a new run takes the next free "
+      "name, runs/yolo2, ...)")
+    a("--exist-ok", action="store_true", default=S, help="write into --out even if it holds another run")
+    a("--resume", action="store_true", help="continue the run in --out (default: the latest under runs/yolo) "
+      "from its last.npz, with its own options")
+    a("--steps", type=int, default=S, metavar="N", help="optimizer steps (default: from the data: a fixed compute "
+      "budget, at least 20 epochs)")
+    a("--epochs", type=int, default=S, metavar="N", help="alternatively, passes over the training split")
+    a("--batch-size", type=int, default=S, metavar="N", help="images per step (default: 32)")
+    a("--img-size", type=int, default=S, metavar="PX", help="square input size, a multiple of 32 (default: 32 x grid)")
+    a("--grid", dest="S", type=int, default=S, metavar="S",
+      help="the output grid is S x S (default: from how crowded the objects are, at least 7)")
+    a("--boxes", dest="B", type=int, default=S, metavar="B", help="boxes predicted per cell (default: 2)")
+    a("--backbone", default=S, choices=["resnet18", "resnet34", "resnet50"], help="(default: resnet18)")
+    a("--width", type=float, default=S, help="channel width factor of the backbone (default: 0.25)")
+    a("--head", default=S, choices=["conv", "fc"], help="conv, or the paper's fully connected head (default: conv)")
+    a("--lr", type=float, default=S, help="AdamW learning rate (default: 0.01)")
+    a("--weight-decay", type=float, default=S, help="AdamW weight decay (default: 5e-4)")
+    a("--warmup", type=float, default=S, metavar="F", help="warm-up as a fraction of the steps (default: 0.1)")
+    a("--no-ema", dest="ema", action="store_false", default=S,
+      help="evaluate and keep the last weights instead of their moving average")
+    a("--device", default=S, choices=["cpu", "cuda"], help="(default: cpu)")
+    a("--seed", type=int, default=S, help="seeds the weights, the data order and the held-out split (default: 0)")
+    a("--workers", type=int, default=S, help="data-loading threads (default: 2)")
+    a("--max-steps", type=int, default=S, metavar="N",
+      help="stop after N steps (smoke tests); the schedule stays that of --steps")
+    a("--eval-every", type=int, default=S, metavar="EPOCHS",
+      help="validate every this many epochs (default: about 12 times a run)")
+    a("--eval-max-images", type=int, default=S, metavar="N", help="validate on at most N images (default: all)")
+    a("--log-every", type=int, default=S, metavar="STEPS", help="steps between metrics.jsonl lines (default: 10)")
+    a("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
 
 
 def run(args):
-    from ..train import TrainConfig, TrainError, train
-    names = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    cfg.resume = args.resume
-    for name in ("epochs", "batch_size", "img_size"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    from ..training import TrainConfig, train
+    from ..training.signals import Stopped
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.names()}
+    cfg = TrainConfig(**given)
     try:
-        metrics = train(cfg, progress=not args.no_progress)
-    except TrainError as e:
-        raise UserError(str(e)) from None
-    print(json.dumps({"map50": round(metrics["map50"], 4), "map50_11pt": round(metrics["map50_11pt"], 4),
+        metrics = train(cfg, resume=args.resume, given=set(given), progress=not args.no_progress)
+    except Stopped as e:
+        print(f"tinygrad-yolo train: {e}", file=sys.stderr)
+        return e.code
+    print(json.dumps({"map50": None if metrics["map50"] is None else round(metrics["map50"], 4),
+                      "map50_11pt": None if metrics["map50_11pt"] is None else round(metrics["map50_11pt"], 4),
                       "train_seconds": round(metrics["train_seconds"], 1), "steps": metrics["steps"],
-                      "out": cfg.out}))
+                      "out": metrics["run"]}))
     return 0

@@ -91,19 +91,26 @@ def mean_average_precision(detections, ground_truths, num_classes, iou_threshold
     ground_truths: per image a (M, 5) array [x1, y1, x2, y2, class]
     difficult:     optional, per image a boolean (M,) array
     Returns {"map": mean AP over classes with at least one non-difficult ground
-    truth, "ap": (num_classes,) array with NaN for the classes left out}.
+    truth, "ap": (num_classes,) array with NaN for the classes left out,
+    "recall", "precision", "scores": per class the PR curve the AP was computed from
+    (detections in score order; empty for classes without ground truth), "n_pos":
+    (num_classes,) the non-difficult ground truths per class}.
     """
     if method not in ("all-point", "11-point"):
         raise ValueError(f"mean_average_precision: method must be 'all-point' or '11-point', got {method!r}")
     dets, gts, diffs = _validate(detections, ground_truths, num_classes, difficult)
 
     ap = np.full(num_classes, np.nan)
+    curves = {"recall": [np.zeros(0)] * num_classes, "precision": [np.zeros(0)] * num_classes,
+              "scores": [np.zeros(0)] * num_classes}
+    n_positive = np.zeros(num_classes, dtype=np.int64)
     for c in range(num_classes):
         # Ground truths of class c per image, their difficult flags and "matched" marks.
         gt_boxes = [g[cls == c, :4] for g, cls in gts]
         gt_difficult = [flag[cls == c] for flag, (_, cls) in zip(diffs, gts)]
         matched = [np.zeros(len(b), dtype=bool) for b in gt_boxes]
         n_pos = sum(int(np.sum(~f)) for f in gt_difficult)
+        n_positive[c] = n_pos
         if n_pos == 0:
             continue  # AP undefined: no object of this class to find
 
@@ -136,6 +143,43 @@ def mean_average_precision(detections, ground_truths, num_classes, iou_threshold
         recall = tp / n_pos
         precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
         ap[c] = average_precision(recall, precision, method)
+        curves["recall"][c], curves["precision"][c] = recall, precision
+        curves["scores"][c] = scores[order][counted]
 
     valid = ~np.isnan(ap)
-    return {"map": float(np.mean(ap[valid])) if np.any(valid) else float("nan"), "ap": ap}
+    return {"map": float(np.mean(ap[valid])) if np.any(valid) else float("nan"), "ap": ap,
+            "n_pos": n_positive, **curves}
+
+
+def confusion_matrix(detections, ground_truths, num_classes, conf_threshold=0.25, iou_threshold=0.5,
+                     difficult=None):
+    """(num_classes + 1) x (num_classes + 1) counts, rows = true class, columns = predicted class,
+    the last row and column "background" (as ultralytics draws it).
+
+    Per image, detections scoring at least ``conf_threshold`` are matched to ground truths of any
+    class, best IoU first, one to one, at IoU >= ``iou_threshold``: a matched pair counts at
+    (true, predicted), an unmatched ground truth at (true, background) (missed), an unmatched
+    detection at (background, predicted) (a false alarm). Difficult ground truths, and
+    detections matching them, are left out.
+    """
+    dets, gts, diffs = _validate(detections, ground_truths, num_classes, difficult)
+    bg = num_classes
+    matrix = np.zeros((num_classes + 1, num_classes + 1), dtype=np.int64)
+    for (d, d_cls), (g, g_cls), flag in zip(dets, gts, diffs):
+        keep = d[:, 4] >= conf_threshold
+        d, d_cls = d[keep], d_cls[keep]
+        iou = box_iou(d[:, :4], g[:, :4]) if len(d) and len(g) else np.zeros((len(d), len(g)))
+        pairs = np.argwhere(iou >= iou_threshold)
+        pairs = pairs[np.argsort(-iou[pairs[:, 0], pairs[:, 1]], kind="stable")] if len(pairs) else pairs
+        det_used, gt_used = np.zeros(len(d), bool), np.zeros(len(g), bool)
+        for i, j in pairs:
+            if det_used[i] or gt_used[j]:
+                continue
+            det_used[i] = gt_used[j] = True
+            if not flag[j]:
+                matrix[g_cls[j], d_cls[i]] += 1
+        for j in np.nonzero(~gt_used & ~flag)[0]:
+            matrix[g_cls[j], bg] += 1
+        for i in np.nonzero(~det_used)[0]:
+            matrix[bg, d_cls[i]] += 1
+    return matrix

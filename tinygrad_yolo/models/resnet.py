@@ -143,12 +143,13 @@ class ResNet(nn.Module):
     channels x width with strides 1, 2, 2, 2, then global average pool + fc.
 
     ``include_top=False`` drops the pool and fc: ``forward`` returns the stride-32
-    feature map with ``out_channels`` channels (what a detection head consumes).
+    feature map with ``out_channels`` channels (what a detection head consumes);
+    ``output_stride=16`` keeps the last stage at the resolution of the third.
     ``features(x)`` returns that map in either case.
     """
 
     def __init__(self, block, layers, num_classes=1000, width=1.0, include_top=True, shortcut="B",
-                 zero_init_residual=False, residual=True, in_channels=3):
+                 zero_init_residual=False, residual=True, in_channels=3, output_stride=32):
         super().__init__()
         if not 1 <= len(layers) <= 4 or min(layers) < 1:
             raise ValueError(f"layers must give 1 to 4 stages of >= 1 blocks, got {layers}")
@@ -160,8 +161,12 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         kw = dict(shortcut=shortcut, residual=residual)
         ch = widths[0]
+        if output_stride not in (16, 32) or (output_stride == 16 and len(layers) != 4):
+            raise ValueError(f"output_stride must be 32, or 16 for four stages, got {output_stride}")
         for i, (w, n) in enumerate(zip(widths, layers)):
-            setattr(self, f"layer{i + 1}", _make_stage(block, ch, w, n, 1 if i == 0 else 2, **kw))
+            # output_stride 16: the last stage keeps the resolution (finer cells for small objects)
+            stride = 1 if i == 0 or (output_stride == 16 and i == 3) else 2
+            setattr(self, f"layer{i + 1}", _make_stage(block, ch, w, n, stride, **kw))
             ch = w * block.expansion
         self.out_channels = ch
         if include_top:

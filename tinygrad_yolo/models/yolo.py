@@ -23,19 +23,21 @@ def _conv_bn_leaky(c_in, c_out, kernel, stride=1):
 
 class YOLOv1(nn.Module):
     def __init__(self, backbone="resnet18", S=7, B=2, C=20, img_size=448, width=1.0, head="conv",
-                 hidden=None, dropout=0.5):
+                 hidden=None, dropout=0.5, stride=32):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
         if head not in ("conv", "fc"):
             raise ValueError(f"head must be 'conv' or 'fc', got {head!r}")
+        if stride not in (16, 32):
+            raise ValueError(f"stride must be 32 or 16, got {stride}")
         if img_size % 32:
             raise ValueError(f"img_size must be a multiple of 32 (the backbone's stride), got {img_size}")
         self.config = dict(backbone=backbone, S=S, B=B, C=C, img_size=img_size, width=width, head=head,
-                           hidden=hidden, dropout=dropout)
+                           hidden=hidden, dropout=dropout, stride=stride)
         self.S, self.B, self.C, self.img_size = S, B, C, img_size
-        self.backbone = BACKBONES[backbone](width=width, include_top=False)
-        channels, size = self.backbone.out_channels, img_size // 32
+        self.backbone = BACKBONES[backbone](width=width, include_top=False, output_stride=stride)
+        channels, size = self.backbone.out_channels, img_size // stride
 
         # Halve the map until it is S x S (e.g. 448 -> 14 -> 7 for S = 7).
         extra = []
@@ -43,8 +45,8 @@ class YOLOv1(nn.Module):
             extra.append(_conv_bn_leaky(channels, channels, 3, stride=2))
             size //= 2
         if size != S:
-            raise ValueError(f"img_size {img_size} gives a {img_size // 32}x{img_size // 32} feature map, which "
-                             f"can't be halved to S={S}; use img_size = 32 * S * 2^k (e.g. {32 * S})")
+            raise ValueError(f"img_size {img_size} gives a {img_size // stride}x{img_size // stride} feature map, "
+                             f"which can't be halved to S={S}; use img_size = {stride} * S * 2^k (e.g. {stride * S})")
         self.extra = nn.Sequential(*extra)
 
         out = B * 5 + C

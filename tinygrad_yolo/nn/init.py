@@ -6,11 +6,28 @@ returns the tensor. Fans follow PyTorch: for a weight of shape
 (out, in, *kernel), fan_in = in * prod(kernel) and fan_out = out * prod(kernel).
 """
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
 from .. import backend
 from ..utils import get_rng
+
+_skipping = False
+
+
+@contextmanager
+def skip_init():
+    """Build modules without initialising their weights (they keep ``np.empty``'s garbage and
+    draw nothing from the generator). For loading a checkpoint, which overwrites every value:
+    a model described by an untrusted file then costs no work, and its untouched pages no
+    memory, until its shapes have been checked against the file's arrays."""
+    global _skipping
+    before, _skipping = _skipping, True
+    try:
+        yield
+    finally:
+        _skipping = before
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -53,14 +70,20 @@ def _fill(tensor, values):
 
 
 def uniform_(tensor, a=0.0, b=1.0):
+    if _skipping:
+        return tensor
     return _fill(tensor, get_rng().uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0):
+    if _skipping:
+        return tensor
     return _fill(tensor, get_rng().normal(mean, std, size=tensor.shape))
 
 
 def constant_(tensor, val):
+    if _skipping:
+        return tensor
     tensor.data[...] = val
     return tensor
 

@@ -323,7 +323,8 @@ class Module:
 
         Shapes must always match. With ``strict`` every key must match too;
         otherwise missing and unexpected keys are returned, not raised. Values are
-        cast to each parameter's dtype and moved to its device.
+        cast to each parameter's dtype and moved to its device; complex, string or
+        object values are refused (a cast would silently drop their meaning).
         """
         if not hasattr(state_dict, "items"):
             raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state_dict).__name__}")
@@ -335,8 +336,12 @@ class Module:
             if k in state_dict:
                 v = state_dict[k]
                 shape = tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
+                kind = v.dtype.kind if hasattr(v, "dtype") else np.asarray(v).dtype.kind
                 if shape != tuple(t.shape):
                     mismatched.append(f"{k}: checkpoint {shape} vs model {tuple(t.shape)}")
+                elif kind not in "biuf":
+                    # complex, strings or objects can't become a real parameter without losing data
+                    mismatched.append(f"{k}: checkpoint dtype {getattr(v, 'dtype', kind)} can't load into {t.dtype}")
         problems = []
         if mismatched:
             problems.append("shape mismatch for " + "; ".join(mismatched))

@@ -1,0 +1,22 @@
+"""A training run, from the user's folder of images to a detector and its report.
+
+    config.py      every option, checked before any work starts
+    data.py        the dataset in whatever layout, its splits, every image checked up front
+    recipe.py      the input size, grid and schedule chosen from the data's statistics
+    run_folder.py  one run per folder: auto-numbered, locked, metrics.jsonl
+    loop.py        the steps, exact checkpoints at step boundaries, validation and best.npz
+    signals.py     Ctrl-C / SIGTERM finish the step, save, and exit
+    ema.py         the moving average of the weights that is evaluated and kept
+    evaluate.py    VOC mAP, per-class precision/recall, PR curves, the confusion matrix
+    report.py      the console lines and the files of the run folder
+    detect.py      detections for image files, folders and globs
+"""
+from .checkpoint import build_model, load_checkpoint, read_checkpoint
+from .config import TrainConfig, check_config
+from .data import DEFAULT_DATA, open_training_data
+from .errors import TrainError
+from .evaluate import evaluate, predict
+from .loop import train
+
+__all__ = ["TrainConfig", "TrainError", "check_config", "train", "evaluate", "predict", "build_model",
+           "load_checkpoint", "read_checkpoint", "open_training_data", "DEFAULT_DATA"]
