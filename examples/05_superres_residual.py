@@ -70,9 +70,15 @@ def train(residual, data, steps, batch, width, seed, lr=1e-3):
     return net, np.array(losses)
 
 
+def strongest_channel(diff):
+    """A signed (3, H, W) difference as one (H, W) map: per pixel, the colour channel that
+    changes most (a mean over the channels would cancel a red edge against a green one)."""
+    pick = np.abs(diff).argmax(axis=0)[None]
+    return np.take_along_axis(diff, pick, axis=0)[0]
+
+
 def signed_image(ax, diff, vmax):
-    """A signed (3, H, W) difference as one map (the mean over colours): red +, blue -."""
-    return ax.imshow(diff.mean(axis=0), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    return ax.imshow(strongest_channel(diff), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
 
 
 def main(argv=None):
@@ -125,7 +131,7 @@ def main(argv=None):
                ("residual net x + f(x)", outputs["residual: x + f(x)"]))
     fig, axes = plt.subplots(rows, 7, figsize=(13.5, 2.1 * rows + 0.7), squeeze=False,
                              gridspec_kw={"width_ratios": [1] * 6 + [0.08]})
-    vmax = float(np.abs(true_res[:rows].mean(axis=1)).max())
+    vmax = float(np.abs(true_res[:rows]).max())
     for r in range(rows):
         for c, (title, imgs) in enumerate(columns):
             axes[r, c].imshow(to_uint8_image(imgs[r]), interpolation="nearest")
@@ -138,7 +144,7 @@ def main(argv=None):
         ax.set_yticks([])
     for ax in axes[1:, 6]:
         ax.remove()
-    fig.colorbar(im, cax=axes[0, 6], label="red +, blue -")
+    fig.colorbar(im, cax=axes[0, 6], label="the channel that changes most")
     fig.suptitle(f"Held-out images after {steps} steps: what the residual net must learn is the edges, the rest is "
                  f"already in x. Its f(x) explains {explained:.0%} of y - x (same colour scale)", fontsize=10)
     fig.tight_layout()

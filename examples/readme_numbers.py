@@ -88,7 +88,9 @@ def times(x):
 
 
 def seconds(r):
-    s = r["seconds"]
+    """The run's CPU time (all threads): wall time on a shared machine says more about the
+    neighbours than about the demo."""
+    s = r["cpu_seconds"]
     return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
 
 
@@ -247,8 +249,9 @@ PARAGRAPHS = (("Residual split", "01_residual_split", demo1), ("Identity default
 def render(runs):
     """The README section, from the recorded runs."""
     lines = [BEGIN, "", "At full size, seed 0 unless said otherwise, as recorded in `examples/results/` (machine, "
-             "NumPy and date in each file's `run`). Runtimes vary with the machine's load, and the numbers of the "
-             "training demos (4, 5, 6, 8's sweep, 9) move with any change in an op's float rounding.", ""]
+             "NumPy and date in each file's `run`). The times in brackets are CPU time (both cores together, so "
+             "up to twice the wall time on 2 cores). The numbers of the training demos (4, 5, 6, 8's sweep, 9) "
+             "move with any change in an op's float rounding.", ""]
     for n, (title, name, paragraph) in enumerate(PARAGRAPHS, 1):
         if name is None:  # demo 4: several runs
             body = paragraph(runs)

@@ -5,7 +5,7 @@ import numpy as np
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 
-from ..cli import UserError
+from . import UserError
 
 
 def add_arguments(parser):
