@@ -7,6 +7,7 @@ the README's "What they printed" section, so no number there is typed by hand:
     python examples/readme_numbers.py              # rewrite the section from examples/results/
     python examples/readme_numbers.py --run        # first rerun every demo at full size (~15 min)
     python examples/readme_numbers.py --run 04 09  # ... or only the runs whose name starts so
+    python examples/readme_numbers.py --run 04_degradation_seed1   # ... or exactly that run
     python examples/readme_numbers.py --check      # exit 1 if the README is not what the results say
 
 tests/test_examples.py checks that the README matches the results, that each result was made
@@ -56,8 +57,10 @@ def record(prefixes, out_root):
     """Rerun the runs whose name starts with one of ``prefixes`` (all when empty) at full
     size; keep their JSON in examples/results/ and their figures under ``out_root``."""
     RESULTS.mkdir(exist_ok=True)
+    names = [name for name, _, _ in RUNS]
     for name, demo, flags in RUNS:
-        if prefixes and not any(name.startswith(p) for p in prefixes):
+        # a run's full name picks that run alone; anything else is a prefix ("04": all of demo 4's)
+        if prefixes and not any(name == p or (p not in names and name.startswith(p)) for p in prefixes):
             continue
         print(f"== {name}: python examples/{demo}.py {' '.join(flags)}", flush=True)
         out = Path(out_root) / name

@@ -16,7 +16,7 @@ from .debug import _Observer
 
 # ---- recording a forward and a backward ---------------------------------------------------
 def _pair(v):
-    """(3, 3) -> '3x3', (2, 2) -> '2', 1 -> '1'."""
+    """An (h, w) setting as people write it: (2, 2) -> '2', (2, 1) -> '2x1', 1 -> '1'."""
     if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
         return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
     return str(v)
@@ -35,8 +35,6 @@ _SETTINGS = {
     "BatchNorm": (("training", "training"), ("eps", "eps"), ("momentum", "momentum")),
     "Cast": (("dtype", "to"),), "ToDevice": (("device", "to"),), "CrossEntropy": (("reduction", "reduction"),),
 }
-
-
 _PAIRS = ("stride", "padding", "dilation")  # (h, w) settings, written 2 or 2x1
 
 
@@ -77,7 +75,7 @@ class Recording(_Observer):
     def __init__(self, max_values=64):
         self.max_values = max_values
         self.ops = []      # recorded ops in forward order (held, so their ids stay unique)
-        self.info = {}     # id(op) -> {"name", "settings", "parents", "meta", "value"}
+        self.info = {}     # id(op) -> {"name", "settings", "parents", "meta", "value", "constants"}
         self.visits = []   # ops in the order backward() visited them
         self.out_grad = {}  # id(op) -> gradient of the op's output
         self.sent = {}     # id(op) -> per input, the gradient sent to it (None where none)
@@ -146,11 +144,10 @@ class Recording(_Observer):
             if info is None:
                 continue
             lines.append(f"{step}. {label.op(fn)}: gradient of {label.output(fn)} = {fmt(self.out_grad[id(fn)])}")
-            for i, (parent, g) in enumerate(zip(info["parents"], self.sent.get(id(fn), []))):
+            for parent, g in zip(info["parents"], self.sent.get(id(fn), [])):
                 if parent is None or g is None:
                     continue
-                target = label.node(parent)
-                line = f"     -> {target} += {fmt(g)}"
+                line = f"     -> {label.node(parent)} += {fmt(g)}"
                 if id(parent) in running:
                     running[id(parent)] = running[id(parent)] + g
                     line += f"   (now {fmt(running[id(parent)])})"
