@@ -6,7 +6,8 @@ confidence) and C class scores. The loss (tinygrad_yolo/detection/loss.py) switc
 terms on and off per cell and per predictor with the indicator 1^obj_ij:
 
   coord, size   lambda_coord (x - x^)^2 ... only for the responsible predictor of a cell
-                that holds an object centre (the one whose box overlaps the object more);
+                that holds an object centre (the one whose box overlaps the object more;
+                while neither overlaps it, the one nearer to it: darknet's rule);
   class         (p(c) - p^(c))^2 only in cells that hold an object;
   obj           (C - IoU)^2 for the responsible predictor;
   noobj         lambda_noobj C^2 for every other predictor: both of every empty cell and the
@@ -22,9 +23,9 @@ over the image with its grid and the object centres, at initialisation and after
 The second figure follows both predictors of each object cell through training (demo 6's
 7x7 detector, demo_common.TinyDetector, trained with Adam on synthetic images that do not
 include this one): their boxes, their IoU with the object, and which one is responsible.
-At initialisation neither box overlaps anything much and the choice is close to arbitrary
-(YOLOv1Loss.assign breaks ties); as the boxes grow towards the objects the IoU decides, and
-a predictor can take over an object from the other one.
+At initialisation neither box overlaps its object much: where both IoUs are 0, the box nearer
+to the object (the smaller RMSE, darknet's rule in YOLOv1Loss.assign) is responsible; once a
+box overlaps, the IoU decides, and a predictor can take over an object from the other one.
 """
 import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
 
@@ -179,7 +180,7 @@ def main(argv=None):
         opt.step()
     results["track"] = track
     # Changes of the responsible predictor, and how many of them came while both IoUs were 0
-    # (no overlap yet: then the tie-break of YOLOv1Loss.assign decides, not the IoU).
+    # (no overlap yet: then the RMSE decides, darknet's rule in YOLOv1Loss.assign, not the IoU).
     resp, ious = np.array(track["responsible"]), np.array(track["iou"])
     changed = resp[1:] != resp[:-1]                     # (tracked steps - 1, objects)
     tied = ious[1:].max(axis=-1) == 0
@@ -187,7 +188,7 @@ def main(argv=None):
     results.update(switches=switches, tie_switches=tie_switches)
     for c, n, t in zip(cells, switches, tie_switches):
         print(f"cell {c}: the responsible predictor changed {n} time{'s' if n != 1 else ''} "
-              f"({t} of them while both IoUs were 0, decided by the tie-break); tracked every {every} steps")
+              f"({t} of them while both IoUs were 0, decided by the distance); tracked every {every} steps")
 
     plt = pyplot()
     # Figure 1: the four gradient maps at initialisation and at the end.
@@ -233,7 +234,7 @@ def main(argv=None):
             ax.axvline(step, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("training step (dotted: the snapshots above)")
         ax.set_title(f"cell ({i}, {j}): predictor {resp[-1, k] + 1} responsible at the end; it changed "
-                     f"{switches[k]}x, {tie_switches[k]}x at IoU 0 (tie-break)", fontsize=9)
+                     f"{switches[k]}x, {tie_switches[k]}x at IoU 0 (nearer box)", fontsize=9)
         ax.set_ylim(-0.02, 1)
         ax.grid(alpha=0.3)
         if k == 0:

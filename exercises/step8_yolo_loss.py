@@ -8,9 +8,12 @@ relative to the image.
 
 1. ``decode_xyxy``: a box (x, y, √w, √h) of cell (row i, column j) has its centre at
    ((j + x) / S, (i + y) / S) and size (√w², √h²) in the image frame; return its corners.
-2. ``assign``: in a cell with an object, the predictor whose decoded box overlaps the true
-   box most (IoU: tinygrad_yolo.detection.elementwise_box_iou) is "responsible" for it.
-   Raw arrays in, constants out: no gradient flows through this choice or the IoU.
+2. ``assign``: in a cell with an object, one predictor is "responsible" for it, by darknet's
+   rule (docs/walkthrough.md, section 10): once any predictor's decoded box overlaps the true
+   box (IoU > 0, tinygrad_yolo.detection.elementwise_box_iou), the first of the largest IoU;
+   while none does (every IoU 0, most cells early in training), the first of the smallest
+   RMSE over (x/S, y/S, w, h) in image units -- the predicted √w, √h squared back, against
+   the true w, h. Raw arrays in, constants out: no gradient flows through this choice or the IoU.
 3. ``yolo_loss``: with resp the responsible mask and obj the cells holding an object,
    summed over cells and predictors and divided by the batch size N:
 
@@ -18,7 +21,7 @@ relative to the image.
      size  = λcoord Σ_resp (√w - √ŵ)² + (√h - √ĥ)²
      obj   =        Σ_resp (C - IoU)²
      noobj = λnoobj Σ_not resp C²
-     class =        Σ_obj Σ_c (p(c) - p̂(c))²
+     class = λclass Σ_obj Σ_c (p(c) - p̂(c))²
 
    With Tensor operations on ``pred`` (the masks and the IoU are constant arrays), so that
    backward() gives the gradient. Demo 9 (examples/09_yolo_gradients.py) draws it.
@@ -45,12 +48,14 @@ def target_boxes(target):
 
 def assign(pred, target, S, B):
     """NumPy arrays in: (responsible (N, S, S, B) bool, iou (N, S, S, B)). ``responsible`` has
-    one True in every cell with an object: the predictor of highest IoU (the first on ties)."""
-    raise ExerciseNotDone("step 8: write assign (decode both, IoU per predictor, argmax, and only in "
-                          "cells with an object)")
+    one True in every cell with an object: the first of the highest IoU where any IoU is positive,
+    else the first of the smallest RMSE (darknet's rule)."""
+    raise ExerciseNotDone("step 8: write assign (decode both, IoU per predictor; the argmax where one "
+                          "overlaps, else the argmin of the RMSE; only in cells with an object)")
 
 
-def yolo_loss(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda_noobj=0.5):
+def yolo_loss(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda_noobj=0.5,
+              lambda_class=1.0):
     """``pred`` a Tensor, the rest NumPy arrays: (total loss Tensor, {part: float}) with the
     parts coord, size, obj, noobj, class."""
     raise ExerciseNotDone("step 8: write yolo_loss (the five sums above, each divided by N)")

@@ -58,3 +58,40 @@ def test_leaves_inputs_unchanged():
     x = tg.Tensor(a.copy(), requires_grad=True)
     tg.gradcheck(lambda x: x.exp(), [x])
     np.testing.assert_array_equal(x.numpy(), a)
+
+
+def test_non_contiguous_inputs_are_perturbed_in_place():
+    # the case: an NCHW view of an NHWC array. reshape(-1) of it is a copy, so perturbing
+    # that copy never reached the input and every numeric derivative came out 0.
+    from tinygrad_yolo.nn import functional as F
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((2, 5, 5, 3))
+    w = tg.Tensor(rng.standard_normal((4, 3, 3, 3)))
+    x = tg.Tensor(a.transpose(0, 3, 1, 2), requires_grad=True)
+    assert not x.data.flags.c_contiguous
+    assert tg.gradcheck(lambda x: F.conv2d(x, w, padding=1), [x])
+    # the input is the caller's array, unchanged: same object, same strides, same values
+    assert x.data.base is a and x.data.strides == a.transpose(0, 3, 1, 2).strides
+    np.testing.assert_array_equal(x.data, a.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("view", [lambda a: a.T, lambda a: a[::-1, ::2], lambda a: a[:, ::-2].T])
+def test_strided_views_check_and_wrong_gradients_are_still_caught(view):
+    a = np.random.default_rng(5).standard_normal((4, 6))
+    x = tg.Tensor(view(a), requires_grad=True)
+    assert tg.gradcheck(lambda x: (x * x.exp()).sum(axis=0), [x])
+    with pytest.raises(tg.GradcheckError, match="index"):
+        tg.gradcheck(lambda x: BrokenSquare.apply(x), [tg.Tensor(view(a), requires_grad=True)])
+
+
+def test_broadcast_and_aliased_inputs_are_perturbed_on_a_copy():
+    # a broadcast view's elements share memory (stride 0): the analytic gradient is taken at the
+    # view, the perturbations go to a private copy; likewise an input aliasing another one
+    b = np.broadcast_to(np.random.default_rng(6).standard_normal(3), (4, 3))
+    x = tg.Tensor(b, requires_grad=True)
+    assert tg.gradcheck(lambda x: (x * x).sum(axis=0) * x[0], [x])
+    assert x.data is b and not x.data.flags.writeable
+    a = np.random.default_rng(7).standard_normal(5)
+    p, q = tg.Tensor(a, requires_grad=True), tg.Tensor(a[::-1], requires_grad=True)
+    assert tg.gradcheck(lambda p, q: p * q.exp(), [p, q])
+    np.testing.assert_array_equal(p.data, np.random.default_rng(7).standard_normal(5))

@@ -329,3 +329,17 @@ def test_shared_datasets_read_with_the_counts_their_readme_gives(name, layout, c
     assert {k: len(v) for k, v in src.splits.items()} == counts
     assert sum(ds.num_boxes() for ds in src.splits.values()) == boxes
     assert len(src.classes) == classes
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data (the development datasets) is not here")
+@pytest.mark.parametrize("name", ["dice", "microcontrollers"])
+def test_shared_datasets_train_a_few_steps(tmp_path, capsys, name):
+    from tinygrad_yolo.cli import main
+    run = tmp_path / "run"
+    assert main(["train", "--data", os.path.join(SHARED, name), "--out", str(run), "--max-steps", "2",
+                 "--width", "0.125", "--batch-size", "4", "--workers", "1", "--no-progress", "--eval-max-images",
+                 "4"]) == 0
+    out = capsys.readouterr().out
+    assert "input" in out and "grid" in out and "schedule" in out  # the recipe chose and said so
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and len(metrics["classes"]) == {"dice": 6, "microcontrollers": 4}[name]

@@ -256,3 +256,14 @@ def test_schedules_scale_every_group():
     sched = optim.StepLR(opt, 1, gamma=0.5)
     sched.step()
     assert sched.get_last_lr() == [0.5, 0.05]
+
+
+@pytest.mark.parametrize("make", [lambda p: tg.optim.SGD(p, lr=0.1, momentum=0.9), lambda p: tg.optim.AdamW(p, lr=0.1)])
+def test_a_step_under_a_retained_graph_makes_its_next_backward_raise_as_in_pytorch(make):
+    w = tg.nn.Parameter(np.array([2.0, 2.0]))
+    x = tg.Tensor(np.array([1.0, 3.0]), requires_grad=True)
+    y = (x * w).sum()
+    y.backward(retain_graph=True)
+    make([w]).step()  # allowed: the optimizer's own in-place write
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()  # the graph saved w's old values

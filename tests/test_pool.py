@@ -220,7 +220,9 @@ def test_float32_is_close_to_float64(op):
     (lambda x: F.avg_pool2d(x, 7), ["7x7", "larger than the padded input", "(1, 2, 5, 5)"]),
     (lambda x: F.max_pool2d(x.reshape(2, 5, 5), 2), ["4-d", "(2, 5, 5)"]),
     (lambda x: F.adaptive_avg_pool2d(x.reshape(10, 5), 1), ["4-d", "(10, 5)"]),
-    (lambda x: F.max_pool2d(x, 0), ["kernel size and stride must be >= 1"]),
+    (lambda x: F.max_pool2d(x, 0), ["max_pool2d: kernel_size must be positive, got 0"]),
+    (lambda x: F.max_pool2d(x, 2, stride=0), ["max_pool2d: stride must be positive, got 0"]),
+    (lambda x: F.avg_pool2d(x, 2, padding=-1), ["avg_pool2d: padding must be >= 0, got -1"]),
 ])
 def test_errors_name_the_problem(call, words):
     with pytest.raises(ValueError) as info:

@@ -207,3 +207,59 @@ def test_eval_transform_is_a_plain_resize():
     np.testing.assert_array_equal(out.boxes, box)
     assert out.labels.tolist() == [4] and out.difficult.tolist() == [True]
     np.testing.assert_allclose(to_chw(a), a.transpose(2, 0, 1) / 255, atol=1e-7)
+
+
+def test_mosaic_keeps_every_box_on_its_rectangle_at_its_pixel_size():
+    from tinygrad_yolo.data.transforms import mosaic
+    parts = []
+    for k, box in enumerate([(4, 4, 20, 16), (30, 10, 50, 30), (8, 30, 24, 50), (40, 40, 60, 60)]):
+        img, b = rect_image(64, 64, box)
+        parts.append((img, b, np.array([k]), np.array([False])))
+    for seed in range(20):
+        out, boxes, labels, difficult = mosaic(parts, np.random.default_rng(seed), 64)
+        a = np.asarray(out)
+        assert out.size == (64, 64) and len(boxes) == len(labels) == len(difficult)
+        for (x0, y0, x1, y1), k in zip(boxes * 64, labels):
+            side = {0: (16, 12), 1: (20, 20), 2: (16, 20), 3: (20, 20)}[int(k)]
+            assert x1 - x0 <= side[0] + 1e-4 and y1 - y0 <= side[1] + 1e-4  # never scaled: pixels stay pixels
+            inside = a[int(round(y0)):int(round(y1)), int(round(x0)):int(round(x1))]
+            assert inside.size and (inside == 255).all()  # the box still covers its white rectangle
+
+
+def test_train_transform_with_mosaic_is_deterministic_and_draws_from_the_dataset():
+    class Four:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            img, b = rect_image(64, 48, (10 + i, 10, 30, 30))
+            return type("S", (), dict(image=img, boxes=b, labels=np.array([i]), difficult=np.array([False])))
+
+    t = TrainTransform(64, mosaic=1.0, dataset=Four())
+    img, b = rect_image(64, 48, (10, 10, 30, 30))
+    a = t(img, b, np.array([0]), rng=np.random.default_rng(3))
+    c = t(img, b, np.array([0]), rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a.image, c.image)
+    np.testing.assert_array_equal(a.boxes, c.boxes)
+    assert a.image.shape == (3, 64, 64) and len(a.boxes) >= 1
+    with pytest.raises(ValueError, match="mosaic needs the dataset"):
+        TrainTransform(64, mosaic=0.5)
+
+
+def test_random_window_cuts_pixels_and_boxes_alike_and_finds_the_objects():
+    from tinygrad_yolo.data.transforms import random_window
+    img, b = rect_image(128, 96, (90, 60, 110, 80))
+    hits = 0
+    for seed in range(30):
+        out, boxes, keep = random_window(Image.fromarray(img), b, np.random.default_rng(seed), 48, centred=0.75)
+        a = np.asarray(out)
+        assert out.size == (48, 48)
+        if keep[0]:
+            hits += 1
+            x0, y0, x1, y1 = np.round(boxes[0] * 48).astype(int)
+            assert (a[y0:y1, x0:x1] == 255).all() and a.sum() == (x1 - x0) * (y1 - y0) * 3 * 255
+    assert hits >= 15  # centred on the object three times in four, hit by chance now and then
+    t = TrainTransform(64, window=32)
+    assert t(img, b, np.array([0]), rng=np.random.default_rng(0)).image.shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="window"):
+        TrainTransform(64, window=96)

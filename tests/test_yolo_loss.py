@@ -81,16 +81,72 @@ def test_localisation_is_weighted_by_lambda_coord():
         assert parts["size"] == 0 and parts["obj"] == 0 and parts["class"] == 0
 
 
-def test_equal_ious_go_to_the_smaller_coordinate_error():
-    # Dyadic numbers keep the two IoUs bit-identical: box 0 predicts √w = -0.5,
-    # which decodes to the same box as box 1's √w = 0.5, but is 1.0 away in √w.
+def test_equal_ious_go_to_the_first_box():
+    # Dyadic numbers keep the two IoUs bit-identical: box 0 predicts √w = -0.5, which decodes to
+    # the same box as box 1's √w = 0.5. darknet keeps the first (a box must beat best_iou
+    # strictly), although box 1 is nearer in √w.
     target = one_cell_target(0.5, 0.5, 0.25, 0.25, 0, C=1)
     pred = np.array([[[[0.625, 0.5, -0.5, 0.5, 0.3,
                         0.625, 0.5, 0.5, 0.5, 0.6, 1.0]]]])
     loss = YOLOv1Loss(S=1, B=2, C=1)
     responsible, iou = loss.assign(pred, target)
     assert iou[0, 0, 0, 0] == iou[0, 0, 0, 1] == pytest.approx(1 / 3)
-    assert responsible.tolist() == [[[[False, True]]]]
+    assert responsible.tolist() == [[[[True, False]]]]
+
+
+def object_cell_problem(S, cell_boxes, truth=(0.5, 0.5, 0.04, 0.04)):
+    """One image, an object in cell (0, 0) with ``truth`` (x, y cell-relative; w, h), and the
+    predictors' (x, y, √w, √h) of that cell."""
+    B = len(cell_boxes)
+    target = np.zeros((1, S, S, 6))
+    target[0, 0, 0, :5] = list(truth) + [1]
+    target[0, 0, 0, 5] = 1
+    pred = np.zeros((1, S, S, 5 * B + 1))
+    for b, box in enumerate(cell_boxes):
+        pred[0, 0, 0, 5 * b:5 * b + 4] = box
+    return pred, target
+
+
+def test_without_overlap_the_smallest_rmse_in_image_units_wins():
+    # S = 7, truth w = h = 0.04 (√ 0.2). Neither box overlaps it:
+    #   box 0: x off by 0.45 cells, size exact.   RMSE = 0.45/7 = 0.064;  (x, y, √w, √h) error 0.2025
+    #   box 1: y off by 0.3 cells, √w 0.5 (w 0.25). RMSE = √((0.3/7)² + 0.21²) = 0.214;  error 0.18
+    # darknet's RMSE is in image units with w and h squared back, so box 0 wins; a squared error in
+    # (x, y, √w, √h) in cell units would have picked box 1.
+    pred, target = object_cell_problem(7, [(0.95, 0.5, 0.2, 0.2), (0.5, 0.8, 0.5, 0.2)])
+    responsible, iou = YOLOv1Loss(S=7, B=2, C=1).assign(pred, target)
+    assert np.all(iou == 0)
+    assert responsible[0, 0, 0].tolist() == [True, False]
+    delta, _, best = darknet_forward_detection(pred, target, S=7, B=2, C=1)
+    assert best[0, 0, 0] == 0
+
+
+def test_a_later_overlapping_box_beats_an_earlier_box_chosen_by_rmse():
+    # box 0 misses the truth by 0.001 (RMSE 0.041), box 1 is centred on it but 25x too wide
+    # (IoU 0.04, RMSE 1.36): once an IoU is positive, the RMSE no longer counts.
+    near, overlapping = (0.541, 0.5, 0.2, 0.2), (0.5, 0.5, 1.0, 0.2)
+    loss = YOLOv1Loss(S=1, B=2, C=1)
+    for boxes, winner in (([near, overlapping], 1), ([overlapping, near], 0)):
+        pred, target = object_cell_problem(1, boxes)
+        responsible, iou = loss.assign(pred, target)
+        assert iou[0, 0, 0, 1 - winner] == 0 and iou[0, 0, 0, winner] == pytest.approx(0.04)
+        assert responsible[0, 0, 0].tolist() == [b == winner for b in range(2)]
+
+
+def test_equal_rmse_goes_to_the_first_box():
+    # mirror images about the truth, a quarter cell either side: no overlap, bit-identical RMSE
+    pred, target = object_cell_problem(1, [(0.75, 0.5, 0.25, 0.25), (0.25, 0.5, 0.25, 0.25)],
+                                       truth=(0.5, 0.5, 0.0625, 0.0625))
+    responsible, iou = YOLOv1Loss(S=1, B=2, C=1).assign(pred, target)
+    assert np.all(iou == 0) and responsible[0, 0, 0].tolist() == [True, False]
+
+
+def test_every_rmse_above_darknets_start_takes_the_smallest():
+    # darknet starts best_rmse at 20: with every RMSE above it, it keeps best_index = -1 (and
+    # reads the neighbouring predictor). We take the smallest RMSE instead.
+    pred, target = object_cell_problem(1, [(100.0, 0.5, 0.2, 0.2), (50.0, 0.5, 0.2, 0.2)])
+    responsible, iou = YOLOv1Loss(S=1, B=2, C=1).assign(pred, target)
+    assert np.all(iou == 0) and responsible[0, 0, 0].tolist() == [False, True]
 
 
 def test_all_zero_ious_go_to_the_smaller_coordinate_error():
@@ -126,39 +182,74 @@ def test_iou_is_computed_in_the_image_frame():
     assert loss(tg.Tensor(pred), target)[0].item() == pytest.approx(0.0, abs=1e-10)
 
 
-def reference_loss(pred, target, S, B, C, lambda_coord=5.0, lambda_noobj=0.5, rescore=True):
-    """The paper's sum written as plain loops over images, cells and boxes."""
-    def xyxy(x, y, sw, sh, i, j):
-        cx, cy, w, h = (j + x) / S, (i + y) / S, sw * sw, sh * sh
-        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+def darknet_forward_detection(pred, target, S, B, C, coord_scale=5.0, noobject_scale=0.5, rescore=True):
+    """forward_detection_layer of darknet's src/detection_layer.c (training, sqrt=1, softmax=0,
+    forced=0, object_scale = class_scale = 1), line by line, on our layouts: per cell ours holds
+    B boxes of (x, y, √w, √h, conf) and then C classes, darknet's output the classes of all cells,
+    then all confidences, then all boxes, and its truth [is_obj, classes, x, y, w, h].
 
-    def iou(a, b):
-        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
-        return iw * ih / union if union > 0 else 0.0
+    Returns (delta, cost, best): darknet's delta (same layout as pred), the cost whose gradient for
+    one image is -2 * delta (darknet's own l.cost adds (1 - C)² and (1 - IoU)² instead, see
+    below), divided by the batch like the delta's SGD step, and the best_index of every cell."""
+    def box_iou(a, b):                          # box.c: overlap, box_intersection, box_union, box_iou
+        def overlap(x1, w1, x2, w2):
+            left = max(x1 - w1 / 2, x2 - w2 / 2)
+            right = min(x1 + w1 / 2, x2 + w2 / 2)
+            return right - left
+        w, h = overlap(a[0], a[2], b[0], b[2]), overlap(a[1], a[3], b[1], b[3])
+        inter = 0.0 if w < 0 or h < 0 else w * h
+        union = a[2] * a[3] + b[2] * b[3] - inter
+        return 0.0 if inter == 0 or union == 0 else inter / union
 
-    total = 0.0
-    for n in range(pred.shape[0]):
-        for i in range(S):
-            for j in range(S):
-                p, t = pred[n, i, j], target[n, i, j]
-                boxes = [p[5 * b:5 * b + 5] for b in range(B)]
-                if t[4] == 0:
-                    total += sum(lambda_noobj * box[4] ** 2 for box in boxes)
-                    continue
-                true = (t[0], t[1], np.sqrt(t[2]), np.sqrt(t[3]))
-                ious = [iou(xyxy(*box[:4], i, j), xyxy(*true, i, j)) for box in boxes]
-                errors = [sum((box[k] - true[k]) ** 2 for k in range(4)) for box in boxes]
-                best = min(range(B), key=lambda b: (-ious[b], errors[b]))
-                for b, box in enumerate(boxes):
-                    if b == best:
-                        total += lambda_coord * errors[b]
-                        total += (box[4] - (ious[b] if rescore else 1.0)) ** 2
-                    else:
-                        total += lambda_noobj * box[4] ** 2
-                total += sum((p[5 * B + c] - t[5 + c]) ** 2 for c in range(C))
-    return total / pred.shape[0]
+    def box_rmse(a, b):
+        return np.sqrt(sum((a[k] - b[k]) ** 2 for k in range(4)))
+
+    N = pred.shape[0]
+    delta = np.zeros_like(pred)
+    best = np.full(pred.shape[:3], -1)
+    cost = 0.0
+    for b in range(N):
+        for i in range(S * S):                  # locations
+            row, col = divmod(i, S)
+            out, truth, d = pred[b, row, col], target[b, row, col], delta[b, row, col]
+            is_obj = int(truth[4])
+            for j in range(B):                  # every predictor first gets the no-object delta
+                p_index = 5 * j + 4
+                d[p_index] = noobject_scale * (0 - out[p_index])
+                cost += noobject_scale * out[p_index] ** 2
+            best_index, best_iou, best_rmse = -1, 0.0, 20.0
+            if not is_obj:
+                continue
+            for j in range(C):
+                d[5 * B + j] = truth[5 + j] - out[5 * B + j]
+                cost += (truth[5 + j] - out[5 * B + j]) ** 2
+            tbox = [truth[0] / S, truth[1] / S, truth[2], truth[3]]   # truth.x /= side; truth.y /= side
+            for j in range(B):
+                box = [out[5 * j] / S, out[5 * j + 1] / S, out[5 * j + 2], out[5 * j + 3]]
+                box[2], box[3] = box[2] * box[2], box[3] * box[3]      # if (l.sqrt)
+                iou, rmse = box_iou(box, tbox), box_rmse(box, tbox)
+                if best_iou > 0 or iou > 0:
+                    if iou > best_iou:
+                        best_iou, best_index = iou, j
+                else:
+                    if rmse < best_rmse:
+                        best_rmse, best_index = rmse, j
+            assert best_index >= 0, "every RMSE >= 20: darknet would read outside the cell"
+            box_index, p_index = 5 * best_index, 5 * best_index + 4
+            box = [out[box_index] / S, out[box_index + 1] / S, out[box_index + 2] ** 2, out[box_index + 3] ** 2]
+            iou = box_iou(box, tbox)
+            cost -= noobject_scale * out[p_index] ** 2
+            d[p_index] = 1.0 - out[p_index]
+            if rescore:
+                d[p_index] = iou - out[p_index]
+            cost += d[p_index] ** 2             # darknet: += (1 - out)², even with rescore
+            for k in range(4):
+                t = np.sqrt(truth[k]) if k >= 2 else truth[k]          # sqrt=1: √w and √h targets
+                d[box_index + k] = coord_scale * (t - out[box_index + k])
+                cost += coord_scale * (t - out[box_index + k]) ** 2
+            # (darknet also adds (1 - iou)² to its printed cost here; nothing follows from it)
+            best[b, row, col] = best_index
+    return delta, cost / N, best
 
 
 def random_problem(S, B, C, N, seed):
@@ -179,12 +270,65 @@ def random_problem(S, B, C, N, seed):
     return pred, target
 
 
-@pytest.mark.parametrize("S, B, C, rescore", [(7, 2, 20, True), (3, 3, 4, True), (4, 1, 2, False), (2, 4, 1, True)])
-def test_matches_loop_reference_for_any_S_B_C(S, B, C, rescore):
-    pred, target = random_problem(S, B, C, N=3, seed=S * 100 + B * 10 + C)
-    total, parts = YOLOv1Loss(S=S, B=B, C=C, rescore=rescore)(tg.Tensor(pred), target)
-    assert total.item() == pytest.approx(reference_loss(pred, target, S, B, C, rescore=rescore), rel=1e-12)
+def no_overlap_problem(S, B, C, N, seed):
+    """Targets from random_problem, and predictors none of which overlaps its cell's object: the
+    cells where darknet decides by RMSE alone (most cells early in training)."""
+    rng = np.random.default_rng(seed)
+    _, target = random_problem(S, B, C, N, seed)
+    pred = rng.normal(0, 0.3, size=(N, S, S, B * 5 + C))
+    for n, i, j in zip(*np.nonzero(target[..., 4])):
+        t = target[n, i, j]
+        for b in range(B):
+            while True:  # redraw until this box misses the truth
+                x, y = rng.uniform(0, 1, 2)
+                sw, sh = rng.uniform(0.05, 0.6, 2)
+                if (abs(x - t[0]) / S > (sw * sw + t[2]) / 2) or (abs(y - t[1]) / S > (sh * sh + t[3]) / 2):
+                    break
+            pred[n, i, j, 5 * b:5 * b + 4] = x, y, sw, sh
+    return pred, target
+
+
+def check_against_darknet(pred, target, S, B, C, rescore):
+    loss = YOLOv1Loss(S=S, B=B, C=C, rescore=rescore)
+    x = tg.Tensor(pred, requires_grad=True)
+    total, parts = loss(x, target)
+    total.backward()
+    delta, cost, best = darknet_forward_detection(pred, target, S, B, C, rescore=rescore)
+    responsible, iou = loss.assign(pred, target)
+    has_object = target[..., 4] > 0
+    np.testing.assert_array_equal(np.argmax(responsible, axis=-1)[has_object], best[has_object])
+    assert not responsible[~has_object].any()
+    assert total.item() == pytest.approx(cost, rel=1e-12)
     assert sum(parts.values()) == pytest.approx(total.item(), rel=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), -2 * delta / pred.shape[0], rtol=1e-12, atol=1e-15)
+    return iou, has_object
+
+
+@pytest.mark.parametrize("S, B, C, rescore", [(7, 2, 20, True), (7, 3, 20, True), (3, 3, 4, False), (2, 4, 1, True)])
+def test_matches_darknet_where_no_box_overlaps(S, B, C, rescore):
+    pred, target = no_overlap_problem(S, B, C, N=6, seed=S * 100 + B * 10 + C)
+    iou, has_object = check_against_darknet(pred, target, S, B, C, rescore)
+    assert has_object.sum() >= 4 and np.all(iou[has_object] == 0)
+    # These cells discriminate: a squared error in (x, y, √w, √h) in cell units picks another box in some
+    boxes = pred[..., :5 * B].reshape(pred.shape[:3] + (B, 5))[..., :4]
+    true = np.concatenate([target[..., 0:2], np.sqrt(target[..., 2:4])], axis=-1)[..., None, :]
+    old_rule = np.argmin(((boxes - true) ** 2).sum(axis=-1), axis=-1)
+    darknet = darknet_forward_detection(pred, target, S, B, C)[2]
+    assert np.any(old_rule[has_object] != darknet[has_object])
+
+
+@pytest.mark.parametrize("S, B, C, rescore", [(7, 2, 20, True), (3, 3, 4, True), (4, 1, 2, False), (2, 4, 1, True)])
+def test_matches_darknet_with_overlapping_boxes(S, B, C, rescore):
+    pred, target = random_problem(S, B, C, N=3, seed=S * 100 + B * 10 + C)
+    # push one predictor of every other object cell off its object, so cells mix overlapping and
+    # non-overlapping boxes (where a later overlapping box must beat an earlier one chosen by RMSE)
+    for k, (n, i, j) in enumerate(zip(*np.nonzero(target[..., 4]))):
+        if k % 2 == 0:
+            pred[n, i, j, 0] += 3.0
+    iou, has_object = check_against_darknet(pred, target, S, B, C, rescore)
+    assert np.any(iou[has_object].max(axis=-1) > 0)
+    if B > 1:
+        assert np.any((iou[has_object] == 0).any(axis=-1) & (iou[has_object] > 0).any(axis=-1))
 
 
 def test_loss_is_divided_by_batch_size():

@@ -26,5 +26,5 @@ from . import detection, nn, viz  # noqa: E402
 
 __version__ = "0.2.0"
 from .serialization import CheckpointError, load, save  # noqa: E402
-from .utils import seed  # noqa: E402
-from . import models, optim  # noqa: E402
+from .utils import manual_seed, seed  # noqa: E402
+from . import cuda, models, optim  # noqa: E402

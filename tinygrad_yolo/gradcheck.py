@@ -6,6 +6,16 @@ backward gives dL/dx for every input. Small inputs are checked element by
 element; large ones along a few random directions d, comparing the directional
 derivative <dL/dx, d> with (L(x + eps d) - L(x - eps d)) / 2 eps (Chainer's
 check_backward does the same).
+
+Inputs are checked in the layout they come in -- transposed, sliced with a step or
+reversed, as ``x.T``, ``permute`` and strided slicing give them -- because ops must be
+right for every layout: the backward runs on the input as given, and each perturbation
+is written into the input array itself through an index (``data[i, j] = ...``), which
+reaches the element whatever the strides (a ``reshape(-1)`` of a non-contiguous array
+is a copy, and writes to it would never reach the input). The one exception are arrays
+whose elements are not independent variables -- a broadcast view (stride 0), whose one
+memory cell is many elements -- or that are read-only: the analytic gradient is still
+taken at the array as given, and the perturbations go to a private copy.
 """
 from dataclasses import dataclass
 
@@ -57,9 +67,6 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elementwise=
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck needs float64 inputs (central differences are too coarse in "
                             f"lower precision), but input {i} is {inputs[i].dtype}; convert with .double()")
-    for i in checked:  # perturbing in place needs a contiguous, writable array we own
-        inputs[i].data = array_module(inputs[i].data).array(inputs[i].data, copy=True)
-
     rng = np.random.default_rng(seed)
     with enable_grad():
         for i in checked:
@@ -92,31 +99,51 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elementwise=
             result.worst_where, result.analytic, result.numeric = where, float(a), float(n)
 
     for i in checked:
+        given = inputs[i].data
+        others = [inputs[k].data for k in range(len(inputs)) if k != i and isinstance(inputs[k], Tensor)]
+        if not _perturbable(given, others):  # see the module docstring
+            inputs[i].data = array_module(given).array(given, copy=True)
         data = inputs[i].data
-        flat = data.reshape(-1)  # a view: writes perturb the input
-        if data.size <= max_elementwise:
-            for j in range(data.size):
-                orig = flat[j].item()
-                flat[j] = orig + eps
-                f_plus = _scalar(fn, inputs, v)
-                flat[j] = orig - eps
-                f_minus = _scalar(fn, inputs, v)
-                flat[j] = orig
-                numeric = (f_plus - f_minus) / (2 * eps)
-                index = np.unravel_index(j, data.shape)
-                record(i, f"index {tuple(int(k) for k in index)}", analytic[i].reshape(-1)[j], numeric)
-        else:
-            original = data.copy()
-            for k in range(n_directions):
-                d = xp.asarray(rng.standard_normal(data.shape))
-                data[...] = original + eps * d
-                f_plus = _scalar(fn, inputs, v)
-                data[...] = original - eps * d
-                f_minus = _scalar(fn, inputs, v)
-                data[...] = original
-                numeric = (f_plus - f_minus) / (2 * eps)
-                record(i, f"random direction {k}", float((analytic[i] * to_numpy(d)).sum()), numeric)
+        try:
+            if data.size <= max_elementwise:
+                for index in np.ndindex(*data.shape):  # an index into the array itself: any strides
+                    orig = data[index].item()
+                    data[index] = orig + eps
+                    f_plus = _scalar(fn, inputs, v)
+                    data[index] = orig - eps
+                    f_minus = _scalar(fn, inputs, v)
+                    data[index] = orig
+                    numeric = (f_plus - f_minus) / (2 * eps)
+                    record(i, f"index {tuple(int(k) for k in index)}", analytic[i][index], numeric)
+            else:
+                original = data.copy()
+                for k in range(n_directions):
+                    d = xp.asarray(rng.standard_normal(data.shape))
+                    data[...] = original + eps * d
+                    f_plus = _scalar(fn, inputs, v)
+                    data[...] = original - eps * d
+                    f_minus = _scalar(fn, inputs, v)
+                    data[...] = original
+                    numeric = (f_plus - f_minus) / (2 * eps)
+                    record(i, f"random direction {k}", float((analytic[i] * to_numpy(d)).sum()), numeric)
+        finally:
+            inputs[i].data = given
     return result
+
+
+def _perturbable(a, others):
+    """Whether ``a``'s elements can be perturbed one at a time in place: writable, each element
+    in memory of its own (no zero or overlapping strides), and no memory shared with another
+    input (whose value would move too)."""
+    if not getattr(a.flags, "writeable", True):  # CuPy arrays have no such flag
+        return False
+    extent = a.itemsize  # bytes spanned by the axes seen so far, the smallest strides first
+    for stride, n in sorted((abs(s), n) for s, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            return False
+        extent += stride * (n - 1)
+    xp = array_module(a)
+    return not any(array_module(o) is xp and xp.may_share_memory(a, o) for o in others)
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, **kwargs):

@@ -112,8 +112,13 @@ def _write_npz(f, arrays):
 
 
 def save(obj, path):
-    """Save nested dicts/lists/tuples of arrays, Tensors and plain values to ``path`` (.npz),
-    atomically. Returns ``path``."""
+    """Save nested dicts/lists/tuples of arrays, Tensors and plain values to ``path``, atomically.
+    Returns ``path``.
+
+    The file is always a NumPy ``.npz`` archive (a zip of ``.npy`` arrays plus a JSON structure
+    entry; see the module docstring), whatever the name ends in: ``tg.save(sd, "model.pt")``
+    writes ``model.pt`` exactly (no ``.npz`` is appended), but it is not a PyTorch pickle --
+    ``torch.load`` can't read it; ``tg.load`` and ``np.load`` can."""
     path = os.fspath(path)
     arrays = {}
     structure = {"format": FORMAT, "root": _encode(obj, [], arrays)}

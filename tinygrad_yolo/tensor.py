@@ -4,14 +4,27 @@
 (iteratively, so 10,000-op chains work), walk it from the output back to the
 leaves, hand each Function the gradient of its output and add up what it
 returns for its inputs. A tensor used twice receives two contributions.
+
+``Tensor(numpy_array)`` shares the array's memory (like ``torch.from_numpy``; no copy, so
+wrapping a batch costs nothing); a list, a Python number or a dtype conversion makes a new
+array. Sharing is safe because what an op saves for backward is locked (function.py): writing
+the array, or ``.data``, while a graph still holds it fails instead of silently changing the
+gradient. ``.clone()`` or ``tg.tensor(np.array(a))`` give a tensor of its own.
+
+Reductions take NumPy's spelling (``axis``, ``keepdims``) and PyTorch's (``dim``, ``keepdim``).
+Where the two libraries differ the spelling decides: ``x.max(dim=1)`` returns PyTorch's
+``(values, indices)`` pair, ``x.max(axis=1)`` (and ``x.max(1)``) NumPy's values alone.
+``x.size`` is NumPy's element count, and calling it is PyTorch's: ``x.size()`` is the shape,
+``x.size(1)`` one side.
 """
+import collections
 import weakref
 
 import numpy as np
 
 from . import backend
 from .backend import array_module, device_of, to_device, xp_for
-from .function import Function
+from .function import Function, is_grad_enabled, is_saved, modifying
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops import matmul as M
@@ -69,13 +82,19 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    size = property(lambda self: _Size(self.data.size, self.data.shape))
     device = property(lambda self: device_of(self.data))
     is_leaf = property(lambda self: self._ctx is None)
     T = property(lambda self: self.transpose())
 
     def __len__(self):
         return len(self.data)
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.data.ndim
 
     def __repr__(self):
         extra = f", device='{self.device}'" if self.device != "cpu" else ""
@@ -136,6 +155,48 @@ class Tensor:
 
     def zero_grad(self):
         self.grad = None
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place and return self (PyTorch's spelling)."""
+        self.requires_grad = requires_grad
+        return self
+
+    def clone(self):
+        """A copy with memory of its own; differentiable (the gradient passes straight back)."""
+        return E.Clone.apply(self)
+
+    # ---- in place (outside the graph) ---------------------------------------
+    # These write self.data directly and are not recorded, so on a tensor that requires grad
+    # they run only under no_grad (as optimizer steps do). Through function.modifying, a graph
+    # that saved this memory raises at its backward instead of using the new values.
+    def _write(self, name, write):
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{name}() writes in place and is not recorded in the graph: on a tensor "
+                               "that requires grad use an out-of-place op, or call it under tg.no_grad()")
+        with modifying(self.data):
+            write(self.data)
+        return self
+
+    def zero_(self):
+        return self._write("zero_", lambda a: a.fill(0))
+
+    def fill_(self, value):
+        return self._write("fill_", lambda a: a.fill(value))
+
+    def copy_(self, src):
+        """Copy ``src`` (a Tensor or array, broadcast to this shape) into this tensor's memory."""
+        src = src.data if isinstance(src, Tensor) else src
+        if device_of(src) != self.device:
+            src = to_device(backend.to_numpy(src), self.device)
+        return self._write("copy_", lambda a: array_module(a).copyto(a, src, casting="unsafe"))
+
+    def add_(self, other, alpha=1):
+        other = other.data if isinstance(other, Tensor) else other
+        return self._write("add_", lambda a: a.__iadd__(other * alpha if alpha != 1 else other))
+
+    def mul_(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return self._write("mul_", lambda a: a.__imul__(other))
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward (for studying the graph). The op
@@ -212,6 +273,8 @@ class Tensor:
             retained = fn._retained() if fn._retained is not None else None
             if retained is not None:  # retain_grad() on the tensor this op made, still alive
                 _accumulate_leaf(retained, g, owned)
+            if fn._saved_locks:
+                fn.check_saved()  # raises if what forward saved was written in place since
             for obs in observers:
                 obs.before_backward(fn, g)
             in_grads = fn.backward(g)
@@ -287,14 +350,63 @@ class Tensor:
     def leaky_relu(self, negative_slope=0.01): return A.LeakyReLU.apply(self, slope=negative_slope)
     def sigmoid(self): return A.Sigmoid.apply(self)
     def tanh(self): return A.Tanh.apply(self)
-    def softmax(self, axis=-1): return A.Softmax.apply(self, axis=axis)
-    def log_softmax(self, axis=-1): return A.LogSoftmax.apply(self, axis=axis)
+    def softmax(self, axis=-1, *, dim=None):
+        return A.Softmax.apply(self, axis=_pick_axis("softmax", axis, dim, -1))
 
-    # ---- reductions -------------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return R.Sum.apply(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return R.Mean.apply(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return R.Max.apply(self, axis=axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return -R.Max.apply(-self, axis=axis, keepdims=keepdims)
+    def log_softmax(self, axis=-1, *, dim=None):
+        return A.LogSoftmax.apply(self, axis=_pick_axis("log_softmax", axis, dim, -1))
+
+    # ---- reductions: axis/keepdims (NumPy) or dim/keepdim (PyTorch) -----------
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("sum", axis, keepdims, dim, keepdim)
+        return R.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("mean", axis, keepdims, dim, keepdim)
+        return R.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The maximum over ``axis`` (NumPy: the values). With PyTorch's ``dim=`` it is PyTorch's
+        ``(values, indices)`` pair instead. The gradient of tied maxima is shared evenly between
+        them (PyTorch's max(dim) gives it all to the index it returns)."""
+        return self._extremum("max", axis, keepdims, dim, keepdim)
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """As max: values, or with ``dim=`` a ``(values, indices)`` pair."""
+        return self._extremum("min", axis, keepdims, dim, keepdim)
+
+    def _extremum(self, name, axis, keepdims, dim, keepdim):
+        pair = dim is not None  # PyTorch's spelling: PyTorch's result
+        if pair and not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{name}(dim=...) takes one dimension and returns (values, indices), as in "
+                            f"PyTorch; for the {name} over several use axis={tuple(dim)!r}")
+        axis, keepdims = _reduction_args(name, axis, keepdims, dim, keepdim)
+        values = R.Max.apply(self, axis=axis, keepdims=keepdims) if name == "max" else \
+            -R.Max.apply(-self, axis=axis, keepdims=keepdims)
+        if not pair:
+            return values
+        arg = self.argmax if name == "max" else self.argmin
+        return MinMax(values, arg(axis, keepdims))
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Index of the (first) maximum: over the flattened tensor without an axis. Not
+        differentiable: an int64 tensor outside the graph."""
+        axis, keepdims = _reduction_args("argmax", axis, keepdims, dim, keepdim)
+        return self._arg(array_module(self.data).argmax, "argmax", axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("argmin", axis, keepdims, dim, keepdim)
+        return self._arg(array_module(self.data).argmin, "argmin", axis, keepdims)
+
+    def _arg(self, fn, name, axis, keepdims):
+        if self.size == 0:
+            raise ValueError(f"{name} of an empty tensor (shape {self.shape})")
+        if isinstance(axis, (tuple, list)):
+            raise TypeError(f"{name} takes one axis, got {axis!r}")
+        if axis is not None:
+            R._normalize_axis(axis, self.ndim)  # a clear error for an axis out of range
+        index = fn(self.data, axis=axis, keepdims=keepdims)
+        return Tensor._from_op(array_module(self.data).asarray(index, dtype=np.int64), None, False)
 
     # ---- shape ------------------------------------------------------------
     def reshape(self, *shape):
@@ -342,6 +454,46 @@ class Tensor:
 
     def pad(self, pad_width, value=0.0):
         return S.Pad.apply(self, pad_width=_normalize_pad(pad_width, self.ndim), value=value)
+
+
+class _Size(int):
+    """``Tensor.size``: NumPy's element count, an int; called, PyTorch's ``size()``: the shape,
+    or with a dimension its length."""
+
+    def __new__(cls, n, shape):
+        self = int.__new__(cls, n)
+        self.shape = shape
+        return self
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def __reduce__(self):  # pickles (and copies) as the plain int it is
+        return int, (int(self),)
+
+
+MinMax = collections.namedtuple("MinMax", ["values", "indices"])
+MinMax.__doc__ = "x.max(dim=...) / x.min(dim=...): PyTorch's (values, indices)."
+
+
+def _pick_axis(op, axis, dim, default):
+    """``dim`` (PyTorch) when given, else ``axis`` (NumPy); both at once is an error."""
+    if dim is None:
+        return axis
+    if axis != default:
+        raise TypeError(f"{op}() got both axis={axis!r} and dim={dim!r}; pass one of them")
+    return tuple(dim) if isinstance(dim, list) else dim
+
+
+def _reduction_args(op, axis, keepdims, dim, keepdim):
+    axis = _pick_axis(op, axis, dim, None)
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if keepdim is not None:
+        if keepdims is not False and bool(keepdims) != bool(keepdim):
+            raise TypeError(f"{op}() got keepdims={keepdims!r} and keepdim={keepdim!r}; pass one of them")
+        keepdims = keepdim
+    return axis, bool(keepdims)
 
 
 class _HookHandle:
@@ -394,12 +546,15 @@ def zero_grads(tensors, set_to_none=True):
         if set_to_none:
             t.grad = None
         else:
-            t.grad.data[...] = 0
+            with modifying(t.grad.data):
+                t.grad.data[...] = 0
 
 
 def _accumulate_leaf(t, g, owned):
     if t.grad is None:
         t.grad = Tensor._from_op(g if owned else g.copy(), None, False)
+    elif is_saved(t.grad.data):  # a live graph uses this .grad: leave it as it is
+        t.grad = Tensor._from_op(t.grad.data + g, None, False)
     else:
         t.grad.data += g  # leaf gradients add up across backward calls until zeroed
 

@@ -1,6 +1,6 @@
 """Reproducibility: one package-wide random generator.
 
-``tg.seed(n)`` reseeds it (and NumPy's global RNG, which ``tg.randn``/``tg.rand``
+``tg.seed(n)`` (or PyTorch's name, ``tg.manual_seed(n)``) reseeds it (and NumPy's global RNG, which ``tg.randn``/``tg.rand``
 use), so weight initialisation, dropout masks and anything else drawing from
 ``get_rng()`` repeat exactly from run to run.
 """
@@ -22,6 +22,12 @@ def seed(n):
     if backend._cupy is not None:  # only if CuPy is already loaded: seeding must not start a GPU
         backend._cupy.random.seed(n % 2**32)
     return _rng
+
+
+def manual_seed(n):
+    """PyTorch's name for ``seed``: reseed every generator the package draws from. Returns the
+    package's ``np.random.Generator`` (PyTorch returns a torch.Generator)."""
+    return seed(n)
 
 
 def get_rng():

@@ -3,7 +3,9 @@
 Shared by the test suite and `tinygrad-yolo gradcheck`, so an op added here is
 checked by both. Functions deliberately without a case are listed in EXEMPT.
 """
-from .registry import CASES, Case, Params, build_example, case, check_example, covered_functions, repro_line, run_case
+from .registry import (CASES, FLOAT32_TOLERANCE, LAYOUT_TOLERANCE, Case, Params, build_example, case, check_example, check_float32,
+                       check_layouts, covered_functions, on_device, repro_line, run_case, same_layout)
+from .strategies import LAYOUTS, STRIDED, is_strided, with_layout
 from . import core_cases  # noqa: F401  (registers the cases)
 from . import conv_cases  # noqa: F401
 

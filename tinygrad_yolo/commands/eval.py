@@ -1,6 +1,5 @@
 """`tinygrad-yolo eval`: VOC AP per class and mAP@0.5 (all-point and 11-point) of a checkpoint,
 on the validation split of the run that made it (the same held-out images) or any split."""
-import json
 
 
 def add_arguments(parser):
@@ -44,6 +43,7 @@ def run(args):
         prepared = open_training_data(cfg, saved if same else None)
         dataset = prepared.val
         where = f"the run's validation split ({dataset.split})"
+    dataset.draft_size = 2 * model.img_size  # decoded as training's validation did
     metrics = evaluate(model, dataset, args.device, args.batch_size, workers=args.workers)
     metrics.pop("curves")
     if args.json:

@@ -3,8 +3,6 @@ import argparse
 import json
 import sys
 
-from . import UserError  # noqa: F401  (the CLI prints it; kept importable from here)
-
 S = argparse.SUPPRESS  # options left out are not in args: what the user typed is what is there
 
 
@@ -29,7 +27,7 @@ def add_arguments(parser):
     a("--resume", action="store_true", help="continue the run in --out (default: the latest under runs/yolo) "
       "from its last.npz, with its own options")
     a("--steps", type=int, default=S, metavar="N", help="optimizer steps (default: from the data: a fixed compute "
-      "budget, at least 20 epochs)")
+      "budget, at least 15 epochs)")
     a("--epochs", type=int, default=S, metavar="N", help="alternatively, passes over the training split")
     a("--batch-size", type=int, default=S, metavar="N", help="images per step (default: 32)")
     a("--img-size", type=int, default=S, metavar="PX", help="square input size, a multiple of 32 (default: 32 x grid)")
@@ -42,6 +40,12 @@ def add_arguments(parser):
     a("--lr", type=float, default=S, help="AdamW learning rate (default: 0.01)")
     a("--weight-decay", type=float, default=S, help="AdamW weight decay (default: 5e-4)")
     a("--warmup", type=float, default=S, metavar="F", help="warm-up as a fraction of the steps (default: 0.1)")
+    a("--lambda-class", type=float, default=S, metavar="L",
+      help="weight of the loss's class term, darknet's class_scale (default: 3; the paper's is 1)")
+    a("--mosaic", type=float, default=S, metavar="P",
+      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, it did not help here)")
+    a("--window", type=int, default=S, metavar="PX",
+      help="train on windows of this size cut from the input image, 0 for whole images (default: from the data)")
     a("--no-ema", dest="ema", action="store_false", default=S,
       help="evaluate and keep the last weights instead of their moving average")
     a("--device", default=S, choices=["cpu", "cuda"], help="(default: cpu)")

@@ -11,7 +11,6 @@ Roboflow's umbrella category) are left out of the class list.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Dict, List
@@ -20,7 +19,7 @@ import numpy as np
 
 from .dataset import DatasetError, Record, pixel_boxes_to_normalised, read_text
 from .images import image_info
-from .voc import SPLIT_NAMES, inside, walk_files
+from .files import SPLIT_NAMES, inside
 
 
 def load_coco_json(path: Path) -> dict:
@@ -165,4 +164,4 @@ def coco_files_for(path: Path) -> List[Path]:
     return [path] if path.is_file() else find_coco_files(path)
 
 
-__all__ = ["read_coco", "read_coco_source", "find_coco_files", "coco_files_for", "load_coco_json", "walk_files"]
+__all__ = ["read_coco", "read_coco_source", "find_coco_files", "coco_files_for", "load_coco_json"]

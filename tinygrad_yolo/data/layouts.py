@@ -21,7 +21,8 @@ import numpy as np
 from .coco import find_coco_files, read_coco_source
 from .dataset import DatasetError, DetectionDataset, parse_classes
 from .images import is_image_file
-from .voc import (VOCDataset, _keep_known, is_voc_root, read_xml_folder, resolve_classes, walk_files)
+from .files import walk_files
+from .voc import VOCDataset, _keep_known, is_voc_root, read_xml_folder, resolve_classes
 from .yolo_txt import find_yaml, has_yolo_labels, read_yolo_folder, read_yolo_yaml
 
 TRAIN_NAMES = ("train", "training", "train2017", "train2014", "trainval")

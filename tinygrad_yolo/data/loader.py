@@ -146,29 +146,50 @@ class DataLoader:
         batches are neither loaded nor decoded, and the rest are exactly those of a full epoch)."""
         epoch = self.epoch
         self.epoch += 1
-        batches = self.batch_indices(epoch)[start_batch:]
+        jobs = [(epoch, k, idx) for k, idx in enumerate(self.batch_indices(epoch)) if k >= start_batch]
+        return (batch for _, _, batch in self._run(iter(jobs)))
+
+    def stream(self, epoch: int = 0, start_batch: int = 0) -> Iterator:
+        """(epoch, batch number, Batch) from batch `start_batch` of `epoch` on, epoch after epoch
+        without end: one set of threads, and the next epoch's first batches load while this
+        epoch's last ones train (a small dataset's epoch is a few steps; a stall at each start
+        would cost a tenth of the run). The batches are exactly those of ``iterate``."""
+        if len(self) == 0:
+            raise DataLoaderError(f"{len(self.dataset)} samples make no batch of {self.batch_size} with drop_last")
+
+        def jobs():
+            e, b = epoch, start_batch
+            while True:
+                for k, idx in enumerate(self.batch_indices(e)):
+                    if k >= b:
+                        yield e, k, idx
+                e, b = e + 1, 0
+        return self._run(jobs())
+
+    def _run(self, jobs) -> Iterator:
+        """(epoch, k, Batch) for each (epoch, k, indices) job, made in the background threads."""
         if self.num_workers == 0:
             never = threading.Event()
-            return (self._make_batch(idx, epoch, never) for idx in batches)
-        return self._threaded(batches, epoch)
+            return ((e, k, self._make_batch(idx, e, never)) for e, k, idx in jobs)
+        return self._threaded(jobs)
 
-    def _threaded(self, batches: List[np.ndarray], epoch: int) -> Iterator[Batch]:
+    def _threaded(self, jobs) -> Iterator:
         cancelled = threading.Event()
         pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix=_THREAD_PREFIX)
         pending = deque()
-        todo = iter(batches)
         depth = self.num_workers * self.prefetch
         try:
-            for idx in todo:  # fill the queue
-                pending.append(pool.submit(self._make_batch, idx, epoch, cancelled))
+            for e, k, idx in jobs:  # fill the queue
+                pending.append((e, k, pool.submit(self._make_batch, idx, e, cancelled)))
                 if len(pending) >= depth:
                     break
             while pending:
-                batch = pending.popleft().result()  # re-raises a worker's exception here
-                nxt = next(todo, None)
+                e, k, future = pending.popleft()
+                batch = future.result()  # re-raises a worker's exception here
+                nxt = next(jobs, None)
                 if nxt is not None:
-                    pending.append(pool.submit(self._make_batch, nxt, epoch, cancelled))
-                yield batch
+                    pending.append((nxt[0], nxt[1], pool.submit(self._make_batch, nxt[2], nxt[0], cancelled)))
+                yield e, k, batch
         finally:
             # Normal end, an exception, break, or the generator being garbage-collected: stop the
             # running tasks at their next sample, drop the queued ones, and let the threads exit.

@@ -209,6 +209,58 @@ def _per_box(labels, difficult, m: int):
     return labels, difficult
 
 
+def random_window(image: Image.Image, boxes, rng: np.random.Generator, size: int, centred: float = 0.75,
+                  min_visible: float = 0.25):
+    """A ``size`` x ``size`` window of the image, at its pixels (no resampling): with probability
+    ``centred`` one around a random object (anywhere between 15% and 85% across the window),
+    else anywhere, so windows hold objects far more often than the image's area would give.
+    Returns (window, boxes relative to it, keep mask)."""
+    w, h = image.size
+    b = _check_boxes(boxes)
+    if len(b) and rng.random() < centred:
+        x0, y0, x1, y1 = b[rng.integers(len(b))]
+        left = (x0 + x1) / 2 * w - rng.uniform(0.15, 0.85) * size
+        top = (y0 + y1) / 2 * h - rng.uniform(0.15, 0.85) * size
+    else:
+        left, top = rng.uniform(0, w - size), rng.uniform(0, h - size)
+    left, top = int(np.clip(round(left), 0, w - size)), int(np.clip(round(top), 0, h - size))
+    window = image.crop((left, top, left + size, top + size))
+    shifted = (b * [w, h, w, h] - [left, top, left, top]) / size
+    out, keep = clip_boxes(shifted.astype(np.float32), min_visible)
+    return window, out, keep
+
+
+def mosaic(parts, rng: np.random.Generator, out_size: int, fill=FILL):
+    """Four (image, boxes, labels, difficult) tiled around a random centre, as YOLOv4/ultralytics do:
+    each image scaled so its longer side is ``out_size`` (the scale a plain resize gives it), the
+    four placed in the quadrants of a 2x canvas meeting at a centre drawn from its middle half, and
+    the ``out_size`` window around that centre cut out. Objects keep their size in pixels; a
+    picture holds parts of four scenes. Returns (PIL image, boxes, labels, difficult), boxes
+    clipped to the window (those under a quarter visible dropped by the caller's clip)."""
+    s = int(out_size)
+    canvas = Image.new("RGB", (2 * s, 2 * s), fill)
+    xc, yc = (int(v) for v in rng.uniform(0.5 * s, 1.5 * s, 2))
+    all_boxes, all_labels, all_difficult = [], [], []
+    for k, (image, boxes, labels, difficult) in enumerate(parts):
+        img = to_pil(image)
+        w, h = img.size
+        r = s / max(w, h)
+        w, h = max(1, round(w * r)), max(1, round(h * r))
+        img = img.resize((w, h), Image.BILINEAR)
+        x0, y0 = [(xc - w, yc - h), (xc, yc - h), (xc - w, yc), (xc, yc)][k]  # its corner at the centre
+        canvas.paste(img, (x0, y0))
+        b = _check_boxes(boxes).astype(np.float64)
+        all_boxes.append(np.stack([b[:, 0] * w + x0, b[:, 1] * h + y0, b[:, 2] * w + x0, b[:, 3] * h + y0], axis=1))
+        all_labels.append(np.asarray(labels, np.int64).reshape(-1))
+        all_difficult.append(np.asarray(difficult, bool).reshape(-1))
+    left, top = xc - s // 2, yc - s // 2
+    window = canvas.crop((left, top, left + s, top + s))
+    b = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4))
+    b = (b - [left, top, left, top]) / s
+    out, keep = clip_boxes(b.astype(np.float32))
+    return window, out, np.concatenate(all_labels)[keep], np.concatenate(all_difficult)[keep]
+
+
 class TrainTransform:
     """Scale/translate (resampled to img_size x img_size) -> flip -> HSV jitter -> CHW float.
 
@@ -217,28 +269,43 @@ class TrainTransform:
     """
 
     def __init__(self, img_size: int, scale: float = 0.2, translate: float = 0.2, flip: float = 0.5,
-                 saturation: float = 1.5, exposure: float = 1.5, min_visible: float = 0.25, seed: int = 0):
+                 saturation: float = 1.5, exposure: float = 1.5, min_visible: float = 0.25, seed: int = 0,
+                 mosaic: float = 0.0, dataset=None, window: Optional[int] = None, centred: float = 0.75):
         self.img_size = int(img_size)
+        if window is not None and not 0 < window <= img_size:
+            raise ValueError(f"window must lie in (0, img_size = {img_size}], got {window}")
+        self.window, self.centred = window, float(centred)
         self.scale, self.translate, self.flip = scale, translate, flip
         self.saturation, self.exposure, self.min_visible = saturation, exposure, min_visible
         self.rng = np.random.default_rng(seed)
+        if mosaic and dataset is None:
+            raise ValueError("mosaic needs the dataset to draw the other three images from")
+        self.mosaic, self.dataset = float(mosaic), dataset
 
     def __call__(self, image, boxes, labels, difficult=None, rng: Optional[np.random.Generator] = None) -> Transformed:
         rng = self.rng if rng is None else rng
         boxes = _check_boxes(boxes)
         labels, difficult = _per_box(labels, difficult, len(boxes))
+        if self.mosaic and rng.random() < self.mosaic:
+            others = [self.dataset[int(i)] for i in rng.integers(0, len(self.dataset), 3)]
+            image, boxes, labels, difficult = mosaic(
+                [(image, boxes, labels, difficult)] + [(o.image, o.boxes, o.labels, o.difficult) for o in others],
+                rng, self.img_size)
         img, boxes, keep = random_scale_translate(image, boxes, rng, self.img_size, self.scale,
                                                   self.translate, self.min_visible)
         labels, difficult = labels[keep], difficult[keep]
         if rng.random() < self.flip:
             img, boxes = hflip(img, boxes)
+        if self.window is not None and self.window < self.img_size:
+            img, boxes, keep = random_window(img, boxes, rng, self.window, self.centred, self.min_visible)
+            labels, difficult = labels[keep], difficult[keep]
         x = random_hsv(to_chw(img), rng, self.saturation, self.exposure)
         return Transformed(x, boxes, labels, difficult)
 
     def __repr__(self) -> str:
         return (f"TrainTransform(img_size={self.img_size}, scale={self.scale}, translate={self.translate}, "
                 f"flip={self.flip}, saturation={self.saturation}, exposure={self.exposure}, "
-                f"min_visible={self.min_visible})")
+                f"min_visible={self.min_visible}, mosaic={self.mosaic}, window={self.window})")
 
 
 class EvalTransform:

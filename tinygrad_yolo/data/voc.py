@@ -27,6 +27,7 @@ import numpy as np
 
 from .dataset import (DatasetError, DetectionDataset, Record, Sample, parse_classes,  # noqa: F401
                       pixel_boxes_to_normalised, read_text)
+from .files import inside, split_of, walk_files
 from .images import IMAGE_EXTENSIONS, image_info, is_image_file, open_rgb  # noqa: F401
 
 VOC_CLASSES = (
@@ -124,15 +125,6 @@ def parse_voc_annotation(xml_path: Union[str, os.PathLike], image_path: Union[st
     return Record(id=image_id, image_path=image_path, annotation_path=xml_path, width=width, height=height,
                   boxes=boxes, names=tuple(names[k] for k in kept),
                   difficult=np.asarray([difficult[k] for k in kept], dtype=bool).reshape(-1), exif=exif)
-
-
-def inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` (resolved, links followed) lies inside ``root``."""
-    try:
-        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
-        return True
-    except ValueError:
-        return False
 
 
 def _collect(items, parse, skip_bad, stacklevel=3):
@@ -234,25 +226,6 @@ def is_voc_root(root: Path) -> bool:
 # ---- folders of images with their XML --------------------------------------------------------
 IMAGE_FOLDER_NAMES = ("images", "image", "imgs", "img", "jpegimages", "photos", "pictures")
 XML_FOLDER_NAMES = ("annotations", "annotation", "annots", "annot", "labels", "label", "xml", "xmls")
-SPLIT_NAMES = ("train", "training", "val", "valid", "validation", "test", "testing")
-
-
-def walk_files(root: Path, max_depth: int = 6):
-    """Files under root (sorted, hidden folders and our own run folders skipped), as Paths."""
-    out = []
-    for folder, dirs, files in os.walk(root):
-        depth = len(Path(folder).relative_to(root).parts)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and depth < max_depth)
-        out.extend(Path(folder) / f for f in sorted(files) if not f.startswith("."))
-    return out
-
-
-def split_of(relative: Path) -> Optional[str]:
-    """The first folder in a relative path that names a split (train/, valid/, test/ ...)."""
-    for part in relative.parts[:-1]:
-        if part.lower() in SPLIT_NAMES:
-            return part
-    return None
 
 
 def _xml_candidates(image: Path, root: Path, siblings):

@@ -25,7 +25,7 @@ import numpy as np
 
 from .dataset import DatasetError, Record, pixel_boxes_to_normalised, read_text
 from .images import image_info, is_image_file
-from .voc import inside, walk_files
+from .files import inside, split_of, walk_files
 
 YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
 NAME_FILES = ("classes.txt", "obj.names", "classes.names", "names.txt")
@@ -219,7 +219,6 @@ def read_yolo_yaml(yaml_path: Path, skip_bad: bool = False):
 def read_yolo_folder(root: Path, names: Optional[List[str]], skip_bad: bool = False):
     """A YOLO-txt export without data.yaml: labels/ beside images/ (or .txt beside each image);
     class names from a classes.txt / obj.names file, or ``names``."""
-    from .voc import split_of
     notes = []
     if names is None:
         for name in NAME_FILES:

@@ -59,9 +59,18 @@ class YOLOv1(nn.Module):
                                       nn.Dropout(dropout), nn.Linear(hidden, S * S * out))
 
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (self.img_size, self.img_size):
-            raise ValueError(f"YOLOv1 expects images of shape (N, 3, {self.img_size}, {self.img_size}), "
-                             f"got {tuple(x.shape)}")
+        """(N, 3, img_size, img_size) -> (N, S, S, B*5+C). The conv head is fully convolutional, so
+        it also takes a window of such an image (each side a multiple of img_size / S), giving one
+        output cell per 32 (or 16) pixels as in the whole image: training on windows of large
+        photos is how small objects get seen at full resolution for less compute."""
+        size = self.img_size // self.S  # input pixels per output cell
+        whole = x.ndim == 4 and x.shape[1] == 3 and tuple(x.shape[2:]) == (self.img_size, self.img_size)
+        window = (self.config["head"] == "conv" and x.ndim == 4 and x.shape[1] == 3
+                  and all(d % size == 0 and d > 0 for d in x.shape[2:]))
+        if not (whole or window):
+            raise ValueError(f"YOLOv1 expects images of shape (N, 3, {self.img_size}, {self.img_size})"
+                             + (f" or windows with sides a multiple of {size}" if self.config["head"] == "conv" else "")
+                             + f", got {tuple(x.shape)}")
         y = self.head(self.extra(self.backbone(x)))
         if self.config["head"] == "conv":
             return y.permute(0, 2, 3, 1)  # (N, B*5+C, S, S) -> (N, S, S, B*5+C)

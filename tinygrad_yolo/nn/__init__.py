@@ -1,6 +1,7 @@
 """Neural-network building blocks: functional ops (nn.functional), Modules and init."""
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
+from . import utils  # noqa: F401
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: F401
 from .container import ModuleList, Sequential  # noqa: F401
 from .conv import Conv2d  # noqa: F401

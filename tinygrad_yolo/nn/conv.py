@@ -3,14 +3,13 @@ import math
 
 import numpy as np
 
+from ..ops.im2col import int_pair
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
 
 
-def _pair(v):
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
 class Conv2d(Module):
@@ -19,11 +18,11 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=True):
         super().__init__()
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"Conv2d needs positive channel counts, got in={in_channels}, out={out_channels}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.in_channels, self.out_channels = int_pair((in_channels, out_channels), "(in, out) channels", "Conv2d")
+        self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = int_pair(stride, "stride", "Conv2d")
+        self.padding = int_pair(padding, "padding", "Conv2d", minimum=0)
+        self.dilation = int_pair(dilation, "dilation", "Conv2d")
         self.weight = Parameter(np.empty((self.out_channels, self.in_channels) + self.kernel_size, dtype=np.float32))
         self.bias = Parameter(np.empty(self.out_channels, dtype=np.float32)) if bias else None
         self.reset_parameters()

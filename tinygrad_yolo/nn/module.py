@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..function import no_grad
+from ..function import modifying, no_grad
 from ..tensor import Tensor, zero_grads
 from .parameter import Parameter
 
@@ -358,7 +358,8 @@ class Module:
                     v = v.data if isinstance(v, Tensor) else v
                     xp = backend.array_module(t.data)
                     v = backend.to_device(v, t.device) if hasattr(v, "shape") else v
-                    t.data[...] = xp.asarray(v, dtype=t.dtype)
+                    with modifying(t.data):
+                        t.data[...] = xp.asarray(v, dtype=t.dtype)
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing -------------------------------------------------------------

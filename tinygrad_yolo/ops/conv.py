@@ -44,7 +44,7 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import (col2im, conv_output_size, im2col, kernel_taps, merge_stride_phases, pair,
+from .im2col import (col2im, conv_output_size, im2col, int_pair, kernel_taps, merge_stride_phases, pair,
                      stride_phases)
 from .workspace import scratch
 
@@ -94,7 +94,9 @@ class Conv2d(Function):
     path (tests compare all three)."""
 
     def __init__(self, stride=1, padding=0, dilation=1, algorithm=None):
-        self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
+        self.stride = int_pair(stride, "stride", "conv2d")
+        self.padding = int_pair(padding, "padding", "conv2d", minimum=0)
+        self.dilation = int_pair(dilation, "dilation", "conv2d")
         if algorithm not in (None,) + ALGORITHMS:
             raise ValueError(f"unknown conv2d algorithm {algorithm!r}: expected one of {ALGORITHMS}")
         self.algorithm = algorithm
@@ -117,6 +119,10 @@ class Conv2d(Function):
         if self.algorithm != "im2col" and xp is not np:
             raise ValueError(f"conv2d: the {self.algorithm} algorithm is a NumPy path; CUDA arrays use 'im2col'")
         self.pointwise = (R, S) == (1, 1) and self.padding == (0, 0)
+        self.empty = x.size == 0 or w.size == 0
+        if self.empty:  # no images, channels or filters: y is b (a sum over nothing is 0), or empty
+            y = xp.zeros((x.shape[0], K, Ho, Wo), dtype=x.dtype)
+            return y + b.reshape(1, K, 1, 1) if b is not None else y
         if self.algorithm == "images" and not self.pointwise:
             y = np.empty((x.shape[0], K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
             _images_conv(x, self.w2, self.padding, ((R, S), self.stride, self.dilation), y)
@@ -142,7 +148,11 @@ class Conv2d(Function):
         need_b = self.has_bias and self.needs_input_grad[2]
         K, C, R, S = self.w.shape
         db = g.sum(axis=(0, 2, 3)) if need_b else None
-        if self.pointwise:
+        if self.empty:
+            xp = array_module(g)
+            dx = xp.zeros(self.x.shape, dtype=g.dtype) if need_x else None
+            dw = xp.zeros(self.w.shape, dtype=g.dtype) if need_w else None
+        elif self.pointwise:
             dx, dw = _pointwise_backward(self.x.shape, self.x_read, self.w2, g, self.stride, need_x, need_w)
         elif self.algorithm == "images":
             dx, dw = _images_backward(self.x, self.w, self.w2, g, self.stride, self.padding,

@@ -164,6 +164,16 @@ class Minimum(Function):
         return g * share, g * (1 - share)
 
 
+class Clone(Function):
+    """A copy with memory of its own (Tensor.clone); the gradient passes through."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
 class Cast(Function):
     """dtype conversion; the engine casts the gradient back to the input's dtype."""
 

@@ -23,8 +23,23 @@ from ..backend import array_module
 from .workspace import scratch
 
 
+def int_pair(v, name, op, minimum=1):
+    """(h, w) from an int or a pair of ints, each at least ``minimum``: the check for a stride,
+    padding (minimum 0), dilation or kernel size a user passed. Anything else -- 1.5, "2", True,
+    a triple -- is a one-line error naming ``op`` and the argument, never truncated to an int."""
+    items = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(items) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a (h, w) pair of ints, got {v!r}")
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in items):
+        raise TypeError(f"{op}: {name} must be an int or a (h, w) pair of ints, got {v!r}")
+    if min(items) < minimum:
+        bound = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{op}: {name} must be {bound}, got {v!r}")
+    return int(items[0]), int(items[1])
+
+
 def pair(v):
-    """(h, w) from an int or a pair of ints."""
+    """(h, w) from an int or a pair of ints (already checked: see int_pair)."""
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise ValueError(f"expected an int or a (h, w) pair, got {v!r}")
@@ -39,7 +54,9 @@ def conv_output_size(size, k, s, p, d):
 
 def conv_geometry(hw, kh, kw, stride, padding, dilation):
     """Validate the hyper-parameters; return (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)."""
-    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    sh, sw = int_pair(stride, "stride", "conv")
+    ph, pw = int_pair(padding, "padding", "conv", minimum=0)
+    dh, dw = int_pair(dilation, "dilation", "conv")
     if kh < 1 or kw < 1:
         raise ValueError(f"kernel size must be >= 1, got ({kh}, {kw})")
     if sh < 1 or sw < 1:

@@ -57,7 +57,7 @@ def _chunks(a3):
     pass is a kernel launch, and the GPU has the bandwidth."""
     if array_module(a3) is not np:
         return [(0, a3.shape[0])]
-    return chunks(a3.shape[0], a3[0].nbytes)
+    return chunks(a3.shape[0], a3.itemsize * a3.shape[1] * a3.shape[2])  # (a3[0] fails for N = 0)
 
 
 class BatchNorm(Function):
@@ -81,10 +81,12 @@ class BatchNorm(Function):
             if a is not None and device_of(a) != device_of(x):
                 raise RuntimeError(f"batch_norm: {name} is on {device_of(a)} but the input is on "
                                    f"{device_of(x)}")
-        x3 = x.reshape(N, C, -1)
-        L = x3.shape[2]
+        L = 1
+        for side in x.shape[2:]:
+            L *= side
+        x3 = x.reshape(N, C, L)  # not -1: that can't be inferred when N or C is 0
         m = N * L
-        self.shape, self.m = x.shape, m
+        self.shape, self.m, self.L = x.shape, m, L
 
         if self.training:
             if m <= 1:
@@ -109,12 +111,15 @@ class BatchNorm(Function):
         else:
             if self.running_mean is None or self.running_var is None:
                 raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
-            mean = self.running_mean.astype(x.dtype, copy=False)
+            # a copy (C values): the running statistics stay the module's, updated in place by
+            # the next training forward, and are not part of what this op saved
+            mean = self.running_mean.astype(x.dtype, copy=True)
             self.inv_std = 1 / xp.sqrt(self.running_var.astype(x.dtype, copy=False) + self.eps)
             self.x3, self.mean = x3, mean
             scale = weight * self.inv_std
             shift, src = bias - mean * scale, x3
         self.weight = weight
+        self.running_mean = self.running_var = None  # not saved for backward (see above)
         if xp is not np:  # the same, fused into one kernel
             return cuda_kernels().scale_shift_gpu(src, scale, shift).reshape(x.shape)
         y, scale_rows, shift_rows = np.empty(x3.shape, dtype=x.dtype), _rows(scale, L), _rows(shift, L)
@@ -125,8 +130,8 @@ class BatchNorm(Function):
 
     def backward(self, g):
         N, C = self.shape[:2]
-        g3 = g.reshape(N, C, -1)
-        L = g3.shape[2]
+        L = self.L
+        g3 = g.reshape(N, C, L)
         xp = array_module(g)
         scale = self.weight * self.inv_std
         if self.training:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import conv_output_size, merge_stride_phases, pair, stride_phases
+from .im2col import conv_output_size, int_pair, merge_stride_phases, stride_phases
 from .workspace import chunks, scratch
 
 
@@ -24,9 +24,9 @@ def pool_geometry(op, x_shape, kernel_size, stride, padding):
     """Validate; return (kh, kw), (sh, sw), (ph, pw), (Ho, Wo)."""
     if len(x_shape) != 4:
         raise ValueError(f"{op}: input must be 4-d (N, C, H, W), got shape {tuple(x_shape)}")
-    (kh, kw) = pair(kernel_size)
-    (sh, sw) = pair(kernel_size if stride is None else stride)
-    (ph, pw) = pair(padding)
+    (kh, kw) = int_pair(kernel_size, "kernel_size", op)
+    (sh, sw) = (kh, kw) if stride is None else int_pair(stride, "stride", op)
+    (ph, pw) = int_pair(padding, "padding", op, minimum=0)
     if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
         raise ValueError(f"{op}: kernel size and stride must be >= 1 and padding >= 0, got kernel "
                          f"{(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}")
@@ -285,8 +285,8 @@ class AdaptiveAvgPool2d(Function):
 
 
 def _pair_or_none(v):
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"expected an int or a (h, w) pair, got {v!r}")
-        return tuple(None if a is None else int(a) for a in v)
-    return int(v), int(v)
+    """output_size: an int, or a pair of ints or None (None keeps that side)."""
+    items = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(items) == 2 and None in items:
+        return tuple(None if a is None else int_pair(a, "output_size", "adaptive_avg_pool2d")[0] for a in items)
+    return int_pair(v, "output_size", "adaptive_avg_pool2d")

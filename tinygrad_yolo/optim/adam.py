@@ -11,7 +11,7 @@ For step t (from 1), gradient g of parameter p:
 import math
 
 from .. import backend
-from ..function import no_grad
+from ..function import modifying, no_grad
 from .optimizer import Optimizer
 
 
@@ -33,7 +33,8 @@ class Adam(Optimizer):
                 g = p.grad.data
                 if wd != 0:
                     if self._decoupled:
-                        p.data *= 1 - lr * wd
+                        with modifying(p.data):  # a graph still holding p fails at its backward
+                            p.data *= 1 - lr * wd
                     else:
                         g = g + wd * p.data
                 if not state:
@@ -49,7 +50,8 @@ class Adam(Optimizer):
                 v += (1 - b2) * (g * g)
                 step_size = lr / (1 - b1 ** t)
                 denom = backend.array_module(v).sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-                p.data -= step_size * (m / denom)
+                with modifying(p.data):
+                    p.data -= step_size * (m / denom)
 
 
 class AdamW(Adam):

@@ -9,7 +9,7 @@ PyTorch's update, for gradient g of parameter p:
     p = p - lr * g
 """
 from ..backend import array_module
-from ..function import no_grad
+from ..function import modifying, no_grad
 from .optimizer import Optimizer
 
 
@@ -54,4 +54,5 @@ class SGD(Optimizer):
                     tmp = g * lr
                 else:  # g may be tmp itself: an in-place multiply is fine either way
                     array_module(tmp).multiply(g, lr, out=tmp)
-                p.data -= tmp
+                with modifying(p.data):  # a graph still holding p fails at its backward, as in PyTorch
+                    p.data -= tmp

@@ -27,11 +27,11 @@ def build_model(config, num_classes=None):
     return YOLOv1(backbone=config["backbone"], S=config["S"], B=config["B"],
                   C=config["C"] if num_classes is None else num_classes, img_size=config["img_size"],
                   width=config["width"], head=config["head"], hidden=config.get("hidden"),
-                  dropout=config.get("dropout", 0.5))
+                  dropout=config.get("dropout", 0.5), stride=config.get("stride", 32))
 
 
 # value ranges a model config may take; anything outside is not a model train could have made
-_INT_RANGES = {"S": (1, 64), "B": (1, 16), "C": (1, 10000), "img_size": (32, 4096)}
+_INT_RANGES = {"S": (1, 128), "B": (1, 16), "C": (1, 10000), "img_size": (32, 4096)}
 
 
 def check_model_config(config, where):
@@ -52,6 +52,8 @@ def check_model_config(config, where):
     hidden = config.get("hidden")
     if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or not 1 <= hidden <= 65536):
         raise CheckpointError(f"{where}: model config hidden = {hidden!r} is outside 1..65536")
+    if config.get("stride", 32) not in (16, 32):
+        raise CheckpointError(f"{where}: model config stride = {config.get('stride')!r} is not 16 or 32")
     dropout = config.get("dropout", 0.5)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise CheckpointError(f"{where}: model config dropout = {dropout!r} is outside [0, 1)")

@@ -30,6 +30,7 @@ class TrainConfig:
     batch_size: int = 32
     img_size: Optional[int] = None       # None = from the objects' sizes
     S: Optional[int] = None              # the grid; None = from how crowded the objects are
+    window: Optional[int] = None         # train on windows of this size (0 = whole images); None = from the data
     B: int = 2
     backbone: str = "resnet18"
     width: float = 0.25
@@ -37,6 +38,8 @@ class TrainConfig:
     lr: float = 1e-2
     weight_decay: float = 5e-4
     warmup: float = 0.1                  # warm-up, as a fraction of the steps
+    lambda_class: float = 3.0            # weight of the class term (darknet's class_scale; the paper's 1)
+    mosaic: float = 0.0                  # share of training images made of four (YOLOv4's mosaic)
     ema: bool = True                     # evaluate and keep an exponential moving average of the weights
     device: str = "cpu"
     seed: int = 0
@@ -81,19 +84,25 @@ def _float(cfg, name, low, high, low_open=False, high_open=False):
 
 
 def grid_sizes(S):
-    """The input sizes that give an S x S grid: the backbone's map (size / 32) halved to S."""
-    return [32 * S * 2 ** k for k in range(4) if 32 * S * 2 ** k <= 1024]
+    """The input sizes that give an S x S grid: 16 S (the backbone at stride 16), or 32 S halved
+    k times (stride 32 and k extra stride-2 stages)."""
+    return sorted({16 * S} | {32 * S * 2 ** k for k in range(4) if 32 * S * 2 ** k <= 1024})
 
 
 def grids_for(img_size):
-    """The grids an input size can give: size / 32, halved while it stays whole."""
-    size, out = img_size // 32, []
+    """The grids an input size can give: size / 16, size / 32, and that halved while it stays whole."""
+    size, out = img_size // 32, [img_size // 16]
     while size >= 1:
         out.append(size)
         if size % 2:
             break
         size //= 2
     return out
+
+
+def stride_for(img_size, S):
+    """The backbone stride that gives grid S at this input size: 16 for the finest grid, else 32."""
+    return 16 if 16 * S == img_size else 32
 
 
 def check_img_and_grid(img_size, S):
@@ -104,22 +113,34 @@ def check_img_and_grid(img_size, S):
         raise TrainError(f"--img-size {img_size}: must be a multiple of 32 (the backbone's stride), e.g. "
                          f"{' or '.join(map(str, near))};{hint}".rstrip(";"))
     if img_size is not None and S is not None and S not in grids_for(img_size):
-        raise TrainError(f"--img-size {img_size} gives a {img_size // 32}x{img_size // 32} feature map, which "
-                         f"can't be halved to --grid {S}: for --grid {S} use --img-size "
+        raise TrainError(f"--img-size {img_size} can't give --grid {S} (its feature map is {img_size // 16} "
+                         f"at stride 16, {img_size // 32} at stride 32): for --grid {S} use --img-size "
                          f"{' or '.join(map(str, grid_sizes(S)[:3]))}; --img-size {img_size} works with "
                          f"--grid {' or '.join(map(str, grids_for(img_size)))}")
+
+
+def check_window(img_size, S, window):
+    if window is None or window == 0 or img_size is None or S is None:
+        return
+    cell = img_size // S
+    if window % cell or window > img_size:
+        raise TrainError(f"--window {window}: must be a multiple of the {cell}-pixel cell of --img-size {img_size} "
+                         f"at --grid {S}, at most {img_size} (0: whole images)")
 
 
 def check_config(cfg: TrainConfig) -> TrainConfig:
     """Raise TrainError (one line naming the option) for any option that can't work."""
     _int(cfg, "batch_size", 1, 4096)
     _int(cfg, "img_size", 32, 4096, optional=True)
-    _int(cfg, "S", 1, 64, optional=True)
+    _int(cfg, "S", 1, 128, optional=True)
+    _int(cfg, "window", 0, 4096, optional=True)
     _int(cfg, "B", 1, 16)
     _float(cfg, "width", 0.0, 4.0, low_open=True)
     _float(cfg, "lr", 0.0, 10.0, low_open=True)
     _float(cfg, "weight_decay", 0.0, 1.0)
     _float(cfg, "warmup", 0.0, 1.0, high_open=True)
+    _float(cfg, "lambda_class", 0.0, 100.0)
+    _float(cfg, "mosaic", 0.0, 1.0)
     _float(cfg, "val_fraction", 0.0, 1.0, low_open=True, high_open=True)
     _int(cfg, "workers", 0, 64)
     _int(cfg, "seed", 0, 2 ** 32 - 1)
@@ -135,6 +156,7 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         if getattr(cfg, name) not in choices:
             raise TrainError(f"{_flag(name)} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}")
     check_img_and_grid(cfg.img_size, cfg.S)
+    check_window(cfg.img_size, cfg.S, cfg.window)
     if cfg.device == "cuda":
         check_cuda()
     return cfg

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data import DatasetError, EvalTransform, open_rgb
 from ..data.images import is_image_file
-from ..data.voc import walk_files
+from ..data.files import walk_files
 from ..detection import postprocess
 from .checkpoint import load_checkpoint
 from .errors import TrainError

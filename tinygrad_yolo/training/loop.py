@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from ..utils import get_rng, seed as seed_everything
 from . import recipe
 from .checkpoint import build_model, read_checkpoint, save_checkpoint
-from .config import RUNTIME_OPTIONS, TrainConfig, check_config
+from .config import RUNTIME_OPTIONS, TrainConfig, check_config, stride_for
 from .data import open_training_data, verify_images
 from .ema import ModelEMA
 from .errors import TrainError
@@ -35,6 +35,32 @@ from .run_folder import MetricsLog, RunFolder, dumps, latest_run
 from .signals import StopOnSignal, Stopped
 
 SAVE_EVERY_SECONDS = 300  # mid-epoch checkpoints too, so a long epoch can't lose more than this
+
+
+class _StopRequested(Exception):
+    """A signal asked the loop to stop; raised at a step boundary only."""
+
+
+class _EpochMeter:
+    """Images, seconds and mean loss parts since the last epoch line."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.t0, self.images, self.sums, self.steps = time.perf_counter(), 0, {}, 0
+
+    def add(self, images, parts):
+        self.images += images
+        self.steps += 1
+        for k, v in parts.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+
+    def rate(self):
+        return self.images / max(time.perf_counter() - self.t0, 1e-9)
+
+    def means(self):
+        return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
 
 
 def resume_config(saved: dict, cfg: TrainConfig, given) -> TrainConfig:
@@ -83,7 +109,13 @@ class Trainer:
         seed_everything(cfg.seed)
         self.model = build_model(self.model_config(len(classes)))
         self.model.to(cfg.device)
-        self.criterion = YOLOv1Loss(S=cfg.S, B=cfg.B, C=len(classes))
+        # Training on windows: the grid of a window, and w, h measured in the whole image's units
+        # (what the network predicts when it detects on a whole image) scaled to the window's.
+        window = cfg.window or cfg.img_size
+        self.grid = window // (cfg.img_size // cfg.S)
+        self.size_scale = cfg.img_size / window
+        self.criterion = YOLOv1Loss(S=self.grid, B=cfg.B, C=len(classes), lambda_class=cfg.lambda_class,
+                                    size_scale=self.size_scale)
         self.opt = optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = optim.LinearWarmup(self.opt, warmup_steps=plan.warmup_steps, start_factor=0.1,
                                         after=optim.CosineAnnealingLR(self.opt, T_max=max(1, cfg.steps - plan.warmup_steps)))
@@ -96,7 +128,7 @@ class Trainer:
     def model_config(self, num_classes):
         cfg = self.cfg
         return dict(backbone=cfg.backbone, S=cfg.S, B=cfg.B, C=num_classes, img_size=cfg.img_size, width=cfg.width,
-                    head=cfg.head)
+                    head=cfg.head, stride=stride_for(cfg.img_size, cfg.S))
 
     @property
     def eval_model(self):
@@ -130,15 +162,16 @@ class Trainer:
     def step(self, batch, num_classes):
         keep = [~d for d in batch.difficult]  # difficult/crowd boxes are for evaluation only
         targets, lost = encode_batch([b[k] for b, k in zip(batch.boxes, keep)],
-                                     [lb[k] for lb, k in zip(batch.labels, keep)], self.cfg.S, num_classes)
+                                     [lb[k] for lb, k in zip(batch.labels, keep)], self.grid, num_classes)
+        targets[..., 2:4] /= self.size_scale  # w, h of the whole image, as the network predicts them
         pred = self.model(Tensor(batch.images, device=self.cfg.device))
         loss, parts = self.criterion(pred, targets)
         self.opt.zero_grad()
         loss.backward()
         value = loss.item()
         if not math.isfinite(value):
-            raise TrainError(f"the loss became {value} at step {self.state['step'] + 1}; the weights before this "
-                             f"step are in last.npz; try a lower --lr (now {self.cfg.lr:g})")
+            raise TrainError(f"the loss became {value} at step {self.state['step'] + 1}; last.npz holds the run "
+                             f"as it was before; try a lower --lr (now {self.cfg.lr:g})")
         self.opt.step()
         self.sched.step()
         if self.ema is not None:
@@ -209,6 +242,8 @@ def _train(cfg, runs, saved, console):
     bar.close()
     plan = recipe.plan(cfg, data.train, data.val, saved_config=saved["train_config"] if saved else None)
     cfg = plan.config
+    for ds in (data.train, data.val):  # big photos: let the JPEG decoder shrink them (2x the input is plenty)
+        ds.draft_size = 2 * cfg.img_size
     if run is None:
         run = RunFolder.create(cfg.out, cfg.exist_ok)
         runs.append(run)
@@ -272,62 +307,69 @@ def _train(cfg, runs, saved, console):
         return (state["last_eval_step"] != state["step"]) and (
             at_end or (finished_epoch and state["epoch"] % plan.eval_every == 0))
 
-    t_epoch, images, parts_sum, n_parts, last_saved = time.perf_counter(), 0, {}, 0, time.perf_counter()
+    meter = _EpochMeter()
+    last_saved = time.perf_counter()
+
+    def boundary():
+        """At the end of an epoch and of the run: validate when due, then save."""
+        val, improved = validate(stop) if eval_due() else (None, False)
+        save_last()
+        return val, improved
+
+    def epoch_line(val, improved):
+        rate = meter.rate()
+        eta = (stop_at - state["step"]) * cfg.batch_size / max(rate, 1e-9)
+        shown = state["epoch"] + (1 if state["batch"] else 0)  # a run that ends inside an epoch shows that one
+        console.epoch(shown, epochs, state["step"], cfg.steps, meter.means(), rate, eta, val, improved)
+        log.write(event="epoch", step=state["step"], epoch=state["epoch"], seconds=time.perf_counter() - started,
+                  map50=val, best_map50=state["best_map"])
+        meter.reset()
+
     trainer.model.train()
     with StopOnSignal(console.line) as stop:
+        stream = loader.stream(state["epoch"], state["batch"]) if state["step"] < stop_at else iter(())
+        bar = None
         try:
-            while True:
-                val, improved = (validate(stop) if eval_due() else (None, False))
-                if val is not None or improved:
-                    save_last()
-                if state["step"] >= stop_at:
-                    break
+            if eval_due():  # resumed at an epoch's end whose validation a signal interrupted
+                boundary()
+            for epoch, k, batch in stream:  # epochs follow each other; the loader never stalls between
                 if stop.requested:
-                    raise EvaluationStopped()
-                loader.set_epoch(state["epoch"])
-                bar = console.bar(steps_per_epoch, f"epoch {state['epoch'] + 1}/{epochs}", initial=state["batch"])
-                for batch in loader.iterate(start_batch=state["batch"]):
-                    if stop.requested:
-                        break
-                    value, parts = trainer.step(batch, num_classes)
-                    images += len(batch.images)
-                    for k, v in parts.items():
-                        parts_sum[k] = parts_sum.get(k, 0.0) + v
-                    n_parts += 1
-                    rate = images / max(time.perf_counter() - t_epoch, 1e-9)
-                    bar.set_postfix(loss=f"{value:.3f}", img_s=f"{rate:.0f}")
-                    bar.update(1)
-                    if state["step"] % cfg.log_every == 0 or state["step"] == 1:
-                        log.write(event="step", step=state["step"], epoch=state["epoch"], loss=value, **parts,
-                                  lr=trainer.opt.param_groups[0]["lr"], images_per_s=rate,
-                                  dropped_objects=state["dropped"], objects=state["objects"])
-                    if state["step"] >= stop_at or stop.requested:
-                        break
-                    if time.perf_counter() - last_saved > SAVE_EVERY_SECONDS:
-                        save_last()
-                        last_saved = time.perf_counter()
-                bar.close()
-                if stop.requested:
-                    raise EvaluationStopped()
+                    raise _StopRequested()
+                if bar is None:
+                    bar = console.bar(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", initial=k)
+                value, parts = trainer.step(batch, num_classes)
+                meter.add(len(batch.images), parts)
+                bar.set_postfix(loss=f"{value:.3f}", img_s=f"{meter.rate():.0f}")
+                bar.update(1)
+                if state["step"] % cfg.log_every == 0 or state["step"] == 1:
+                    log.write(event="step", step=state["step"], epoch=state["epoch"], loss=value, **parts,
+                              lr=trainer.opt.param_groups[0]["lr"], images_per_s=meter.rate(),
+                              dropped_objects=state["dropped"], objects=state["objects"])
                 if state["batch"] >= steps_per_epoch:
+                    bar.close()
+                    bar = None
                     state["epoch"], state["batch"] = state["epoch"] + 1, 0
-                    val, improved = validate(stop) if eval_due() else (None, False)
+                    epoch_line(*boundary())
+                    last_saved = time.perf_counter()
+                elif time.perf_counter() - last_saved > SAVE_EVERY_SECONDS:  # a long epoch
                     save_last()
                     last_saved = time.perf_counter()
-                    elapsed = time.perf_counter() - t_epoch
-                    rate = images / max(elapsed, 1e-9)
-                    eta = (stop_at - state["step"]) * cfg.batch_size / max(rate, 1e-9)
-                    means = {k: v / max(n_parts, 1) for k, v in parts_sum.items()}
-                    console.epoch(state["epoch"], epochs, state["step"], cfg.steps, means, rate, eta, val, improved)
-                    log.write(event="epoch", step=state["step"], epoch=state["epoch"],
-                              seconds=time.perf_counter() - started, map50=val, best_map50=state["best_map"])
-                    t_epoch, images, parts_sum, n_parts = time.perf_counter(), 0, {}, 0
-            save_last()
-        except EvaluationStopped:
+                if state["step"] >= stop_at:
+                    break
+            if bar is not None:
+                bar.close()
+            if stop.requested:
+                raise _StopRequested()
+            if eval_due():  # the run ended inside an epoch (--max-steps, or steps not a whole number of epochs)
+                epoch_line(*boundary())
+        except (_StopRequested, EvaluationStopped):
             save_last()
             log.write(event="stopped", step=state["step"], epoch=state["epoch"], signal=stop.name)
             raise Stopped(f"stopped by {stop.name} at step {state['step']} of {cfg.steps}: saved {last}; continue "
                           f"with: tinygrad-yolo train --resume --out {run}", stop.code) from None
+        finally:
+            if hasattr(stream, "close"):
+                stream.close()  # stops the loader's threads
     train_seconds = time.perf_counter() - started
     log.write(event="trained", step=state["step"], seconds=train_seconds)
     log.close()
@@ -374,9 +416,9 @@ def write_report(run, data, model, metrics, curves, device, title):
     rows = epoch_rows(run / "metrics.jsonl")
     write_results_csv(run / "results.csv", rows)
     plot_results(run / "results.png", run / "metrics.jsonl", title)
-    plot_pr_curves(run / "pr_curve.png", curves, data.classes, metrics["ap"], f"precision-recall, {title}")
+    plot_pr_curves(run / "pr_curve.png", curves, data.classes, metrics["ap"], f"precision-recall\n{title}")
     plot_confusion(run / "confusion_matrix.png", curves["confusion"], data.classes,
-                   f"confusion matrix at score >= 0.25, IoU 0.5 ({title})")
+                   f"confusion matrix at score >= 0.25, IoU >= 0.5\n{title}")
     pictures = validation_pictures(run, model, data.val, device)
     names = ["best.npz", "last.npz", "metrics.json", "results.csv", "results.png", "pr_curve.png",
              "confusion_matrix.png"]

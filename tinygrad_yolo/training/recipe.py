@@ -4,27 +4,35 @@ Nothing here knows a dataset by name. From the training split it measures how la
 objects are and how crowded (how many share a grid cell: YOLOv1 learns one object per cell),
 and from those it sets
 
-    the grid S       the smallest S at which few objects share a cell (<= MAX_SHARED)
-    the input size   32 * S (the backbone's stride is 32), at least MIN_IMG
+    the input size   large enough that the median object is MIN_OBJECT_PX pixels across (a
+                     small CNN needs about 24 px to tell a die's pips apart), at least MIN_IMG
+    the grid S       the backbone's map at stride 32 (size / 32), or at stride 16 when at
+                     stride 32 more than MAX_SHARED of the objects would share a cell
+    the window       whole images when they are small; windows of WINDOW px (at the same
+                     resolution) when the input is large: small objects are seen at full size
+                     for a fraction of the compute, and detection still runs on the whole image
     the steps        a fixed compute budget (what fits about 12 minutes on two CPU cores),
-                     spent on this input size, but never fewer than MIN_EPOCHS passes
+                     spent at this input size, but never fewer than MIN_EPOCHS passes
     the warm-up      a fraction of the steps;  validation about EVALS times a run
 
 Each choice is stated in the start banner with its reason, and stored in the checkpoint.
 """
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TrainConfig, check_img_and_grid, grids_for
+from .config import TrainConfig, check_img_and_grid, check_window, stride_for
 from .errors import TrainError
 
+MIN_OBJECT_PX = 24       # the median object's side at the input size
+MIN_IMG, MAX_IMG = 224, 640
 MAX_SHARED = 0.05        # at most this share of the objects may lose their cell to a larger one
-MIN_IMG, MAX_IMG = 224, 448
+WINDOW = 192             # training windows of large inputs
 COMPUTE_BUDGET = 1.9e9   # images x pixels per image over the run: 1,180 steps of 32 at 224^2
-MIN_EPOCHS = 20
+STRIDE16_COST = 1.3      # a stride-16 backbone's step, relative to stride 32 at the same size (measured)
+MIN_EPOCHS = 15
 EVALS = 12
 
 
@@ -49,18 +57,17 @@ class Statistics:
     objects: int
     median_side: float       # sqrt(w h) of the median object, as a fraction of the image side
     small_side: float        # the 10th percentile
+    large_side: float        # the 90th percentile
     image_side: float        # the median image's longer side, pixels
-    shared: dict = field(default_factory=dict)  # S -> shared_cell_fraction
 
 
-def statistics(dataset, grids=range(5, 21)):
+def statistics(dataset):
     records = dataset.records
     sides = np.concatenate([np.sqrt(np.clip((r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1]), 0, None))
                             for r in records if len(r.boxes)] or [np.zeros(0)])
     image_side = float(np.median([max(r.width, r.height) for r in records])) if records else 0.0
-    return Statistics(len(records), len(sides), float(np.median(sides)) if len(sides) else 0.0,
-                      float(np.percentile(sides, 10)) if len(sides) else 0.0, image_side,
-                      {S: shared_cell_fraction(records, S) for S in grids})
+    pct = (lambda q: float(np.percentile(sides, q)) if len(sides) else 0.0)
+    return Statistics(len(records), len(sides), pct(50), pct(10), pct(90), image_side)
 
 
 @dataclass
@@ -76,18 +83,39 @@ class Plan:
         return list(self.notes)
 
 
-def choose_grid(stats, cfg):
-    """(S, img_size, reason) from the objects' crowding and size."""
-    if cfg.S is not None and cfg.img_size is not None:
-        return cfg.S, cfg.img_size, "as given"
+def choose_size(stats, cfg):
+    """(img_size, reason): the median object at least MIN_OBJECT_PX across."""
     if cfg.img_size is not None:
-        return grids_for(cfg.img_size)[0], cfg.img_size, f"--img-size {cfg.img_size} / 32"
+        return cfg.img_size, "as given"
     if cfg.S is not None:
-        return cfg.S, max(32 * cfg.S, MIN_IMG // (32 * cfg.S) * 32 * cfg.S or 32 * cfg.S), "32 x --grid"
-    candidates = [S for S in sorted(stats.shared) if MIN_IMG <= 32 * S <= MAX_IMG]
-    S = next((S for S in candidates if stats.shared[S] <= MAX_SHARED), candidates[-1])
-    return S, 32 * S, (f"the smallest grid at which <= {MAX_SHARED:.0%} of the objects share a cell "
-                       f"({stats.shared[S]:.1%} do at S = {S})")
+        return max(32 * cfg.S, 16 * cfg.S * math.ceil(MIN_IMG / (16 * cfg.S))), "for --grid"
+    want = MIN_OBJECT_PX / max(stats.median_side, 1e-6)
+    img = int(min(MAX_IMG, max(MIN_IMG, 32 * math.ceil(want / 32))))
+    return img, (f"so that the median object is {MIN_OBJECT_PX}+ px across" if img > MIN_IMG else
+                 f"the smallest input; the median object is over {MIN_OBJECT_PX} px there")
+
+
+def choose_grid(stats, cfg, img, records):
+    """(S, reason): img / 32, or img / 16 when at img / 32 too many objects share a cell."""
+    if cfg.S is not None:
+        return cfg.S, "as given"
+    coarse, fine = img // 32, img // 16
+    shared = shared_cell_fraction(records, coarse)
+    if shared <= MAX_SHARED:
+        return coarse, f"stride 32; {shared:.1%} of the objects share a cell there"
+    return fine, f"stride 16: at stride 32 (S = {coarse}) {shared:.1%} of the objects would share a cell"
+
+
+def choose_window(cfg, img, S, stats):
+    if cfg.window is not None:
+        return (cfg.window or img), "as given"
+    if img <= 2 * WINDOW:
+        return img, "whole images"
+    cell = img // S
+    window = cell * math.ceil(max(WINDOW, 4 * stats.large_side * img) / cell)
+    return min(window, img), (f"windows of {min(window, img)} px cut from the {img}-px image, around an object "
+                              f"3 times in 4 (small objects at full size for "
+                              f"{(min(window, img) / img) ** 2:.0%} of the pixels; detection runs on whole images)")
 
 
 def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
@@ -96,18 +124,21 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
     cfg = dataclasses.replace(cfg)
     notes = []
     if saved_config is not None:  # a resumed run: its choices stand (steps may have been raised)
-        for name in ("img_size", "S", "batch_size"):
+        for name in ("img_size", "S", "window", "batch_size"):
             setattr(cfg, name, saved_config[name])
-    S, img, why = choose_grid(stats, cfg)
+    img, why_size = choose_size(stats, cfg)
+    S, why_grid = choose_grid(stats, cfg, img, train.records)
     check_img_and_grid(img, S)
-    cfg.S, cfg.img_size = S, img
-    shared = stats.shared.get(S, shared_cell_fraction(train.records, S))
-    px = stats.median_side * img
+    window, why_window = choose_window(cfg, img, S, stats)
+    check_window(img, S, window)
+    cfg.img_size, cfg.S, cfg.window = img, S, (0 if window == img else window)
+    shared = shared_cell_fraction(train.records, S)
     notes.append(("objects", f"{stats.objects:,} in {stats.images:,} training images; median side "
-                             f"{stats.median_side:.1%} of the image ({px:.0f} px at {img}), 10% are under "
-                             f"{stats.small_side:.1%}"))
-    notes.append(("grid", f"S = {S} at {img} x {img} input: {why}; {shared:.1%} of the training objects "
+                             f"{stats.median_side:.1%} of the image, 10% under {stats.small_side:.1%}"))
+    notes.append(("input", f"{img} x {img}, median object {stats.median_side * img:.0f} px ({why_size})"))
+    notes.append(("grid", f"S = {S}, {img // S}-px cells ({why_grid}); {shared:.1%} of the training objects "
                           f"share a cell and are not learned"))
+    notes.append(("window", why_window))
 
     if len(train) < cfg.batch_size:
         notes.append(("batch", f"{len(train)} (the training split is smaller than --batch-size {cfg.batch_size})"))
@@ -121,10 +152,10 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
     elif saved_steps is not None:
         steps, how = saved_steps, "the run's"
     else:
-        budget = int(round(COMPUTE_BUDGET / (cfg.batch_size * img * img)))
+        cost = STRIDE16_COST if stride_for(img, S) == 16 else 1.0
+        budget = int(round(COMPUTE_BUDGET / (cfg.batch_size * window * window * cost)))
         steps = max(budget, MIN_EPOCHS * steps_per_epoch)
-        how = (f"a fixed compute budget at {img}^2 ({budget:,} steps of {cfg.batch_size})" if steps == budget
-               else f"at least {MIN_EPOCHS} epochs")
+        how = (f"a fixed compute budget at {window}^2" if steps == budget else f"at least {MIN_EPOCHS} epochs")
     if saved_steps is not None and steps < saved_steps:
         raise TrainError(f"--steps/--epochs can only extend a resumed run: it has {saved_steps} steps, "
                          f"asked for {steps}")
@@ -137,7 +168,8 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
                               f"{steps_per_epoch} steps ({how}); AdamW lr {cfg.lr:g}, warm-up "
                               f"{warmup_steps} steps, then cosine; {'EMA of the weights; ' if cfg.ema else ''}"
                               f"validation every {eval_every} epoch{'s' if eval_every > 1 else ''}"))
-    augment = dict(scale=0.2, translate=0.2)
+    augment = dict(scale=0.2, translate=0.2, window=cfg.window or None, mosaic=cfg.mosaic,
+                   dataset=train if cfg.mosaic else None)
     return Plan(cfg, warmup_steps, epochs, eval_every, augment, notes)
 
 
