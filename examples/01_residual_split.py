@@ -154,7 +154,7 @@ def main(argv=None):
     axn.set_xlim(-lim, lim)
     axn.set_ylim(-lim, lim)
     axn.set_aspect("equal")
-    axn.set_xlabel("central difference (x_k moved by +-1e-5)")
+    axn.set_xlabel("central difference (x_k moved by ±1e-5)")
     axn.set_ylabel("dL/dx_k from backward()")
     axn.set_title(f"analytic vs numeric, {len(k)} elements:\nlargest error {element_rel:.1e} of max |dL/dx|",
                   fontsize=10)

@@ -156,11 +156,14 @@ def main(argv=None):
                               ("stack_plain", "tab:red", "f(h): without skips")):
         ax.plot(range(DEPTH + 1), results[key]["norms"], "o-", ms=2.5, color=color, label=label)
     ax.set_yscale("log")
+    low = min(min(results[key]["norms"]) for key in ("stack_skip", "stack_plain"))
+    ax.set_yticks([10.0 ** k for k in range(0, int(np.floor(np.log10(low))) - 1, -50)])  # 1, 1e-50, ...
+    ax.minorticks_off()
     ax.set_xlabel(f"block (0 = the input, {DEPTH} = the output)")
     ax.set_ylabel("|dL / dh|")
     ax.set_title(f"Synthetic: {DEPTH} blocks, branch gain ~1e-4, no BatchNorm\n(tests/test_residual.py): "
                  "here the gradient does vanish", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.suptitle(verdict.replace("; ", ";\n", 1) + ". A gradient vanishes when every block's Jacobian is tiny "
                  "(right).", fontsize=11)

@@ -123,7 +123,7 @@ def main(argv=None):
           f"|y - x|^2, held-out)")
 
     curves["input (no network)"] = ([0, steps - 1], [baseline, baseline])
-    curve_path = plot_curves(curves, args.out / "05_superres_curves.png", xlabel="step", ylabel="MSE",
+    curve_path = plot_curves(curves, args.out / "05_superres_curves.png", xlabel="step", ylabel="training MSE (each step's batch)",
                              title="Super-resolution: learning the residual vs the whole image", logy=True)
     plt = pyplot()
     rows = min(4, n_test)
@@ -144,7 +144,7 @@ def main(argv=None):
         ax.set_yticks([])
     for ax in axes[1:, 6]:
         ax.remove()
-    fig.colorbar(im, cax=axes[0, 6], label="the channel that changes most")
+    fig.colorbar(im, cax=axes[0, 6], label="signed; per pixel, the colour\nchannel that changes most")
     fig.suptitle(f"Held-out images after {steps} steps: what the residual net must learn is the edges, the rest is "
                  f"already in x. Its f(x) explains {explained:.0%} of y - x (same colour scale)", fontsize=10)
     fig.tight_layout()

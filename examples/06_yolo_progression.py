@@ -3,8 +3,8 @@
   1. One object per image, 25 outputs: 1 confidence + 4 box numbers (x, y, sqrt w, sqrt h)
      + 20 class scores.
   2. Two box predictors sharing the class scores, 30 outputs (2 x 5 + 20): during training
-     the predictor whose box overlaps the object more is "responsible" for it, so the
-     two can specialise.
+     the predictor whose box overlaps the object more (while neither overlaps it, the one
+     nearer to it: darknet's rule) is "responsible" for it, so the two can specialise.
   3. The same 30 numbers for every cell of a 7x7 grid, 7 x 7 x 30 = 1470 outputs: each cell
      answers for the object whose centre falls in it, so an image can hold many objects.
 
@@ -23,7 +23,8 @@ expect rough boxes and many wrong classes, not a finished detector.
 
 A second figure puts one image with several objects through all three: the grid of each
 (1x1, 1x1, 7x7), and both predictors of every cell that holds an object centre, the
-responsible one (the higher IoU with the cell's object) solid. A 1x1 grid answers for one
+responsible one (the higher IoU with the cell's object, or the nearer box while neither
+overlaps it) solid. A 1x1 grid answers for one
 object however many there are: its target keeps the largest and drops the others.
 """
 import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
@@ -105,14 +106,14 @@ def one_image_figure(models, image, boxes, labels, path):
         summary.append({"S": S, "B": B, "objects_in_target": len(cells), "dropped": int(dropped),
                         "responsible_iou": [float(iou[0, i, j][responsible[0, i, j]].max()) for i, j in cells]})
     handles = [plt.Line2D([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}") for b in range(2)]
-    handles += [plt.Line2D([], [], color="0.3", lw=2.2, label="responsible (higher IoU): solid"),
+    handles += [plt.Line2D([], [], color="0.3", lw=2.2, label="responsible (higher IoU, or nearer): solid"),
                 plt.Line2D([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed"),
                 plt.Line2D([], [], color="white", marker="o", mec="black", lw=1.4, label="true box and centre"),
                 plt.Line2D([], [], color="white", lw=1.0, ls=":", label="dropped from the target"),
                 plt.Line2D([], [], color="yellow", lw=1.5, label="cell holding the centre")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, facecolor="0.8")
     fig.suptitle("One image, three output layouts (each predictor's box labelled with its confidence)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return summary

@@ -188,7 +188,7 @@ def main(argv=None):
     results.update(switches=switches, tie_switches=tie_switches)
     for c, n, t in zip(cells, switches, tie_switches):
         print(f"cell {c}: the responsible predictor changed {n} time{'s' if n != 1 else ''} "
-              f"({t} of them while both IoUs were 0, decided by the distance); tracked every {every} steps")
+              f"({t} of them while both IoUs were 0, when the nearer box wins); tracked every {every} steps")
 
     plt = pyplot()
     # Figure 1: the four gradient maps at initialisation and at the end.
@@ -233,8 +233,8 @@ def main(argv=None):
         for step in shots:
             ax.axvline(step, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("training step (dotted: the snapshots above)")
-        ax.set_title(f"cell ({i}, {j}): predictor {resp[-1, k] + 1} responsible at the end; it changed "
-                     f"{switches[k]}x, {tie_switches[k]}x at IoU 0 (nearer box)", fontsize=9)
+        ax.set_title(f"cell ({i}, {j}): predictor {resp[-1, k] + 1} responsible at the end\nchanged "
+                     f"{switches[k]}x ({tie_switches[k]}x with both IoUs 0: the nearer box won)", fontsize=9)
         ax.set_ylim(-0.02, 1)
         ax.grid(alpha=0.3)
         if k == 0:

@@ -239,7 +239,7 @@ def demo9(r):
             f"differences agree to {num(first['numeric']['max_rel_err'], 2)}). After {r['steps']} training steps on "
             f"other images: {cells}. The responsible predictor changed {' / '.join(map(str, r['switches']))} times "
             f"in these cells, {' / '.join(map(str, r['tie_switches']))} of them while both IoUs were still 0 "
-            "(decided by the tie-break).")
+            "(then the nearer box wins: darknet's rule).")
 
 
 PARAGRAPHS = (("Residual split", "01_residual_split", demo1), ("Identity default", "02_identity_default", demo2),
