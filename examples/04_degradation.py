@@ -63,8 +63,9 @@ def smooth(values, k):
 
 def main(argv=None):
     args = parse_args(__doc__, argv, add_flags)
-    n, size, width, batch = (512, 16, 0.25, 16) if args.quick else (2048, 16, 0.5, 32)
-    steps = args.steps or (80 if args.quick else 200)
+    n, size, width, batch = (128, 16, 0.25, 8) if args.smoke else (512, 16, 0.25, 16) if args.quick else \
+        (2048, 16, 0.5, 32)
+    steps = args.steps or (16 if args.smoke else 80 if args.quick else 200)
     if steps < 1:
         raise SystemExit("--steps must be at least 1")
     rng = np.random.default_rng(args.seed)

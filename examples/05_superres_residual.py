@@ -84,8 +84,8 @@ def signed_image(ax, diff, vmax):
 def main(argv=None):
     args = parse_args(__doc__, argv)
     # n_train, n_test, size, steps, batch, width
-    n_train, n_test, size, steps, batch, width = (128, 8, 24, 150, 8, 16) if args.quick else \
-        (512, 64, 32, 400, 16, 32)
+    n_train, n_test, size, steps, batch, width = (32, 4, 24, 20, 8, 8) if args.smoke else \
+        (128, 8, 24, 150, 8, 16) if args.quick else (512, 64, 32, 400, 16, 32)
     rng = np.random.default_rng(args.seed)
     # difficulty 0.1: little pixel noise, which no upsampler could restore anyway
     y_all, _, _ = shape_images(n_train + n_test, size, rng, max_objects=4, min_size=0.2, max_size=0.5, difficulty=0.1)

@@ -121,7 +121,7 @@ def one_image_figure(models, image, boxes, labels, path):
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    sizes = (192, 8, 56, 120, 16) if args.quick else (2048, 64, 56, 750, 32)
+    sizes = (32, 4, 56, 16, 8) if args.smoke else (192, 8, 56, 120, 16) if args.quick else (2048, 64, 56, 750, 32)
     n_train, n_test, img, total_steps, batch = sizes
     print(f"each stage: {n_train} training images {img}x{img}, Adam steps of batch {batch} "
           f"({total_steps} in all); {n_test} held-out images")

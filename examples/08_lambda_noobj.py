@@ -175,7 +175,7 @@ def main(argv=None):
     plt.close(fig)
 
     # n_train, n_test, steps, batch, evaluate every
-    sizes = (256, 32, 60, 16, 5) if args.quick else (2048, 128, 300, 32, 10)
+    sizes = (32, 8, 10, 8, 5) if args.smoke else (256, 32, 60, 16, 5) if args.quick else (2048, 128, 300, 32, 10)
     print(f"training sweep: {sizes[2]} Adam steps of batch {sizes[3]} per lambda_noobj, same init and batches, "
           f"confidences on {sizes[1]} held-out images")
     results["sweep"] = tracks = sweep(args, sizes)

@@ -129,8 +129,8 @@ def draw_maps(fig, grid_spec, row, image, boxes, grads, step, norms_max):
 def main(argv=None):
     args = parse_args(__doc__, argv)
     # training images, steps, batch; the steps at which the figure looks; how often to track
-    n_train, steps, batch, shots, every = (256, 80, 16, (0, 10, 30, 80), 2) if args.quick else \
-        (2048, 500, 32, (0, 30, 150, 500), 5)
+    n_train, steps, batch, shots, every = (32, 8, 8, (0, 2, 4, 8), 2) if args.smoke else \
+        (256, 80, 16, (0, 10, 30, 80), 2) if args.quick else (2048, 500, 32, (0, 30, 150, 500), 5)
     rng = np.random.default_rng(args.seed)
     image, boxes, labels = crowded_image(args.seed, IMG, S=S, C=C)
     target = encode_batch([boxes], [labels], S=S, C=C)[0].astype(np.float64)
@@ -145,7 +145,8 @@ def main(argv=None):
     model = TinyDetector(S, B, C, img_size=IMG, head="conv")
     opt = optim.Adam(model.parameters(), lr=1e-3)
     order = np.random.default_rng(args.seed)
-    results, snapshots, track = {"cells": cells, "steps": steps}, {}, {"step": [], "iou": [], "responsible": []}
+    results, snapshots, track = {"cells": cells, "steps": steps, "shots": list(shots)}, {}, \
+        {"step": [], "iou": [], "responsible": []}
     for step in range(steps + 1):
         if step % every == 0 or step in shots:
             out, grad, responsible, iou, parts = output_gradient(model, image, target, loss_fn)

@@ -27,19 +27,25 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
 def parse_args(doc, argv=None, add=None):
-    """--quick (a reduced size that still makes a meaningful figure, in seconds; what
-    tests/test_examples.py runs; --small is the old spelling), --out (figure folder), --seed;
-    ``add(parser)`` adds a demo's own flags. The output folder is created."""
+    """--quick (a reduced size that still makes a meaningful figure, in seconds to a minute or
+    two; --small is the old spelling), --smoke (smaller still: every line runs, for
+    tests/test_examples.py; implies --quick where a demo has no smoke size of its own),
+    --out (figure folder), --seed; ``add(parser)`` adds a demo's own flags. The output folder
+    is created."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
     parser.add_argument("--quick", "--small", dest="quick", action="store_true",
-                        help="a reduced size that runs in seconds and still makes a meaningful figure "
-                             "(what tests/test_examples.py runs)")
+                        help="a reduced size that runs in seconds to a minute or two and still makes a "
+                             "meaningful figure")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the smallest size that runs every line (what tests/test_examples.py runs); "
+                             "its figures are too rough to read: use --quick")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder for the figures (default {DEFAULT_OUT})")
     parser.add_argument("--seed", type=int, default=0)
     if add is not None:
         add(parser)
     args = parser.parse_args(argv)
+    args.quick = args.quick or args.smoke
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -67,10 +73,11 @@ def finish(args, results, figures, name):
     # wall time, and CPU time (all threads): on a shared machine the second is the steadier one
     results["seconds"] = time.perf_counter() - args.started[0]
     results["cpu_seconds"] = time.process_time() - args.started[1]
-    results["run"] = {"demo": name, "argv": args.argv, "quick": args.quick, "seed": args.seed,
+    results["run"] = {"demo": name, "argv": args.argv, "quick": args.quick, "smoke": args.smoke, "seed": args.seed,
                       "source_sha256": source_fingerprint(name), "date": time.strftime("%Y-%m-%d"),
                       "numpy": np.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}
-    print(f"runtime: {results['seconds']:.1f} s ({'--quick' if args.quick else 'full size'})")
+    size = "--smoke" if args.smoke else "--quick" if args.quick else "full size"
+    print(f"runtime: {results['seconds']:.1f} s ({size})")
     (args.out / f"{name}.json").write_text(json.dumps(results, default=_plain, indent=1) + "\n")
     return results
 

@@ -1,7 +1,8 @@
-"""The demonstrations in examples/ at their quick size (--quick): each one runs, writes its
-figures and its results JSON, and prints the numbers its claim rests on, which are checked
-here. The training demos (4, 5, 6, 8's sweep, 9's later steps) train briefly: only what
-holds at any step is checked, never a training outcome. Then examples/README.md: its
+"""The demonstrations in examples/ at their smallest size (--smoke, which is --quick where a
+demo has no smaller one): each one runs, writes its figures and its results JSON, and prints
+the numbers its claim rests on, which are checked here. The training demos (4, 5, 6, 8's
+sweep, 9's later steps) train for a few steps: only what holds at any step is checked, never
+a training outcome. Then examples/README.md: its
 numbers must be what the recorded full-size runs say, those runs must come from the current
 demos, and the cheap demos must still print the same at full size."""
 import importlib.util
@@ -27,8 +28,8 @@ def load_module(name):
 
 
 def run_demo(name, out_dir, capsys, *extra):
-    """Run examples/<name>.py's main() at --quick; return (results, stdout)."""
-    results = load_module(name).main(["--quick", "--out", str(out_dir), *extra])
+    """Run examples/<name>.py's main() at --smoke; return (results, stdout)."""
+    results = load_module(name).main(["--smoke", "--out", str(out_dir), *extra])
     printed = capsys.readouterr().out
     assert results["figures"], f"{name} wrote no figure"
     for figure in results["figures"]:
@@ -38,7 +39,7 @@ def run_demo(name, out_dir, capsys, *extra):
         assert f"figure: {figure}" in printed
     assert "runtime:" in printed
     written = json.loads((out_dir / f"{name}.json").read_text())
-    assert written["run"]["demo"] == name and written["run"]["quick"] is True
+    assert written["run"]["demo"] == name and written["run"]["quick"] is True and written["run"]["smoke"] is True
     return results, printed
 
 
@@ -95,7 +96,7 @@ def test_04_degradation_runs_and_draws_curves(tmp_path, capsys):
     r, printed = run_demo("04_degradation", tmp_path, capsys)
     for name in ("plain20", "plain56", "resnet20", "resnet56"):
         losses = r[name]["losses"]
-        assert len(losses) == r["steps"] == 80 and np.all(np.isfinite(losses))
+        assert len(losses) == r["steps"] == 16 and np.all(np.isfinite(losses))
         assert name in printed
     assert r["plain_gap"] == pytest.approx(r["plain56"]["final"] - r["plain20"]["final"])
     assert "deeper plain:" in printed and "deeper residual:" in printed
@@ -161,14 +162,15 @@ def test_08_lambda_noobj_shares(tmp_path, capsys):
     starts = {lam: (t["object"][0], t["empty"][0]) for lam, t in r["sweep"].items()}
     assert len(set(starts.values())) == 1
     for t in r["sweep"].values():
-        assert t["step"][-1] == 60 and np.all(np.isfinite(t["object"] + t["empty"])) and 0 <= t["map50"] <= 1
+        assert t["step"][-1] == 10 and np.all(np.isfinite(t["object"] + t["empty"])) and 0 <= t["map50"] <= 1
     assert "of the confidence loss" in printed and len(r["figures"]) == 2
 
 
 def test_09_yolo_gradients_go_where_the_loss_says(tmp_path, capsys):
     r, printed = run_demo("09_yolo_gradients", tmp_path, capsys)
     assert len(r["cells"]) >= 3
-    for step in (0, 10, 30, 80):
+    assert r["shots"][0] == 0 and r["shots"][-1] == r["steps"]
+    for step in r["shots"]:
         c = r[f"step_{step}"]
         # coordinates, sizes, classes: exactly nothing outside the object cells or for the other predictor
         assert c["box_grad_outside_objects"] == 0.0 and c["class_grad_outside_objects"] == 0.0
@@ -179,7 +181,7 @@ def test_09_yolo_gradients_go_where_the_loss_says(tmp_path, capsys):
             assert c[formula] <= 1e-12, formula
         assert c["numeric"]["ok"]
     track = r["track"]
-    assert track["step"][0] == 0 and track["step"][-1] == 80
+    assert track["step"][0] == 0 and track["step"][-1] == r["steps"]
     assert all(len(row) == len(r["cells"]) for row in track["responsible"])
     assert all(t <= s for t, s in zip(r["tie_switches"], r["switches"]))
     assert "is responsible" in printed and len(r["figures"]) == 2
