@@ -5,7 +5,7 @@ README are kept in examples/results/ (one JSON per run below); this script turns
 the README's "What they printed" section, so no number there is typed by hand:
 
     python examples/readme_numbers.py              # rewrite the section from examples/results/
-    python examples/readme_numbers.py --run        # first rerun every demo at full size (~15 min)
+    python examples/readme_numbers.py --run        # first rerun every demo at full size (tens of minutes of CPU)
     python examples/readme_numbers.py --run 04 09  # ... or only the runs whose name starts so
     python examples/readme_numbers.py --run 04_degradation_seed1   # ... or exactly that run
     python examples/readme_numbers.py --check      # exit 1 if the README is not what the results say
@@ -71,7 +71,10 @@ def record(prefixes, out_root):
 
 
 def load():
-    return {name: json.loads((RESULTS / f"{name}.json").read_text()) for name, _, _ in RUNS}
+    """The recorded runs there are (a demo changed since its run was recorded has none: its
+    stale result is deleted, and the README says the run is missing)."""
+    return {name: json.loads((RESULTS / f"{name}.json").read_text()) for name, _, _ in RUNS
+            if (RESULTS / f"{name}.json").is_file()}
 
 
 # ---- how each number is said ------------------------------------------------------------
@@ -256,6 +259,12 @@ def render(runs):
              "up to twice the wall time on 2 cores). The numbers of the training demos (4, 5, 6, 8's sweep, 9) "
              "move with any change in an op's float rounding.", ""]
     for n, (title, name, paragraph) in enumerate(PARAGRAPHS, 1):
+        needed = [run for run, demo, _ in RUNS if demo == "04_degradation"] if name is None else [name]
+        missing = [run for run in needed if run not in runs]
+        if missing:
+            lines.append(f"{n}. **{title}**: not recorded at full size since the demo last changed; "
+                         f"`python examples/readme_numbers.py --run {' '.join(missing)}` records it.")
+            continue
         if name is None:  # demo 4: several runs
             body = paragraph(runs)
             took = " / ".join(seconds(runs[k]) for k in ("04_degradation", "04_degradation_seed1",
