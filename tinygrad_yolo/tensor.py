@@ -298,8 +298,8 @@ class Tensor:
                     grads[id(parent)] = (pg, pg_owned)
                 elif prev[1]:
                     prev[0].__iadd__(pg)  # our own buffer: accumulate in place
-                else:
-                    grads[id(parent)] = (prev[0] + pg, True)
+                else:  # asarray: NumPy adds two 0-d arrays into a scalar, which has no __iadd__
+                    grads[id(parent)] = (array_module(pg).asarray(prev[0] + pg), True)
             del g, in_grads, entry  # free this gradient as soon as it is used
             if not retain_graph:
                 fn.release()
