@@ -93,7 +93,7 @@ def _device_array(cp, what, a, ndim=None, float_only=True):
 def _geometry(x_shape, kh, kw, stride, padding, dilation):
     """(NC, H, W, Ho, Wo) and the int32 kernel arguments shared by all kernels."""
     # Imported here, not at the top: ops/ sits above kernels/ and may import this module.
-    from tinygrad_yolo.ops.im2col import conv_geometry
+    from tinygrad_yolo.ops.geometry import conv_geometry
 
     N, C, H, W = (int(v) for v in x_shape)
     (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
@@ -131,7 +131,7 @@ def col2im_gpu(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 
 
 def _pool_geometry(x_shape, kernel, stride, padding):
-    from tinygrad_yolo.ops.im2col import pair
+    from tinygrad_yolo.ops.geometry import pair
 
     kh, kw = pair(kernel)
     (ph, pw) = pair(padding)

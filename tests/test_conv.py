@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
-from tinygrad_yolo.ops import im2col as im2col_ops
+from tinygrad_yolo.ops.fast import phases as phases_ops
 from tinygrad_yolo.ops import workspace
 
 
@@ -342,10 +342,10 @@ def test_phases_split_the_padded_input_and_merge_back(H, W, ph, pw, sh, sw):
     src = np.random.default_rng(0).standard_normal((2, H, W, 3))  # (C, H, W, N)
     xpad = np.pad(src, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     kernel = (sh, sw)  # a kernel as large as the stride reads every phase
-    phases = im2col_ops.stride_phases("test", src, (ph, pw), (kernel, (sh, sw), (1, 1)), fresh=True)
+    phases = phases_ops.stride_phases("test", src, (ph, pw), (kernel, (sh, sw), (1, 1)), fresh=True)
     for py in range(sh):
         for px in range(sw):
             want = xpad[:, py::sh, px::sw]  # phase (py, px) = xpad[i*sh + py, j*sw + px]
             np.testing.assert_array_equal(phases[:, py, px, :want.shape[1], :want.shape[2]], want)
-    back = im2col_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
+    back = phases_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
     np.testing.assert_array_equal(back, src.transpose(3, 0, 1, 2))

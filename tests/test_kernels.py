@@ -23,7 +23,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tinygrad_yolo import backend
-from tinygrad_yolo.ops.im2col import col2im, conv_geometry, conv_output_size, im2col, pair
+from tinygrad_yolo.ops.geometry import conv_geometry, conv_output_size, pair
+from tinygrad_yolo.ops.im2col import col2im, im2col
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "kernels"

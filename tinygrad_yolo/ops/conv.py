@@ -21,7 +21,7 @@ Three implementations of that one idea (``algorithm``; None picks by device and 
 * ``tiled`` (NumPy, small maps): at 14x14 or 7x7 one image's columns make a narrow, slow GEMM,
   so the batch goes along the columns. The input is copied once into a zero-padded
   *batch-last* layout (C, H+2ph, W+2pw, N), split into its stride phases when the stride is
-  above 1 (see im2col.stride_phases), so that for every kernel tap the pixels it reads form a block whose
+  above 1 (see fast/phases.stride_phases), so that for every kernel tap the pixels it reads form a block whose
   rows are runs of Wo*N contiguous values. The im2col matrix is then built in tiles of a few
   output rows, one block copy per tap, each tile small enough to stay in cache, straight into
   the GEMM. The price is transposing x, y, gy and dx between NCHW and batch-last (gathers with
@@ -44,8 +44,9 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import (col2im, conv_output_size, im2col, int_pair, kernel_taps, merge_stride_phases, pair,
-                     stride_phases)
+from .fast.phases import merge_stride_phases, stride_phases
+from .geometry import check_conv_args, int_pair, kernel_taps
+from .im2col import col2im, im2col
 from .workspace import scratch
 
 # Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
@@ -57,35 +58,6 @@ DW_TRANSPOSED_MIN_COLUMNS = 4096  # see _tiled_backward
 IMAGE_TILES_MIN_PIXELS = 784  # output maps of 28x28 and more: the "images" algorithm
 WIDE_MAX_JUNK = 1 / 8  # stride-1 "images" convs compute at the row pitch if it adds at most this
 ALGORITHMS = ("tiled", "images", "im2col")
-
-
-def check_conv_args(x_shape, w_shape, b_shape, stride, padding, dilation):
-    """Validate shapes and hyper-parameters; raise a ValueError that names them."""
-    if len(x_shape) != 4:
-        raise ValueError(f"conv2d: input must be 4-d (N, C, H, W), got shape {tuple(x_shape)}")
-    if len(w_shape) != 4:
-        raise ValueError(f"conv2d: weight must be 4-d (out_channels, in_channels, kH, kW), "
-                         f"got shape {tuple(w_shape)}")
-    N, C, H, W = x_shape
-    K, Cw, R, S = w_shape
-    if C != Cw:
-        raise ValueError(f"conv2d: input has {C} channels (shape {tuple(x_shape)}) but the weight "
-                         f"{tuple(w_shape)} expects {Cw}")
-    if b_shape is not None and tuple(b_shape) != (K,):
-        raise ValueError(f"conv2d: bias must have shape ({K},) for weight {tuple(w_shape)}, "
-                         f"got {tuple(b_shape)}")
-    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
-    if min(sh, sw) < 1 or min(dh, dw) < 1 or min(ph, pw) < 0 or min(R, S) < 1:
-        raise ValueError(f"conv2d: need stride >= 1, dilation >= 1, padding >= 0 and a non-empty "
-                         f"kernel, got stride {(sh, sw)}, dilation {(dh, dw)}, padding {(ph, pw)}, "
-                         f"weight {tuple(w_shape)}")
-    eh, ew = dh * (R - 1) + 1, dw * (S - 1) + 1  # the kernel's extent once dilated
-    if eh > H + 2 * ph or ew > W + 2 * pw:
-        raise ValueError(f"conv2d: kernel {R}x{S} (dilation {(dh, dw)}: extent {eh}x{ew}) is larger "
-                         f"than the padded input {H + 2 * ph}x{W + 2 * pw} (input shape "
-                         f"{tuple(x_shape)}, padding {(ph, pw)})")
-    Ho, Wo = conv_output_size(H, R, sh, ph, dh), conv_output_size(W, S, sw, pw, dw)
-    return (sh, sw), (ph, pw), (dh, dw), (Ho, Wo)
 
 
 class Conv2d(Function):

@@ -16,28 +16,9 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import conv_output_size, int_pair, merge_stride_phases, stride_phases
+from .fast.phases import merge_stride_phases, stride_phases
+from .geometry import int_pair, pool_geometry
 from .workspace import chunks, scratch
-
-
-def pool_geometry(op, x_shape, kernel_size, stride, padding):
-    """Validate; return (kh, kw), (sh, sw), (ph, pw), (Ho, Wo)."""
-    if len(x_shape) != 4:
-        raise ValueError(f"{op}: input must be 4-d (N, C, H, W), got shape {tuple(x_shape)}")
-    (kh, kw) = int_pair(kernel_size, "kernel_size", op)
-    (sh, sw) = (kh, kw) if stride is None else int_pair(stride, "stride", op)
-    (ph, pw) = int_pair(padding, "padding", op, minimum=0)
-    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"{op}: kernel size and stride must be >= 1 and padding >= 0, got kernel "
-                         f"{(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}")
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
-    H, W = x_shape[2:]
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input "
-                         f"{H + 2 * ph}x{W + 2 * pw} (input shape {tuple(x_shape)}, padding {(ph, pw)})")
-    Ho, Wo = conv_output_size(H, kh, sh, ph, 1), conv_output_size(W, kw, sw, pw, 1)
-    return (kh, kw), (sh, sw), (ph, pw), (Ho, Wo)
 
 
 def _tap(a, r, s, stride, out_hw):
@@ -92,7 +73,7 @@ class MaxPool2d(Function):
     max, and within it the first column: exactly what the two passes' strict ">" pick. Backward
     routes the gradient back through the two choices in reverse.
 
-    The input is first copied, padded, into its column phases (im2col.stride_phases) so that
+    The input is first copied, padded, into its column phases (fast/phases.stride_phases) so that
     the horizontal taps are contiguous slices: NumPy runs a loop with a stride-2 inner axis ~3x
     slower than a contiguous one. All of it runs on a few maps at a time (workspace.chunks), so
     that the dozen passes over each chunk's temporaries read the cache, not main memory."""
