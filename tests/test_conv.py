@@ -17,6 +17,7 @@ from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
 from tinygrad_yolo.ops.fast import phases as phases_ops
 from tinygrad_yolo.ops import workspace
+from tinygrad_yolo.ops.fast import conv_images, conv_tiled
 
 
 # ---- references -------------------------------------------------------------------------
@@ -84,13 +85,13 @@ ALGORITHMS = [None, "tiled", "images", "images-wide", "im2col"]
 @contextlib.contextmanager
 def algorithm_choice(algorithm):
     """The Conv2d ``algorithm`` argument for one of ALGORITHMS, with the module set up for it."""
-    saved = conv_ops.WIDE_MAX_JUNK
+    saved = conv_images.WIDE_MAX_JUNK
     if algorithm == "images-wide":
-        conv_ops.WIDE_MAX_JUNK = float("inf")
+        conv_images.WIDE_MAX_JUNK = float("inf")
     try:
         yield "images" if algorithm == "images-wide" else algorithm
     finally:
-        conv_ops.WIDE_MAX_JUNK = saved
+        conv_images.WIDE_MAX_JUNK = saved
 
 
 def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
@@ -109,8 +110,8 @@ def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
 def tiling(request, monkeypatch):
     """The small test shapes fit one tile; also run them with a tile per output row."""
     if request.param == "one row per tile":
-        monkeypatch.setattr(conv_ops, "TILE_BYTES", 1)
-        monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 1)
+        monkeypatch.setattr(conv_tiled, "TILE_BYTES", 1)
+        monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 1)
     return request.param
 
 
@@ -141,7 +142,7 @@ def test_forward_and_gradients_match_the_definition(algorithm, problem):
 def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape, dw_transposed,
                                     monkeypatch):
     # both GEMM orientations for dW (chosen by the number of columns in real use)
-    monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    monkeypatch.setattr(conv_tiled, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
@@ -153,15 +154,15 @@ def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, 
 
 
 def test_row_tiles_cover_every_row_evenly(monkeypatch):
-    monkeypatch.setattr(conv_ops, "TILE_BYTES", 4 * 10 * 7 * 4 + 1)  # 4 rows of 7 columns, q = 10
-    monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 1)
-    tiles = conv_ops._row_tiles(28, 7, 10, 4)
+    monkeypatch.setattr(conv_tiled, "TILE_BYTES", 4 * 10 * 7 * 4 + 1)  # 4 rows of 7 columns, q = 10
+    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 1)
+    tiles = conv_tiled._row_tiles(28, 7, 10, 4)
     assert tiles == [(a, a + 4) for a in range(0, 28, 4)]
-    monkeypatch.setattr(conv_ops, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
-    assert conv_ops._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
-    monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
-    assert conv_ops._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
-    assert conv_ops._row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
+    monkeypatch.setattr(conv_tiled, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
+    assert conv_tiled._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
+    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
+    assert conv_tiled._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
+    assert conv_tiled._row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
 
 
 @given(problem=conv_problems(max_side=6))
@@ -182,8 +183,9 @@ def test_pointwise_fast_path(problem):
 def test_pointwise_path_skips_im2col(stride, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a 1x1 convolution without padding must not build an im2col matrix")
-    for name in ("_tiled_forward", "_tiled_backward", "_images_conv", "_images_backward", "im2col", "col2im"):
-        monkeypatch.setattr(conv_ops, name, forbidden)
+    for module, name in ((conv_tiled, "_tiled_forward"), (conv_tiled, "_tiled_backward"), (conv_images, "_images_conv"),
+                         (conv_images, "_images_backward"), (conv_ops, "im2col"), (conv_ops, "col2im")):
+        monkeypatch.setattr(module, name, forbidden)
     rng = np.random.default_rng(0)
     x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
     w = tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
@@ -204,8 +206,8 @@ def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation,
     dilations and kernels, and a padding wider than the kernel reaches (then the pitch is the
     output's width)."""
     built = []
-    real = conv_ops._WideColumns.of
-    monkeypatch.setattr(conv_ops._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
+    real = conv_images._WideColumns.of
+    monkeypatch.setattr(conv_images._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
     rng = np.random.default_rng(9)
     stride = (1, 1)
     x, w, b = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
@@ -222,7 +224,7 @@ def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
     """Junk columns read the padding and, past the image, the buffer's slack; dW multiplies
     them by zero, so they must be finite: with every scratch buffer first filled with NaN,
     y, dx and dW must still be exact."""
-    monkeypatch.setattr(conv_ops, "WIDE_MAX_JUNK", float("inf"))
+    monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 9, 11))
     for kernel, dilation in [(2, (1, 1)), (3, (2, 2)), (3, (2, 1))]:
@@ -262,9 +264,9 @@ def test_no_input_gradient_for_an_image_batch():
 @pytest.mark.parametrize("k", [1, 4])  # K = 1 once returned a view of a scratch buffer as dW
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k, dw_transposed, monkeypatch):
-    monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    monkeypatch.setattr(conv_tiled, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     if algorithm == "images-wide":
-        monkeypatch.setattr(conv_ops, "WIDE_MAX_JUNK", float("inf"))
+        monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
         algorithm = "images"
     rng = np.random.default_rng(6)
     w = tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True)
