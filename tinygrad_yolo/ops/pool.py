@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .fast.phases import merge_stride_phases, stride_phases
+from .fast.pool import _backward_maps, _channels_last, _forward_maps, _per_map_bytes, _to_nchw
 from .geometry import int_pair, pool_geometry
 from .workspace import chunks, scratch
 
@@ -25,41 +25,6 @@ def _tap(a, r, s, stride, out_hw):
     """The (Ho, Wo, N*C) strided slice of channels-last ``a`` read by kernel tap (r, s)."""
     (sh, sw), (Ho, Wo) = stride, out_hw
     return a[r:r + sh * (Ho - 1) + 1:sh, s:s + sw * (Wo - 1) + 1:sw]
-
-
-def _channels_last(name, x, padding, fill):
-    """Scratch copy of x (N, C, H, W) as (H + 2ph, W + 2pw, N*C), borders set to ``fill``.
-
-    Why this layout: a tap's slice is strided in H and W (stride 2 for most pools), and NumPy
-    runs strided or short inner loops slowly. With N*C innermost every tap is a slice whose
-    rows are N*C contiguous values, whatever the stride."""
-    xp = array_module(x)
-    N, C, H, W = x.shape
-    ph, pw = padding
-    buf = scratch(name, (H + 2 * ph, W + 2 * pw, N * C), x.dtype, xp)
-    buf[:ph] = fill
-    buf[ph + H:] = fill
-    buf[ph:ph + H, :pw] = fill
-    buf[ph:ph + H, pw + W:] = fill
-    buf.reshape(H + 2 * ph, W + 2 * pw, N, C)[ph:ph + H, pw:pw + W] = x.transpose(2, 3, 0, 1)
-    return buf
-
-
-def _to_nchw(a_cl, shape, scale=None):
-    """Fresh (N, C, h, w) array from channels-last (h, w, N*C) ``a_cl``, optionally scaled."""
-    xp = array_module(a_cl)
-    N, C, h, w = shape
-    out = xp.empty(shape, dtype=a_cl.dtype)
-    src = a_cl.reshape(h, w, N, C).transpose(2, 3, 0, 1)
-    # On NumPy one image row at a time: a single transposing copy gathers every output row from
-    # N*C places far apart and thrashes the cache; row by row it runs over twice as fast.
-    rows = [slice(i, i + 1) for i in range(h)] if xp is np else [slice(None)]
-    for r in rows:
-        if scale is None:
-            out[:, :, r] = src[:, :, r]
-        else:
-            xp.multiply(src[:, :, r], scale, out=out[:, :, r])
-    return out
 
 
 class MaxPool2d(Function):
@@ -98,26 +63,8 @@ class MaxPool2d(Function):
         # chunks of maps whose temporaries stay in the cache (workspace.chunks): the stem's pool
         # of a ResNet-18 step at batch 8 went from 25 to 10 ms forward, 29 to 15 ms backward
         for a, b in chunks(N * C, _per_map_bytes(H, W, padding, out_hw, x.itemsize)):
-            self._forward_maps(maps[a:b], y3[a:b], self.col_won[a:b], self.row_won[a:b])
+            _forward_maps(self.geometry, maps[a:b], y3[a:b], self.col_won[a:b], self.row_won[a:b])
         return y
-
-    def _forward_maps(self, maps, y3, col_won, row_won):
-        """y3 (maps, Ho, Wo) <- the max over each window of ``maps`` (m, H, W); the two passes'
-        winners into col_won and row_won."""
-        (kh, kw), (sh, sw), padding, (Ho, Wo) = self.geometry
-        # padded with -inf, columns split into their stride phases (rows are not: the vertical
-        # pass works on row maxima): (m, 1, sw, H + 2ph, Wq, 1)
-        cols = stride_phases("pool.x", maps[..., None], padding, ((1, kw), (1, sw), (1, 1)), fill=-np.inf)
-        # horizontal: row_max[m, i, ox] = max over s of xpad[m, i, ox*sw + s]
-        row_max = scratch("pool.row_max", col_won.shape, maps.dtype)
-        col_taps = [_column_tap(cols, s, sw, Wo) for s in range(kw)]
-        # vertical: y[m, oy, ox] = max over r of row_max[m, oy*sh + r, ox]
-        row_taps = [row_max[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)]
-        _first_max(col_taps, row_max, col_won, nan_aware=False)
-        _first_max(row_taps, y3, row_won, nan_aware=False)
-        if np.isnan(y3).any():  # rare: redo with the rule that the first NaN wins
-            _first_max(col_taps, row_max, col_won, nan_aware=True)
-            _first_max(row_taps, y3, row_won, nan_aware=True)
 
     def backward(self, g):
         (kh, kw), stride, padding, out_hw = self.geometry
@@ -128,64 +75,8 @@ class MaxPool2d(Function):
         gx = np.empty(self.x_shape, dtype=g.dtype)
         g3, gx3 = g.reshape(N * C, *out_hw), gx.reshape(N * C, H, W)
         for a, b in chunks(N * C, _per_map_bytes(H, W, padding, out_hw, g.itemsize)):
-            self._backward_maps(g3[a:b], self.col_won[a:b], self.row_won[a:b], gx3[a:b])
+            _backward_maps(self.geometry, g3[a:b], self.col_won[a:b], self.row_won[a:b], gx3[a:b])
         return gx
-
-    def _backward_maps(self, g3, col_won, row_won, gx3):
-        """gx3 (m, H, W) <- g3 (m, Ho, Wo) routed back through the two passes' choices."""
-        (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = self.geometry
-        m, H, W = gx3.shape
-        # the vertical choice first (the reverse of forward): g reaches its window's winning row
-        g_rows = scratch("pool.g_rows", col_won.shape, g3.dtype)
-        g_rows.fill(0)
-        _route(g3, row_won, [g_rows[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)])
-        g_cols = scratch("pool.gx", (m, 1, sw, H + 2 * ph, -(-(W + 2 * pw) // sw), 1), g3.dtype)
-        g_cols.fill(0)
-        _route(g_rows, col_won, [_column_tap(g_cols, s, sw, Wo) for s in range(kw)])
-        merge_stride_phases(g_cols, (1, m, H, W), (ph, pw), (1, sw), out=gx3[None])
-
-
-def _per_map_bytes(H, W, padding, out_hw, itemsize):
-    """Bytes of temporaries one map needs: its padded copy, row maxima, masks and indices."""
-    (ph, pw), (Ho, Wo) = padding, out_hw
-    rows = H + 2 * ph
-    return rows * (W + 2 * pw + 1) * itemsize + rows * Wo * (2 * itemsize + 3) + Ho * Wo * (itemsize + 3)
-
-
-def _column_tap(cols, s, sw, Wo):
-    """The (N*C, rows, Wo) view of padded columns ox*sw + s, ox < Wo, in the phases ``cols``."""
-    return cols[:, 0, s % sw, :, s // sw:s // sw + Wo, 0]
-
-
-def _first_max(taps, out, won, nan_aware):
-    """out <- the max over the equally shaped views ``taps``, won <- the index of the first one
-    holding it (later equal values lose: strict >). With ``nan_aware`` the first NaN wins."""
-    np.copyto(out, taps[0])
-    won.fill(0)
-    wins = scratch("pool.mask", out.shape, bool)
-    won_t = scratch("pool.index", out.shape, won.dtype)
-    for t, v in enumerate(taps[1:], start=1):
-        np.greater(v, out, out=wins)
-        if nan_aware:  # a NaN beats a number; the first NaN stays
-            wins |= np.isnan(v) & ~np.isnan(out)
-        np.maximum(out, v, out=out)
-        # Taps come in increasing t, so "won = t where tap t wins" is max(won, wins * t):
-        # branch-free, unlike a masked copy.
-        np.multiply(wins, won.dtype.type(t), out=won_t)
-        np.maximum(won, won_t, out=won)
-    return out
-
-
-def _route(g, won, targets):
-    """targets[t] += g where ``won`` == t: each gradient goes to the tap that won. Within one tap
-    no two outputs share a target element, so a strided += is exact."""
-    mask = scratch("pool.mask", g.shape, bool)
-    share = scratch("pool.share", g.shape, g.dtype)
-    for t, view in enumerate(targets):
-        np.equal(won, t, out=mask)
-        np.multiply(g, mask, out=share)  # g where tap t won, else 0 (branch-free)
-        view += share
-
 
 class AvgPool2d(Function):
     """Mean over each window, padding counted as zeros (PyTorch's count_include_pad=True)."""
