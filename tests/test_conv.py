@@ -2,7 +2,7 @@
 
     y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh, ox·sw − pw + s·dw]
 
-The references below are written straight from that formula (float64): the forward and dW
+The references (tests/reference.py) are written straight from that formula (float64): the forward and dW
 as one einsum per kernel tap, dx by a loop over output pixels that adds each pixel's
 contribution back onto the input pixels it read.
 """
@@ -15,50 +15,11 @@ from hypothesis import given, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
-from tinygrad_yolo.ops.fast import phases as phases_ops
 from tinygrad_yolo.ops import workspace
 from tinygrad_yolo.ops.fast import conv_images, conv_tiled
+from tinygrad_yolo.ops.fast import phases as phases_ops
 
-
-# ---- references -------------------------------------------------------------------------
-def _geometry(x, w, stride, padding, dilation):
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    H, W = x.shape[2:]
-    R, S = w.shape[2:]
-    Ho = (H + 2 * ph - dh * (R - 1) - 1) // sh + 1
-    Wo = (W + 2 * pw - dw * (S - 1) - 1) // sw + 1
-    return Ho, Wo
-
-
-def ref_conv(x, w, b, stride, padding, dilation):
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    Ho, Wo = _geometry(x, w, stride, padding, dilation)
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    y = np.zeros((x.shape[0], w.shape[0], Ho, Wo))
-    for r in range(w.shape[2]):
-        for s in range(w.shape[3]):
-            # xp[n, c, oy*sh + r*dh, ox*sw + s*dw] for all oy, ox
-            patch = xp[:, :, r * dh:r * dh + sh * (Ho - 1) + 1:sh, s * dw:s * dw + sw * (Wo - 1) + 1:sw]
-            y += np.einsum("kc,nchw->nkhw", w[:, :, r, s], patch)
-    return y if b is None else y + b[None, :, None, None]
-
-
-def ref_conv_grads(x, w, g, stride, padding, dilation):
-    """(dx, dw, db) of sum(conv(x, w, b) * g)."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    Ho, Wo = g.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxp = np.zeros_like(xp)
-    dW = np.zeros_like(w)
-    for r in range(w.shape[2]):
-        for s in range(w.shape[3]):
-            patch = xp[:, :, r * dh:r * dh + sh * (Ho - 1) + 1:sh, s * dw:s * dw + sw * (Wo - 1) + 1:sw]
-            dW[:, :, r, s] = np.einsum("nkhw,nchw->kc", g, patch)
-            for oy in range(Ho):
-                for ox in range(Wo):
-                    dxp[:, :, oy * sh + r * dh, ox * sw + s * dw] += g[:, :, oy, ox] @ w[:, :, r, s]
-    dx = dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
-    return dx, dW, g.sum(axis=(0, 2, 3))
+from reference import ref_conv, ref_conv_grads
 
 
 @st.composite

@@ -26,6 +26,8 @@ from tinygrad_yolo import backend
 from tinygrad_yolo.ops.geometry import conv_geometry, conv_output_size, pair
 from tinygrad_yolo.ops.im2col import col2im, im2col
 
+from reference import col2im_loops, im2col_loops, max_pool_backward_loops, max_pool_loops
+
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "kernels"
 TESTS_DIR = Path(__file__).resolve().parent
@@ -65,58 +67,6 @@ def geometry_args(case):
 # Small odd grids make every grid-stride loop wrap; "real" uses the loader's own launch_config.
 launches = st.one_of(st.just("real"), st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 7)))
 seeds = st.integers(0, 2**32 - 1)
-
-
-# ---------------------------------------------------------------- brute-force definitions
-
-def im2col_loops(x, kh, kw, stride, padding, dilation):
-    """col[n, c, i, j, oy, ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], 0 in the padding."""
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry(x.shape[2:], kh, kw, stride, padding, dilation)
-    N, C, H, W = x.shape
-    col = np.zeros((N, C, kh, kw, Ho, Wo), dtype=x.dtype)
-    for n, c, i, j, oy, ox in np.ndindex(col.shape):
-        y, xx = oy * sh - ph + i * dh, ox * sw - pw + j * dw
-        if 0 <= y < H and 0 <= xx < W:
-            col[n, c, i, j, oy, ox] = x[n, c, y, xx]
-    return col
-
-
-def col2im_loops(col, x_shape, kh, kw, stride, padding, dilation):
-    """Scatter-add every col entry onto the pixel im2col read it from."""
-    (sh, sw), (ph, pw), (dh, dw), _ = conv_geometry(x_shape[2:], kh, kw, stride, padding, dilation)
-    H, W = x_shape[2:]
-    x = np.zeros(x_shape, dtype=col.dtype)
-    for n, c, i, j, oy, ox in np.ndindex(col.shape):
-        y, xx = oy * sh - ph + i * dh, ox * sw - pw + j * dw
-        if 0 <= y < H and 0 <= xx < W:
-            x[n, c, y, xx] += col[n, c, i, j, oy, ox]
-    return x
-
-
-def max_pool_loops(x, kernel, stride, padding):
-    """(y, argmax): first maximum in row-major window order wins; padding never wins; -inf/-1 if empty."""
-    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
-    N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, kh, sh, ph, 1), conv_output_size(W, kw, sw, pw, 1)
-    y = np.full((N, C, Ho, Wo), -np.inf, dtype=x.dtype)
-    argmax = np.full((N, C, Ho, Wo), -1, dtype=np.int32)
-    for n, c, oy, ox in np.ndindex(y.shape):
-        for r in range(kh):
-            for s in range(kw):
-                h, w = oy * sh - ph + r, ox * sw - pw + s
-                if 0 <= h < H and 0 <= w < W and (argmax[n, c, oy, ox] < 0 or x[n, c, h, w] > y[n, c, oy, ox]):
-                    y[n, c, oy, ox], argmax[n, c, oy, ox] = x[n, c, h, w], h * W + w
-    return y, argmax
-
-
-def max_pool_backward_loops(gy, argmax, x_shape):
-    gx = np.zeros(x_shape, dtype=gy.dtype)
-    W = x_shape[3]
-    for n, c, oy, ox in np.ndindex(gy.shape):
-        a = argmax[n, c, oy, ox]
-        if a >= 0:
-            gx[n, c, a // W, a % W] += gy[n, c, oy, ox]
-    return gx
 
 
 # ---------------------------------------------------------------- 1. the NumPy reference

@@ -13,8 +13,6 @@ each tap is one vectorised copy. Instead of padding x (a fresh buffer the size o
 call, and first touch of new memory is slow on these machines) each tap copies only the
 output range that reads real pixels and zeroes the rest.
 """
-import numpy as np
-
 from ..backend import array_module
 from .geometry import _valid_range, conv_geometry
 
