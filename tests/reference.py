@@ -7,7 +7,7 @@ shared by the tests: every implementation in tinygrad_yolo/ops and kernels/ is c
 """
 import numpy as np
 
-from tinygrad_yolo.ops.geometry import conv_geometry, conv_output_size, pair
+from tinygrad_yolo.ops.geometry import conv_output_size, pair, window
 
 
 # ---- convolution --------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def conv_reference(x, w, b, stride, padding):
 # ---- im2col, col2im, max-pool with argmax (the kernels' layouts) ---------------------------
 def im2col_loops(x, kh, kw, stride, padding, dilation):
     """col[n, c, i, j, oy, ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], 0 in the padding."""
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry(x.shape[2:], kh, kw, stride, padding, dilation)
+    _, _, _, _, sh, sw, ph, pw, dh, dw, Ho, Wo = window("im2col", x.shape, (kh, kw), stride, padding, dilation)
     N, C, H, W = x.shape
     col = np.zeros((N, C, kh, kw, Ho, Wo), dtype=x.dtype)
     for n, c, i, j, oy, ox in np.ndindex(col.shape):
@@ -79,7 +79,7 @@ def im2col_loops(x, kh, kw, stride, padding, dilation):
 
 def col2im_loops(col, x_shape, kh, kw, stride, padding, dilation):
     """Scatter-add every col entry onto the pixel im2col read it from."""
-    (sh, sw), (ph, pw), (dh, dw), _ = conv_geometry(x_shape[2:], kh, kw, stride, padding, dilation)
+    _, _, _, _, sh, sw, ph, pw, dh, dw, _, _ = window("col2im", x_shape, (kh, kw), stride, padding, dilation)
     H, W = x_shape[2:]
     x = np.zeros(x_shape, dtype=col.dtype)
     for n, c, i, j, oy, ox in np.ndindex(col.shape):

@@ -10,14 +10,17 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
 from tinygrad_yolo.ops import workspace
-from tinygrad_yolo.ops.fast import conv_images, conv_tiled
+from tinygrad_yolo.ops.fast import choices, conv_images, conv_tiled
 from tinygrad_yolo.ops.fast import phases as phases_ops
+from tinygrad_yolo.ops.fast.cuda_conv import dx_by_convolution
+from tinygrad_yolo.ops.geometry import conv_window
+from tinygrad_yolo.ops.im2col import im2col_window
 
 from reference import ref_conv, ref_conv_grads
 
@@ -103,7 +106,7 @@ def test_forward_and_gradients_match_the_definition(algorithm, problem):
 def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape, dw_transposed,
                                     monkeypatch):
     # both GEMM orientations for dW (chosen by the number of columns in real use)
-    monkeypatch.setattr(conv_tiled, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
@@ -140,13 +143,36 @@ def test_pointwise_fast_path(problem):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@given(problem=conv_problems())
+def test_the_cuda_paths_dx_as_a_convolution_matches_the_definition(problem):
+    """CUDA's one tuned step (fast/cuda_conv.py), run here with the NumPy im2col: at stride 1, dx
+    as a convolution of gy with the flipped kernel, wherever choices.dx_as_convolution allows it."""
+    x, w, _, _, padding, dilation = problem
+    g = conv_window(x.shape, w.shape, None, (1, 1), padding, dilation)
+    gy = np.random.default_rng(1).standard_normal((x.shape[0], w.shape[0], g.Ho, g.Wo))
+    gx = choices.dx_as_convolution("cuda", g, w.size, gy.size)
+    assume(gx is not None)
+    np.testing.assert_allclose(dx_by_convolution(gy, w, gx, im2col_window),
+                               ref_conv_grads(x, w, gy, (1, 1), padding, dilation)[0], rtol=1e-10, atol=1e-11)
+
+
+def test_dx_as_a_convolution_is_decided_in_one_place():
+    g = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (1, 1), (1, 1), (1, 1))
+    assert choices.dx_as_convolution("im2col", g, 108, 512) is None  # the reference: col2im
+    for path in ("cuda", "images", "tiled"):
+        assert choices.dx_as_convolution(path, g, 108, 512).padding == (1, 1)
+    assert choices.dx_as_convolution("tiled", g, 10 ** 6, 512) is None  # weights much larger than gy
+    strided = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (2, 2), (1, 1), (1, 1))
+    assert choices.dx_as_convolution("cuda", strided, 108, 128) is None
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_pointwise_path_skips_im2col(stride, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a 1x1 convolution without padding must not build an im2col matrix")
-    for module, name in ((conv_tiled, "_tiled_forward"), (conv_tiled, "_tiled_backward"), (conv_images, "_images_conv"),
-                         (conv_images, "_images_backward"), (conv_ops, "im2col"), (conv_ops, "col2im")):
-        monkeypatch.setattr(module, name, forbidden)
+    for name in ("tiled_forward", "tiled_backward", "images_conv", "images_backward", "im2col_window",
+                 "col2im_window"):
+        monkeypatch.setattr(conv_ops, name, forbidden)
     rng = np.random.default_rng(0)
     x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
     w = tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
@@ -225,7 +251,7 @@ def test_no_input_gradient_for_an_image_batch():
 @pytest.mark.parametrize("k", [1, 4])  # K = 1 once returned a view of a scratch buffer as dW
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k, dw_transposed, monkeypatch):
-    monkeypatch.setattr(conv_tiled, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     if algorithm == "images-wide":
         monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
         algorithm = "images"

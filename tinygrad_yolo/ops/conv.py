@@ -2,61 +2,92 @@
 
     y[n, k, oy, ox] = b[k] + sum over c, r, s of  w[k, c, r, s] * x[n, c, oy*sh - ph + r*dh, ox*sw - pw + s*dw]
 
-(x is zero outside the image). Writing every receptive field as a column ("im2col") turns
-this into one matrix product W (K, C*R*S) @ col (C*R*S, pixels), and the backward into two:
+(x is zero outside the image; ops/geometry.py checks the arguments and computes Ho, Wo.)
+Writing every receptive field as a column ("im2col", ops/im2col.py) turns this into one matrix
+product per image, with the weight as a (K, C*R*S) matrix W:
 
-    dW = gy @ colᵀ            dcol = Wᵀ @ gy,  dx = col2im(dcol)  (sum each column entry back
-                                                                  onto the pixel it was read from)
+    col[n] = im2col(x[n])   (C*R*S, Ho*Wo)         y[n] = W @ col[n]
 
-Three implementations of that one idea (``algorithm``; None picks by device and map size):
+and the backward into two more, by the rule for a matrix product:
 
-* ``im2col`` (CUDA, and the readable reference): col (N, C*R*S, Ho*Wo) from the kernels in
-  kernels/ (or tinygrad_yolo.ops.im2col on NumPy), a batched GEMM per image through cuBLAS.
-* ``images`` (NumPy, output maps of at least IMAGE_TILES_MIN_PIXELS): the same per-image
-  im2col, but built for one image (or a few) at a time into a cache-sized scratch buffer and
-  multiplied at once, reading x and gy and writing y and dx in NCHW directly. An image's own
-  Ho*Wo columns make a wide enough GEMM when the map is large. At stride 1 the columns are
-  built at a row pitch of W + pw instead (_WideColumns): one long copy per image rather than
-  a short one per row, for a few junk columns that are computed and dropped.
-* ``tiled`` (NumPy, small maps): at 14x14 or 7x7 one image's columns make a narrow, slow GEMM,
-  so the batch goes along the columns. The input is copied once into a zero-padded
-  *batch-last* layout (C, H+2ph, W+2pw, N), split into its stride phases when the stride is
-  above 1 (see fast/phases.stride_phases), so that for every kernel tap the pixels it reads form a block whose
-  rows are runs of Wo*N contiguous values. The im2col matrix is then built in tiles of a few
-  output rows, one block copy per tap, each tile small enough to stay in cache, straight into
-  the GEMM. The price is transposing x, y, gy and dx between NCHW and batch-last (gathers with
-  an N-value stride): on large maps that costs more than it saves (45% of the tiled path's
-  time on the width-0.25 network's 224x224 stem), hence ``images`` there.
+    dW = Σ_n gy[n] @ col[n]ᵀ        dcol[n] = Wᵀ @ gy[n],  dx[n] = col2im(dcol[n])
 
-Both NumPy paths keep anything the size of the im2col matrix out of main memory and out of
-what is saved for backward: dW recomputes its tiles. For stride 1, dx is itself a convolution
-(of gy with the flipped kernel, padded by d(R-1) - p), so it reuses the forward's loop instead
-of a col2im.
+where col2im, the adjoint of im2col, adds every column entry back onto the pixel it was read
+from. ``reference_forward`` and ``reference_backward`` below are exactly that; they run on
+CUDA (with the kernels in kernels/), on NumPy with ``algorithm="im2col"``, and they are what the
+tests compare every other path with. col is R*S times the input's size, so it is not kept for
+backward: dW rebuilds it from x (as Caffe does) -- kept for every conv, the columns came to
+about half of a training step's GPU memory, and rebuilding costs one im2col kernel, a fraction
+of the GEMM it feeds.
 
-Performance note: OpenBLAS's idle threads busy-wait after each GEMM, which on a 2-core machine
-slows the NumPy copies between GEMMs several times over; importing tinygrad_yolo sets
-OPENBLAS_THREAD_TIMEOUT=4, which only works when that import comes before NumPy's.
-
-1x1 convolutions without padding skip im2col on both devices: x itself is the column matrix,
-one batched GEMM on a reshaped view (with a stride, on a copy of the pixels it reads).
+The speed lives in ops/fast/, one idea per module, each checked against this reference:
+conv_tiled.py and conv_images.py (the CPU paths for small and large maps: the im2col matrix
+in cache-sized pieces, never whole), cuda_conv.py (the GPU's dx as a convolution), and
+choices.py (which path runs, whether dx is a convolution, which way dW's GEMM goes: each
+decided once, for every path). A 1x1 convolution without padding needs no im2col at all on
+either device: x itself is the column matrix (``pointwise_forward``).
 """
 import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .fast import conv_images, conv_tiled
-from .fast.choices import _dx_conv_padding, _flipped_weights
-from .fast.conv_images import IMAGE_TILES_MIN_PIXELS
-from .geometry import check_conv_args, int_pair
-from .im2col import col2im, im2col
+from .fast.choices import conv_path, dx_as_convolution
+from .fast.conv_images import images_backward, images_conv
+from .fast.conv_tiled import tiled_backward, tiled_forward
+from .fast.cuda_conv import dx_by_convolution
+from .geometry import conv_window, int_pair
+from .im2col import col2im_window, im2col_window
 
 ALGORITHMS = ("tiled", "images", "im2col")
 
 
+# ---- the reference: im2col and one GEMM forward, two GEMMs and a col2im backward ----------------
+def reference_forward(x, w2, g):
+    """y = W @ col, a batched GEMM over the images; ``g`` is the call's geometry.Window."""
+    xp = array_module(x)
+    to_col, _ = im2col_functions(xp)
+    N, K, P = x.shape[0], w2.shape[0], g.Ho * g.Wo
+    col = to_col(x, g).reshape(N, w2.shape[1], P)  # (N, C*R*S, Ho*Wo)
+    return xp.matmul(w2, col).reshape(N, K, g.Ho, g.Wo)
+
+
+def reference_backward(x, w2, gy, g, need_x, need_w):
+    """(dx, dW): dW = gy @ colᵀ with col rebuilt from x, dx = col2im(Wᵀ @ gy)."""
+    xp = array_module(gy)
+    to_col, to_im = im2col_functions(xp)
+    N, K, P = gy.shape[0], w2.shape[0], g.Ho * g.Wo
+    gy3 = gy.reshape(N, K, P)
+    dx = dw = None
+    if need_w:
+        col = to_col(x, g).reshape(N, w2.shape[1], P)
+        dw = weight_grad(gy3, col)
+        del col  # the largest array of the step: gone before dcol is made
+    if need_x:
+        dcol = xp.matmul(w2.T, gy3).reshape(x.shape[:2] + (g.kh, g.kw, g.Ho, g.Wo))
+        dx = to_im(dcol, x.shape, g)
+    return dx, dw
+
+
+def weight_grad(gy3, col):
+    """dW = Σ over images n of gy3[n] (K, P) @ col[n]ᵀ (P, Q) -> (K, Q): a batched GEMM that reads
+    col where it lies, then a sum of N small (K, Q) products. (tensordot would first copy col, on a
+    GPU often the step's largest array, into an (N*P, Q) matrix for one long GEMM.)"""
+    return array_module(gy3).matmul(gy3, col.transpose(0, 2, 1)).sum(axis=0)
+
+
+def im2col_functions(xp):
+    """(im2col, col2im) taking a geometry.Window: ops/im2col.py on NumPy, kernels/ on CUDA."""
+    if xp is np:
+        return im2col_window, col2im_window
+    kernels = cuda_kernels()  # compiled with CuPy on first use
+    return kernels.im2col_gpu, kernels.col2im_gpu
+
+
+# ---- the op -------------------------------------------------------------------------------------
 class Conv2d(Function):
-    """Inputs (x, w) or (x, w, b). ``algorithm`` None picks "im2col" on CUDA and on NumPy
-    "images" for large output maps, "tiled" for small ones; "im2col" on NumPy runs the reference
-    path (tests compare all three)."""
+    """Inputs (x, w) or (x, w, b). ``algorithm`` None lets choices.conv_path pick ("im2col" on
+    CUDA; on NumPy "images" for large output maps, "tiled" for small ones); "im2col" on NumPy
+    runs the reference (tests compare all three)."""
 
     def __init__(self, stride=1, padding=0, dilation=1, algorithm=None):
         self.stride = int_pair(stride, "stride", "conv2d")
@@ -70,142 +101,82 @@ class Conv2d(Function):
         if x.dtype != w.dtype or (b is not None and b.dtype != x.dtype):
             raise TypeError(f"conv2d: input, weight and bias must share a dtype, got {x.dtype}, "
                             f"{w.dtype}" + (f", {b.dtype}" if b is not None else ""))
-        _, _, _, (Ho, Wo) = check_conv_args(x.shape, w.shape, None if b is None else b.shape,
-                                            self.stride, self.padding, self.dilation)
+        g = conv_window(x.shape, w.shape, None if b is None else b.shape, self.stride, self.padding,
+                        self.dilation)
         xp = array_module(x)
-        self.x, self.w, self.has_bias, self.out_hw = x, w, b is not None, (Ho, Wo)
         K, C, R, S = w.shape
+        self.x, self.w, self.has_bias, self.window = x, w, b is not None, g
         self.w2 = w.reshape(K, C * R * S)  # a view when w is contiguous
-        if self.algorithm is None:
-            if xp is not np:
-                self.algorithm = "im2col"
-            else:
-                self.algorithm = "images" if Ho * Wo >= IMAGE_TILES_MIN_PIXELS else "tiled"
-        if self.algorithm != "im2col" and xp is not np:
-            raise ValueError(f"conv2d: the {self.algorithm} algorithm is a NumPy path; CUDA arrays use 'im2col'")
-        self.pointwise = (R, S) == (1, 1) and self.padding == (0, 0)
+        pointwise = (R, S) == (1, 1) and g.padding == (0, 0)
+        self.path = conv_path(self.algorithm, xp is not np, g, pointwise)
         self.empty = x.size == 0 or w.size == 0
         if self.empty:  # no images, channels or filters: y is b (a sum over nothing is 0), or empty
-            y = xp.zeros((x.shape[0], K, Ho, Wo), dtype=x.dtype)
+            y = xp.zeros((x.shape[0], K, g.Ho, g.Wo), dtype=x.dtype)
             return y + b.reshape(1, K, 1, 1) if b is not None else y
-        if self.algorithm == "images" and not self.pointwise:
-            y = np.empty((x.shape[0], K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
-            conv_images._images_conv(x, self.w2, self.padding, ((R, S), self.stride, self.dilation), y)
-            if b is not None:
-                y += b.reshape(1, K, 1, 1)
+        if self.path == "tiled":  # adds the bias while transposing to NCHW
+            y, self.phases = tiled_forward(x, self.w2, b, g, keep_input=self.needs_input_grad[1])
             return y
-        if self.algorithm == "tiled" and not self.pointwise:  # adds the bias while transposing to NCHW
-            y, self.phases = conv_tiled._tiled_forward(x, self.w2, b, (R, S), self.stride, self.padding, self.dilation,
-                                            (Ho, Wo), keep_input=self.needs_input_grad[1])
-            return y
-        if self.pointwise:
-            # the pixels the 1x1 kernel reads (x itself at stride 1), kept for dW
-            self.x_read = _subsample(x, self.stride)
-            y = _pointwise_forward(self.x_read, self.w2)
-        else:
-            y = self._im2col_forward(x)
+        if self.path == "images":
+            y = images_conv(x, self.w2, g, np.empty((x.shape[0], K, g.Ho, g.Wo), dtype=x.dtype))
+        elif self.path == "pointwise":
+            self.x_read = subsample(x, g.stride)  # the pixels the 1x1 kernel reads, kept for dW
+            y = pointwise_forward(self.x_read, self.w2)
+        else:  # "im2col", "cuda"
+            y = reference_forward(x, self.w2, g)
         if b is not None:
             y += b.reshape(1, K, 1, 1)
         return y
 
-    def backward(self, g):
+    def backward(self, gy):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         need_b = self.has_bias and self.needs_input_grad[2]
-        K, C, R, S = self.w.shape
-        db = g.sum(axis=(0, 2, 3)) if need_b else None
+        x, w, g, path = self.x, self.w, self.window, self.path
+        db = gy.sum(axis=(0, 2, 3)) if need_b else None
         if self.empty:
-            xp = array_module(g)
-            dx = xp.zeros(self.x.shape, dtype=g.dtype) if need_x else None
-            dw = xp.zeros(self.w.shape, dtype=g.dtype) if need_w else None
-        elif self.pointwise:
-            dx, dw = _pointwise_backward(self.x.shape, self.x_read, self.w2, g, self.stride, need_x, need_w)
-        elif self.algorithm == "images":
-            dx, dw = conv_images._images_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
-                                      self.dilation, need_x, need_w)
-        elif self.algorithm == "tiled":
-            dx, dw = conv_tiled._tiled_backward(self.x, self.w, self.w2, g, self.stride, self.padding,
-                                     self.dilation, need_x, need_w, self.phases)
-        else:
-            dx, dw = self._im2col_backward(g, need_x, need_w)
-        dw = dw.reshape(self.w.shape) if dw is not None else None
+            xp = array_module(gy)
+            dx = xp.zeros(x.shape, dtype=gy.dtype) if need_x else None
+            dw = xp.zeros(w.shape, dtype=gy.dtype) if need_w else None
+        elif path == "pointwise":
+            dx, dw = pointwise_backward(x.shape, self.x_read, self.w2, gy, g.stride, need_x, need_w)
+        elif path == "images":
+            dx, dw = images_backward(x, w, self.w2, gy, g, need_x, need_w)
+        elif path == "tiled":
+            dx, dw = tiled_backward(x, w, self.w2, gy, g, need_x, need_w, self.phases)
+        else:  # the reference; on CUDA, dx as a convolution where choices.dx_as_convolution says so
+            gx = dx_as_convolution(path, g, w.size, gy.size)
+            dx, dw = reference_backward(x, self.w2, gy, g, need_x and gx is None, need_w)
+            if need_x and gx is not None:
+                dx = dx_by_convolution(gy, w, gx, im2col_functions(array_module(gy))[0])
+        dw = dw.reshape(w.shape) if dw is not None else None
         return (dx, dw, db) if self.has_bias else (dx, dw)
-
-    # ---- the reference path: im2col (N, C*R*S, Ho*Wo) and a batched GEMM ---------------
-    def _im2col_forward(self, x):
-        xp = array_module(x)
-        to_col, _ = _im2col_functions(xp)
-        K, C, R, S = self.w.shape
-        N, (Ho, Wo) = x.shape[0], self.out_hw
-        col = to_col(x, R, S, self.stride, self.padding, self.dilation).reshape(N, C * R * S, Ho * Wo)
-        # col is R*S times the input's size: not kept for backward, which rebuilds it from x
-        # (as Caffe does). On a GPU the im2col kernel costs a fraction of the GEMM it feeds,
-        # while every conv's col kept came to about half of a training step's memory.
-        return xp.matmul(self.w2, col).reshape(N, K, Ho, Wo)
-
-    def _im2col_backward(self, g, need_x, need_w):
-        xp = array_module(g)
-        to_col, to_im = _im2col_functions(xp)
-        K, C, R, S = self.w.shape
-        N, (Ho, Wo) = g.shape[0], self.out_hw
-        g3 = g.reshape(N, K, Ho * Wo)
-        dw = None
-        if need_w:
-            col = to_col(self.x, R, S, self.stride, self.padding, self.dilation).reshape(N, C * R * S, Ho * Wo)
-            dw = _weight_grad(g3, col)
-            del col
-        dx = None
-        as_conv = _dx_conv_padding((R, S), self.stride, self.padding, self.dilation)
-        if need_x and as_conv is not None:
-            # dx as a convolution of gy (_dx_conv_padding): on a GPU its im2col runs 2-3x faster
-            # than col2im's gather, for a GEMM of the same size
-            gcol = to_col(g, R, S, 1, as_conv, self.dilation).reshape(N, K * R * S, -1)
-            dx = xp.matmul(_flipped_weights(self.w), gcol).reshape(self.x.shape)
-        elif need_x:
-            dcol = xp.matmul(self.w2.T, g3).reshape(N, C, R, S, Ho, Wo)
-            dx = to_im(dcol, self.x.shape, R, S, self.stride, self.padding, self.dilation)
-        return dx, dw
-
-
-def _im2col_functions(xp):
-    if xp is np:
-        return im2col, col2im
-    kernels = cuda_kernels()  # compiled with CuPy on first use
-    return kernels.im2col_gpu, kernels.col2im_gpu
 
 
 # ---- 1x1, no padding: x (N, C, H*W) is already the column matrix -----------------------------
 # With a stride (the projection shortcuts of ResNet), first keep the pixels the kernel reads.
-def _subsample(x, stride):
+def subsample(x, stride):
     if stride == (1, 1):
         return x
     return array_module(x).ascontiguousarray(x[:, :, ::stride[0], ::stride[1]])
 
 
-def _pointwise_forward(x_read, w2):
+def pointwise_forward(x_read, w2):
     N, C, Ho, Wo = x_read.shape
     return array_module(x_read).matmul(w2, x_read.reshape(N, C, Ho * Wo)).reshape(N, w2.shape[0], Ho, Wo)
 
 
-def _pointwise_backward(x_shape, x_read, w2, g, stride, need_x, need_w):
-    xp = array_module(g)
+def pointwise_backward(x_shape, x_read, w2, gy, stride, need_x, need_w):
+    xp = array_module(gy)
     N, C, Ho, Wo = x_read.shape
-    K = g.shape[1]
-    g3 = g.reshape(N, K, Ho * Wo)
+    K = gy.shape[1]
+    gy3 = gy.reshape(N, K, Ho * Wo)
     dx = dw = None
     if need_x:
-        dx_read = xp.matmul(w2.T, g3).reshape(N, C, Ho, Wo)  # the gradient of the pixels read
+        dx_read = xp.matmul(w2.T, gy3).reshape(N, C, Ho, Wo)  # the gradient of the pixels read
         if stride == (1, 1):
             dx = dx_read
         else:  # the others get none
-            dx = xp.zeros(x_shape, dtype=g.dtype)
+            dx = xp.zeros(x_shape, dtype=gy.dtype)
             dx[:, :, ::stride[0], ::stride[1]] = dx_read
     if need_w:
-        dw = _weight_grad(g3, x_read.reshape(N, C, Ho * Wo))
+        dw = weight_grad(gy3, x_read.reshape(N, C, Ho * Wo))
     return dx, dw
-
-
-def _weight_grad(g3, col):
-    """dW = Σ over images n of g3[n] (K, P) @ col[n]ᵀ (P, Q) -> (K, Q): a batched GEMM that reads
-    col where it lies, then a sum of N small (K, Q) products. (tensordot would first copy col, on a
-    GPU often the step's largest array, into an (N*P, Q) matrix for one long GEMM.)"""
-    return array_module(g3).matmul(g3, col.transpose(0, 2, 1)).sum(axis=0)

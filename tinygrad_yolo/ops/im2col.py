@@ -4,6 +4,7 @@ A convolution reads, for output pixel (oy, ox) and kernel tap (i, j), the input 
 
     y = oy*sh - ph + i*dh,    x = ox*sw - pw + j*dw          (zero where it falls in the padding)
 
+(ops/geometry.py checks the arguments and builds the call's ``Window`` g of plain ints).
 im2col copies those reads into ``col`` of shape (N, C, kh, kw, Ho, Wo) (the Caffe/Chainer
 layout), so a convolution becomes one matrix product; col2im is its adjoint and sums every
 column entry back onto the input pixel it was read from.
@@ -11,10 +12,10 @@ column entry back onto the input pixel it was read from.
 Both loop over the kh*kw taps only: for a fixed tap the reads form a strided slice of x, so
 each tap is one vectorised copy. Instead of padding x (a fresh buffer the size of x on every
 call, and first touch of new memory is slow on these machines) each tap copies only the
-output range that reads real pixels and zeroes the rest.
+output range that reads real pixels (geometry.valid_range) and zeroes the rest.
 """
 from ..backend import array_module
-from .geometry import _valid_range, conv_geometry
+from .geometry import valid_range, window
 
 
 def _check_4d(name, a):
@@ -25,40 +26,43 @@ def _check_4d(name, a):
 def im2col(x, kh, kw, stride=1, padding=0, dilation=1, out=None):
     """x (N, C, H, W) -> col (N, C, kh, kw, Ho, Wo); ``out`` lets callers reuse a buffer."""
     _check_4d("im2col input", x)
-    xp = array_module(x)
-    N, C, H, W = x.shape
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
-    shape = (N, C, kh, kw, Ho, Wo)
-    if out is None:
-        out = xp.empty(shape, dtype=x.dtype)
-    elif tuple(out.shape) != shape or out.dtype != x.dtype:
-        raise ValueError(f"im2col out= must have shape {shape} and dtype {x.dtype}, "
-                         f"got {tuple(out.shape)} {out.dtype}")
-    for i in range(kh):
-        oy0, oy1, y0 = _valid_range(H, Ho, i * dh - ph, sh)
-        for j in range(kw):
-            ox0, ox1, x0 = _valid_range(W, Wo, j * dw - pw, sw)
-            tap = out[:, :, i, j]  # (N, C, Ho, Wo) view
-            # Outputs whose read falls in the padding get 0 (out may hold old data).
-            tap[:, :, :oy0] = 0
-            tap[:, :, oy1:] = 0
-            tap[:, :, oy0:oy1, :ox0] = 0
-            tap[:, :, oy0:oy1, ox1:] = 0
-            if oy1 > oy0 and ox1 > ox0:
-                # Rows y0, y0+sh, ... (oy1-oy0 of them); the stop is one past the last read.
-                tap[:, :, oy0:oy1, ox0:ox1] = x[:, :, y0:y0 + sh * (oy1 - oy0 - 1) + 1:sh,
-                                                x0:x0 + sw * (ox1 - ox0 - 1) + 1:sw]
-    return out
+    return im2col_window(x, window("im2col", x.shape, (kh, kw), stride, padding, dilation), out)
 
 
 def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1, out=None):
     """The adjoint of im2col: col (N, C, kh, kw, Ho, Wo) -> x (N, C, H, W), overlaps summed."""
     if len(x_shape) != 4:
         raise ValueError(f"col2im x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    return col2im_window(col, x_shape, window("col2im", x_shape, (kh, kw), stride, padding, dilation), out)
+
+
+def im2col_window(x, g, out=None):
+    """im2col of x for the checked Window ``g`` (what Conv2d calls)."""
+    xp = array_module(x)
+    shape = tuple(x.shape[:2]) + (g.kh, g.kw, g.Ho, g.Wo)
+    if out is None:
+        out = xp.empty(shape, dtype=x.dtype)
+    elif tuple(out.shape) != shape or out.dtype != x.dtype:
+        raise ValueError(f"im2col out= must have shape {shape} and dtype {x.dtype}, "
+                         f"got {tuple(out.shape)} {out.dtype}")
+    for i in range(g.kh):
+        (oy0, oy1), rows = valid_range(g.H, g.Ho, i * g.dh - g.ph, g.sh)  # rows i*dh - ph + oy*sh
+        for j in range(g.kw):
+            (ox0, ox1), cols = valid_range(g.W, g.Wo, j * g.dw - g.pw, g.sw)
+            tap = out[:, :, i, j]  # (N, C, Ho, Wo) view
+            # Outputs whose read falls in the padding get 0 (out may hold old data).
+            tap[:, :, :oy0] = 0
+            tap[:, :, oy1:] = 0
+            tap[:, :, oy0:oy1, :ox0] = 0
+            tap[:, :, oy0:oy1, ox1:] = 0
+            tap[:, :, oy0:oy1, ox0:ox1] = x[:, :, rows, cols]
+    return out
+
+
+def col2im_window(col, x_shape, g, out=None):
+    """col2im into an x of ``x_shape`` for the checked Window ``g``."""
     xp = array_module(col)
-    N, C, H, W = x_shape
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
-    shape = (N, C, kh, kw, Ho, Wo)
+    shape = tuple(x_shape[:2]) + (g.kh, g.kw, g.Ho, g.Wo)
     if tuple(col.shape) != shape:
         raise ValueError(f"col2im col must have shape {shape} for x_shape {tuple(x_shape)}, "
                          f"got {tuple(col.shape)}")
@@ -69,13 +73,11 @@ def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1, out=None):
                          f"got {tuple(out.shape)} {out.dtype}")
     else:
         out.fill(0)
-    for i in range(kh):
-        oy0, oy1, y0 = _valid_range(H, Ho, i * dh - ph, sh)
-        for j in range(kw):
-            ox0, ox1, x0 = _valid_range(W, Wo, j * dw - pw, sw)
-            if oy1 > oy0 and ox1 > ox0:
-                # Within one tap every output reads a different pixel, so this strided += has
-                # no repeated indices (no np.add.at needed); reads of padding are simply dropped.
-                out[:, :, y0:y0 + sh * (oy1 - oy0 - 1) + 1:sh,
-                    x0:x0 + sw * (ox1 - ox0 - 1) + 1:sw] += col[:, :, i, j, oy0:oy1, ox0:ox1]
+    for i in range(g.kh):
+        (oy0, oy1), rows = valid_range(g.H, g.Ho, i * g.dh - g.ph, g.sh)
+        for j in range(g.kw):
+            (ox0, ox1), cols = valid_range(g.W, g.Wo, j * g.dw - g.pw, g.sw)
+            # Within one tap every output reads a different pixel, so this strided += has
+            # no repeated indices (no np.add.at needed); reads of padding are simply dropped.
+            out[:, :, rows, cols] += col[:, :, i, j, oy0:oy1, ox0:ox1]
     return out

@@ -1,20 +1,30 @@
-"""conv2d's "tiled" CPU path (small maps): the batch along the im2col columns, built tile by tile."""
+"""conv2d's "tiled" CPU path, for small maps (14x14, 7x7), where one image's columns make a
+narrow, slow GEMM: the batch goes along the columns.
+
+The input is copied once into a zero-padded *batch-last* layout (C, H+2ph, W+2pw, N), split into
+its stride phases when the stride is above 1 (phases.stride_phases), so that for every kernel
+tap the pixels it reads form a block whose rows are runs of Wo*N contiguous values. The im2col
+matrix is then built in tiles of a few output rows, one block copy per tap, each tile small
+enough to stay in cache, straight into the GEMM; dW recomputes its tiles, so nothing the size
+of the im2col matrix reaches main memory or what is saved for backward. The price is
+transposing x, y, gy and dx between NCHW and batch-last (gathers with an N-value stride): on
+large maps that costs more than it saves (45% of this path's time on the width-0.25 network's
+224x224 stem), hence conv_images there.
+"""
 import numpy as np
 
 from ..geometry import kernel_taps
 from ..workspace import scratch
-from .choices import _dx_conv_padding, _flipped_weights
-from .phases import merge_stride_phases, stride_phases
+from .choices import dw_gemm, dw_transposed, dx_as_convolution, flipped_weights
+from .phases import merge_stride_phases, phases_shape, stride_phases
 
 # Tile size for the CPU path: the im2col tile (C*R*S x rows*Wo*N) should sit in L2/L3 while the
 # GEMM reads it, but GEMMs with few columns are inefficient. Tuned with benchmarks/bench_conv.py.
 TILE_BYTES = 6 << 20
 MIN_TILE_COLUMNS = 512
-KEEP_PADDED_BYTES = 16 << 20  # see _tiled_forward
-DW_TRANSPOSED_MIN_COLUMNS = 4096  # see _tiled_backward
+KEEP_PADDED_BYTES = 16 << 20  # see tiled_forward
 
 
-# ---- the tiled CPU path -------------------------------------------------------------------
 def _im2col_rows(col, phases, geometry, a, b):
     """col (C, R, S, b - a, Wo, N) <- output rows a..b of the im2col matrix, one copy per tap."""
     Wo = col.shape[4]
@@ -51,19 +61,19 @@ def _tiled_gemm(phases, geometry, w2, out):
         np.matmul(w2, col.reshape(q, -1), out=out2[:, a * Wo * N:b * Wo * N])
 
 
-def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_input):
-    """-> (y, the phase-split input if kept for dW, else None)."""
+def tiled_forward(x, w2, b, g, keep_input):
+    """-> (y, the phase-split input if kept for dW, else None); y includes the bias, added while
+    transposing to NCHW."""
     N, C, H, W = x.shape
-    K, (Ho, Wo) = w2.shape[0], out_hw
+    K = w2.shape[0]
     # dW needs the input's windows again. Keeping the padded copy saves rebuilding it, but only
     # pays while it is small enough for malloc to recycle its memory (big blocks are fresh mmaps).
-    (ph, pw) = padding
-    keep_input = keep_input and C * (H + 2 * ph + 1) * (W + 2 * pw + 1) * N * x.itemsize <= KEEP_PADDED_BYTES
-    geometry = (kernel, stride, dilation)
-    phases = stride_phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry, fresh=keep_input)
-    yt = scratch("conv.y", (K, Ho, Wo, N), x.dtype)
+    keep_input = keep_input and C * (H + 2 * g.ph + 1) * (W + 2 * g.pw + 1) * N * x.itemsize <= KEEP_PADDED_BYTES
+    geometry = (g.kernel, g.stride, g.dilation)
+    phases = stride_phases("conv.x", x.transpose(1, 2, 3, 0), g.padding, geometry, fresh=keep_input)
+    yt = scratch("conv.y", (K, g.Ho, g.Wo, N), x.dtype)
     _tiled_gemm(phases, geometry, w2, yt)
-    y = np.empty((N, K, Ho, Wo), dtype=x.dtype)  # fresh: the engine keeps it
+    y = np.empty((N, K, g.Ho, g.Wo), dtype=x.dtype)  # fresh: the engine keeps it
     if b is None:
         np.copyto(y, yt.transpose(3, 0, 1, 2))
     else:
@@ -71,57 +81,46 @@ def _tiled_forward(x, w2, b, kernel, stride, padding, dilation, out_hw, keep_inp
     return y, (phases if keep_input else None)
 
 
-def _tiled_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, phases=None):
+def tiled_backward(x, w, w2, gy, g, need_x, need_w, phases=None):
     N, C, H, W = x.shape
     K, _, R, S = w.shape
-    _, _, Ho, Wo = g.shape
-    (ph, pw) = padding
-    geometry = ((R, S), stride, dilation)
+    Ho, Wo = g.out_hw
+    geometry = (g.kernel, g.stride, g.dilation)
     q = C * R * S
-    gt = scratch("conv.gy", (K, Ho, Wo, N), g.dtype)
-    np.copyto(gt, g.transpose(1, 2, 3, 0))
+    gt = scratch("conv.gy", (K, Ho, Wo, N), gy.dtype)
+    np.copyto(gt, gy.transpose(1, 2, 3, 0))
     g2 = gt.reshape(K, -1)  # (K, Ho*Wo*N), the same column order as the im2col matrix
     dw = dx = None
 
     if need_w:  # dW = gy @ colᵀ, accumulated over tiles of recomputed im2col
         if phases is None:
-            phases = stride_phases("conv.x", x.transpose(1, 2, 3, 0), padding, geometry)
-        # With many columns (large maps, few channels) OpenBLAS runs dWᵀ = col @ gyᵀ faster than
-        # gy @ colᵀ, enough to pay for transposing the small result; with few, it doesn't.
-        transposed = Ho * Wo * N >= DW_TRANSPOSED_MIN_COLUMNS
+            phases = stride_phases("conv.x", x.transpose(1, 2, 3, 0), g.padding, geometry)
+        transposed = dw_transposed("tiled", Ho * Wo * N)
         acc = scratch("conv.dwt", (q, K), x.dtype) if transposed else np.empty((K, q), dtype=x.dtype)
         for i, (a, b) in enumerate(_row_tiles(Ho, Wo * N, q, x.itemsize)):
             col = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
             _im2col_rows(col, phases, geometry, a, b)
-            col, gy = col.reshape(q, -1), g2[:, a * Wo * N:b * Wo * N]
             part = acc if i == 0 else scratch("conv.dw_part", acc.shape, x.dtype)
-            if transposed:
-                np.matmul(col, gy.T, out=part)
-            else:
-                np.matmul(gy, col.T, out=part)
+            dw_gemm(col.reshape(q, -1), g2[:, a * Wo * N:b * Wo * N], transposed, part)
             if i:
                 acc += part
         # .copy(), not ascontiguousarray: for K = 1 the latter returns a view of the scratch buffer
         dw = acc.T.copy() if transposed else acc
 
     if need_x:
-        as_conv = _dx_conv_padding((R, S), stride, padding, dilation)
-        # dx as a convolution of gy copies only gy-sized data, but needs a transposed copy of the
-        # weights: where those are much larger than gy (deep layers at low resolution) the col2im
-        # route below is cheaper.
-        if as_conv is not None and w.size <= 2 * g.size:
-            gpad = stride_phases("conv.gpad", gt, as_conv, geometry)
+        gx = dx_as_convolution("tiled", g, w.size, gy.size)
+        if gx is not None:  # a convolution of gy, on the same tiles
+            gpad = stride_phases("conv.gpad", gt, gx.padding, (gx.kernel, gx.stride, gx.dilation))
             dxt = scratch("conv.dx", (C, H, W, N), x.dtype)
-            _tiled_gemm(gpad, geometry, _flipped_weights(w), dxt)
+            _tiled_gemm(gpad, (gx.kernel, gx.stride, gx.dilation), flipped_weights(w), dxt)
             dx = np.empty(x.shape, dtype=x.dtype)
             np.copyto(dx, dxt.transpose(3, 0, 1, 2))
         else:  # col2im: dcol = Wᵀ @ gy tile by tile, each tap added back where it was read
-            dphases = scratch("conv.dx", (C,) + stride + (-(-(H + 2 * ph) // stride[0]),
-                                                          -(-(W + 2 * pw) // stride[1]), N), x.dtype)
+            dphases = scratch("conv.dx", phases_shape((C, H, W, N), g.padding, g.stride), x.dtype)
             dphases.fill(0)
             for a, b in _row_tiles(Ho, Wo * N, q, x.itemsize):
                 dcol = scratch("conv.col", (C, R, S, b - a, Wo, N), x.dtype)
                 np.matmul(w2.T, g2[:, a * Wo * N:b * Wo * N], out=dcol.reshape(q, -1))
                 _col2im_rows(dphases, dcol, geometry, a, b)
-            dx = merge_stride_phases(dphases, x.shape, padding, stride)
+            dx = merge_stride_phases(dphases, x.shape, g.padding, g.stride)
     return dx, dw

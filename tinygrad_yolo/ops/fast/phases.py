@@ -3,8 +3,15 @@ unit-stride block (the CPU's fast conv paths and max-pool), and its adjoint.
 """
 import numpy as np
 
-from ..geometry import kernel_taps, phase_range
+from ..geometry import kernel_taps, valid_range
 from ..workspace import scratch
+
+
+def phases_shape(src_shape, padding, stride):
+    """The (C, sh, sw, Hq, Wq, N) shape of stride_phases' output for a (C, H, W, N) source."""
+    C, H, W, N = src_shape
+    (ph, pw), (sh, sw) = padding, stride
+    return (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
 
 
 def stride_phases(name, src, padding, geometry, fresh=False, fill=0):
@@ -23,11 +30,11 @@ def stride_phases(name, src, padding, geometry, fresh=False, fill=0):
     path, max-pool) as x.reshape(N*C, H, W)[..., None]: batch-last with a batch of one."""
     C, H, W, N = src.shape
     (ph, pw), (sh, sw) = padding, geometry[1]
-    shape = (C, sh, sw, -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw), N)
+    shape = phases_shape(src.shape, padding, (sh, sw))
     out = np.empty(shape, dtype=src.dtype) if fresh else scratch(name, shape, src.dtype)
     for py, px in sorted({(t[2], t[3]) for t in kernel_taps(*geometry)}):
-        (i0, i1), rows = phase_range(H, shape[3], py - ph, sh)
-        (j0, j1), cols = phase_range(W, shape[4], px - pw, sw)
+        (i0, i1), rows = valid_range(H, shape[3], py - ph, sh)
+        (j0, j1), cols = valid_range(W, shape[4], px - pw, sw)
         phase = out[:, py, px]
         phase[:, :i0] = fill  # padding rows and columns
         phase[:, i1:] = fill
@@ -44,8 +51,8 @@ def merge_stride_phases(phases, x_shape, padding, stride, out=None):
     (ph, pw), (sh, sw) = padding, stride
     out = np.empty(x_shape, dtype=phases.dtype) if out is None else out
     for py in range(sh):
-        (i0, i1), rows = phase_range(H, phases.shape[3], py - ph, sh)
+        (i0, i1), rows = valid_range(H, phases.shape[3], py - ph, sh)
         for px in range(sw):
-            (j0, j1), cols = phase_range(W, phases.shape[4], px - pw, sw)
+            (j0, j1), cols = valid_range(W, phases.shape[4], px - pw, sw)
             out[:, :, rows, cols] = phases[:, py, px, i0:i1, j0:j1].transpose(3, 0, 1, 2)
     return out
