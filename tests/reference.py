@@ -51,19 +51,6 @@ def ref_conv_grads(x, w, g, stride, padding, dilation):
     return dx, dW, g.sum(axis=(0, 2, 3))
 
 
-def conv_reference(x, w, b, stride, padding):
-    """Direct loops over output pixels (NCHW, weight (K, C, R, S))."""
-    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    K, _, R, S = w.shape
-    Ho, Wo = (x.shape[2] - R) // stride + 1, (x.shape[3] - S) // stride + 1
-    out = np.zeros((x.shape[0], K, Ho, Wo))
-    for i in range(Ho):
-        for j in range(Wo):
-            patch = x[:, :, i * stride:i * stride + R, j * stride:j * stride + S]
-            out[:, :, i, j] = np.einsum("ncrs,kcrs->nk", patch, w)
-    return out + b[None, :, None, None]
-
-
 # ---- im2col, col2im, max-pool with argmax (the kernels' layouts) ---------------------------
 def im2col_loops(x, kh, kw, stride, padding, dilation):
     """col[n, c, i, j, oy, ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], 0 in the padding."""
@@ -130,17 +117,8 @@ def windows(shape, kernel, stride, padding):
 
 def ref_max_pool(x, kernel, stride, padding, g):
     """(y, dx): the max over the window's real pixels; the gradient to the first maximum."""
-    wins = list(windows(x.shape, kernel, stride, padding))
-    Ho, Wo = wins[-1][0] + 1, wins[-1][1] + 1
-    y, dx = np.empty(x.shape[:2] + (Ho, Wo)), np.zeros_like(x)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for oy, ox, pixels in wins:
-                values = [x[n, c, h, w] for h, w in pixels]
-                first = int(np.argmax(values))  # np.argmax returns the first of equal maxima
-                y[n, c, oy, ox] = values[first]
-                dx[(n, c) + pixels[first]] += g[n, c, oy, ox]
-    return y, dx
+    y, argmax = max_pool_loops(x, kernel, kernel if stride is None else stride, padding)
+    return y, max_pool_backward_loops(g, argmax, x.shape)
 
 
 def ref_avg_pool(x, kernel, stride, padding, g):

@@ -7,7 +7,7 @@ import pytest
 import tinygrad_yolo as tg
 from tinygrad_yolo import nn
 
-from reference import conv_reference
+from reference import ref_conv
 
 
 class Net(nn.Module):
@@ -373,7 +373,7 @@ def test_conv2d_module_matches_direct_convolution_and_pytorch_init():
     bound = 1 / math.sqrt(27)
     assert np.abs(conv.weight.numpy()).max() <= bound and np.abs(conv.bias.numpy()).max() <= bound
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
-    ref = conv_reference(x, conv.weight.numpy(), conv.bias.numpy(), 2, 1)
+    ref = ref_conv(x, conv.weight.numpy(), conv.bias.numpy(), (2, 2), (1, 1), (1, 1))
     np.testing.assert_allclose(conv(tg.Tensor(x)).numpy(), ref, rtol=1e-5, atol=1e-5)
     assert repr(conv) == "Conv2d(3, 5, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))"
     assert nn.Conv2d(2, 4, 1, bias=False).bias is None
