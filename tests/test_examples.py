@@ -286,8 +286,9 @@ def test_links_and_names_exist(doc):
         assert (doc.parent / target).exists(), f"broken link in {doc.name}: {target}"
     # every code-like name in backticks (snake_case or dotted) occurs somewhere in the sources
     sources = "\n".join(p.read_text(encoding="utf-8") for folder in ("tinygrad_yolo", "kernels", "tests", "examples",
-                                                                    "exercises")
-                        for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".cu", ".h"))
+                                                                    "exercises", "benchmarks")
+                        for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".cu", ".h", ".sh"))
+    sources += "\n".join(str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").rglob("*"))  # results files
     for span in re.findall(r"`([^`\n]+)`", text):
         for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", span):
             if "_" in name or "." in name:
