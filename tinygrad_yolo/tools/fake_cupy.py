@@ -465,7 +465,8 @@ RAW_KERNELS = {}   # kernel name (without the template arguments) -> emulation(*
 
 def raw_kernel(name):
     """Register a NumPy emulation for the RawModule kernel ``name``; it gets the launch's arguments
-    (device arrays as NumPy arrays, scalars as given) and writes the outputs in place."""
+    (device arrays as NumPy arrays, scalars as given; fused.NULL, a zero, for a null pointer) and
+    writes the outputs in place. An emulation with ``with_launch = True`` gets (grid, block) first."""
     def register(fn):
         RAW_KERNELS[name] = fn
         return fn
@@ -487,7 +488,10 @@ class RawKernel:
             emulate = RAW_KERNELS.get(self.base)
         if emulate is None:
             raise NotImplementedError(f"fake_cupy: no NumPy emulation registered for kernel {self.base!r}")
-        emulate(*_unwrap(list(args)))
+        if getattr(emulate, "with_launch", False):  # e.g. the host-compiled kernel itself (tests)
+            emulate(grid, block, *_unwrap(list(args)))
+        else:
+            emulate(*_unwrap(list(args)))
         counter.call("raw", self.base)
 
 
