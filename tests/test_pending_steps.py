@@ -95,3 +95,4 @@ def test_a_non_finite_loss_is_named_at_its_step_before_anything_is_saved(voc, tm
     assert "the loss became nan at step 2" in err and "Traceback" not in err, err
     assert not (run / "last.npz").exists() and not (run / "best.npz").exists()
     assert [r["step"] for r in _steps(run)] == [1]
+

@@ -45,7 +45,10 @@ def im2col_backward(x, w, w2, g, stride, padding, dilation, need_x, need_w, dx_c
         for a, b in _chunks(N, Q * P * g.itemsize):
             col = k.im2col_gpu(x[a:b], R, S, stride, padding, dilation).reshape(b - a, Q, P)
             part = gemm.batched_matmul(g3[a:b], col, trans_b=True).sum(axis=0)  # Σ over the chunk's images
-            dw = part if dw is None else dw.__iadd__(part)
+            if dw is None:
+                dw = part
+            else:
+                dw += part
             del col
     dx = None
     if need_x and dx_conv_padding is not None:
