@@ -95,6 +95,16 @@ def _cupy():
     return cupy_module()
 
 
+def _cublas(cp):
+    """CuPy's cuBLAS bindings: cupy.cuda.cublas, or where a CuPy version keeps them only there,
+    cupy_backends.cuda.libs.cublas."""
+    cublas = getattr(cp.cuda, "cublas", None)
+    if cublas is None:
+        import importlib
+        cublas = importlib.import_module("cupy_backends.cuda.libs.cublas")
+    return cublas
+
+
 def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     """op(a) @ op(b) batched, one cuBLAS call: (batch, M, N) (or out, a C-contiguous array of that
     shape and dtype). 2-D operands broadcast over the batch; the result is 3-D either way."""
@@ -118,7 +128,7 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     if args.k == 0:
         out.fill(0)
         return out
-    cublas = cp.cuda.cublas
+    cublas = _cublas(cp)
     one, zero = np.ones((), a.dtype), np.zeros((), a.dtype)  # host scalars: CUBLAS_POINTER_MODE_HOST
     fn = cublas.sgemmStridedBatched if a.dtype == np.float32 else cublas.dgemmStridedBatched
     fn(cp.cuda.device.get_cublas_handle(), args.transa, args.transb, args.m, args.n, args.k,
