@@ -29,7 +29,6 @@ TypeError, implicit conversion to NumPy (``np.asarray(device_array)``) raises, r
 """
 import collections
 import contextlib
-import ctypes
 import functools
 import re
 import sys

@@ -26,7 +26,6 @@ def build_step(img=128, batch=2, S=S_SMALL, B=2, C=20, optimizer="sgd", width=1.
     """A closure running one training step on device='cuda' (call it inside fake_cupy.installed()).
     Returns the loss as a device scalar Tensor and the parts dict (device scalars)."""
     from .. import optim
-    from ..bench import random_targets
     from ..detection import YOLOv1Loss
     from ..models import YOLOv1
     from ..tensor import Tensor
