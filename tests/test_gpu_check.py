@@ -20,7 +20,6 @@ def test_gpu_check_dry_run(tmp_path):
     assert step["config"] == "tiny_b32" and step["ours_s"] > 0
     assert "per-op profile" in (logs / "step.log").read_text()
     assert json.loads((logs / "train.log").read_text().splitlines()[-1])["steps"] == 2
-    assert step["ours_kernels_per_step"] > 0 and step["ours_syncs_per_step"] == 0
     assert "device calls" in (logs / "launch.log").read_text()
     fused = [json.loads(line) for line in (logs / "fused.log").read_text().splitlines()]
     assert [r["case"] for r in fused][-2:] == ["sgd_momentum_step", "adamw_step"]
