@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a checkout without install
 
 from tinygrad_yolo import backend
+from tinygrad_yolo.ops.geometry import window
 from tinygrad_yolo.ops.im2col import col2im, im2col
 
 # name, (C, H, W), kernel, stride, padding: the stem and one 3x3 conv of each ResNet-18 stage.
@@ -71,11 +72,11 @@ def main():
 
     for name, (C, H, W), k, s, p in CASES:
         x = cp.asarray(rng.standard_normal((args.batch, C, H, W)).astype(args.dtype))
-        geometry = (k, k, s, p, 1)
-        col = im2col_gpu(x, *geometry)
+        geometry, g = (k, k, s, p, 1), window("bench", x.shape, k, s, p)
+        col = im2col_gpu(x, g)
         ops = {
-            "im2col": (lambda: im2col_gpu(x, *geometry), lambda: im2col(x, *geometry)),
-            "col2im": (lambda: col2im_gpu(col, x.shape, *geometry), lambda: col2im(col, x.shape, *geometry)),
+            "im2col": (lambda: im2col_gpu(x, g), lambda: im2col(x, *geometry)),
+            "col2im": (lambda: col2im_gpu(col, x.shape, g), lambda: col2im(col, x.shape, *geometry)),
         }
         for op, (kernel_fn, xp_fn) in ops.items():
             # Results first: a fast wrong kernel is worth nothing.

@@ -20,6 +20,8 @@ fixed random projection L = sum(v * block(x)).
 The same split holds for a block whose shape changes (stride 2, projection shortcut "B"):
 there the skip part is dL/dy * ds/dx for the 1x1-conv shortcut s.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, tg
@@ -53,6 +55,18 @@ def directional_derivative(block, x0, v, d, eps=1e-7):
     return (lp - lm) / (2 * eps)
 
 
+def elementwise_derivatives(block, x0, v, indices, eps=1e-5):
+    """dL/dx at each index by central differences: one element of x moved at a time (a larger
+    step than along a random direction: one element moves few pre-activations, and the
+    rounding error of L, divided by the step, is the larger error here)."""
+    out = []
+    for index in indices:
+        d = np.zeros_like(x0)
+        d[index] = 1.0
+        out.append(directional_derivative(block, x0, v, d, eps))
+    return np.array(out)
+
+
 def report(title, dx, dy, branch, skip, same_forward, identity, numeric):
     err = float(np.abs(dx - (branch + skip)).max())
     rel = err / float(np.abs(dx).max())
@@ -77,10 +91,10 @@ def report(title, dx, dy, branch, skip, same_forward, identity, numeric):
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    N, C, H = (2, 4, 6) if args.small else (8, 16, 32)
+    N, C, H = (2, 4, 6) if args.quick else (4, 8, 16)
     rng = np.random.default_rng(args.seed)
     tg.seed(args.seed)
-    results = {}
+    results = {"x_shape": [N, C, H, H]}
 
     block = BasicBlock(C, C, stride=1).double()
     x0 = rng.standard_normal((N, C, H, H))
@@ -97,25 +111,65 @@ def main(argv=None):
     results["projection"] = report(f"BasicBlock({C} -> {2 * C}, stride 2, 1x1-conv shortcut B)",
                                    *p, identity=False, numeric=(d, directional_derivative(proj, x0, v2, d)))
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    # The figure's elements: image 0, channel 0, the first rows (row-major), one at a time.
     k = np.arange(min(64, H * H))
-    flat = lambda a: a[0, 0].reshape(-1)[:len(k)]  # noqa: E731  first image, first channel
-    ax.plot(k, flat(dy), label="skip part = dL/dy", color="tab:green")
-    ax.plot(k, flat(branch), label="branch part = dL/dy * dF/dx", color="tab:orange")
-    ax.plot(k, flat(dx), label="dL/dx from backward()", color="black", lw=3, alpha=0.35)
-    ax.plot(k, flat(branch + skip), "k.", ms=4, label="branch + skip")
-    ax.set_xlabel("element of x (image 0, channel 0, row-major)")
+    indices = [(0, 0, i // H, i % H) for i in k]
+    flat = lambda a: np.array([a[i] for i in indices])  # noqa: E731
+    numeric = elementwise_derivatives(block, x0, v, indices)
+    element_rel = float(np.abs(flat(dx) - numeric).max() / np.abs(numeric).max())
+    relu_off = flat(dy) == 0  # dL/dy = v * [y > 0]: zero exactly where the final ReLU is off
+    results["elements"] = {"count": len(k), "max_relative_error": element_rel,
+                           "relu_off": int(relu_off.sum()), "branch_nonzero_where_off": int((flat(branch)[relu_off]
+                                                                                               != 0).sum())}
+    print(f"the figure's {len(k)} elements of x, each moved alone: backward() vs central differences, "
+          f"max error {element_rel:.1e} of max |dL/dx|")
+    print(f"  {int(relu_off.sum())} of them have y <= 0 (the final ReLU is off): there dL/dy = 0, so the skip part "
+          f"is 0, while the branch part is not in {results['elements']['branch_nonzero_where_off']} of them")
+
+    plt = pyplot()
+    fig, (ax, axn) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [2.6, 1]})
+    for i in np.nonzero(relu_off)[0]:
+        ax.axvspan(i - 0.5, i + 0.5, color="0.9", lw=0, label="final ReLU off (y <= 0)" if i == relu_off.argmax()
+                   else None)
+    for offset, values, color, label in ((-0.25, flat(dy), "tab:green", "skip part = dL/dy"),
+                                         (0.0, flat(branch), "tab:orange", "branch part = dL/dy * dF/dx"),
+                                         (0.25, flat(dx), "black", "dL/dx from backward()")):
+        ax.vlines(k + offset, 0, values, color=color, lw=1.4)
+        ax.plot(k + offset, values, "o", ms=3.2, color=color, label=label)
+    ax.plot(k + 0.25, flat(branch + skip), "o", ms=7, mfc="none", mec="tab:purple", mew=1,
+            label="branch + skip (circles the black dot)")
+    ax.axhline(0, color="0.4", lw=0.6)
+    top = max(flat(dx).max(), flat(dy).max(), flat(branch).max())
+    ax.set_ylim(None, top + 0.45 * (top - min(flat(dx).min(), flat(dy).min(), flat(branch).min())))  # legend room
+    ax.set_xlim(-0.8, len(k) - 0.2)
+    ax.set_xlabel("element of x (image 0, channel 0, row-major); three stems per element")
     ax.set_ylabel("gradient")
-    ax.set_title(f"Residual split, identity block: max |dL/dx - (branch + skip)| = "
+    ax.set_title(f"Identity block: dL/dx = branch part + skip part, max |difference| = "
                  f"{results['identity']['max_abs_error']:.1e}", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    ax.legend(fontsize=7.5, ncol=3, loc="upper left")
+    ax.grid(alpha=0.3, axis="y")
+    lim = 1.08 * max(np.abs(numeric).max(), np.abs(flat(dx)).max())
+    axn.plot([-lim, lim], [-lim, lim], color="0.7", lw=1, zorder=0)
+    axn.plot(numeric, flat(dx), "o", ms=4, color="black")
+    axn.set_xlim(-lim, lim)
+    axn.set_ylim(-lim, lim)
+    axn.set_aspect("equal")
+    axn.set_xlabel("central difference (x_k moved by ±1e-5)")
+    axn.set_ylabel("dL/dx_k from backward()")
+    axn.set_title(f"analytic vs numeric, {len(k)} elements:\nlargest error {element_rel:.1e} of max |dL/dx|",
+                  fontsize=10)
+    axn.grid(alpha=0.3)
+    fig.text(0.01, 0.01, "Grey: the block's final ReLU is off (y = F(x) + x <= 0), so dL/dy = 0 and the skip part is "
+             "exactly 0: the ReLU after the addition gates the 'pure' skip gradient too\n(the pre-activation "
+             "ResNet moves that ReLU into the branch). The branch part is not 0 there: the 3x3 convolutions bring in "
+             "gradient from the neighbouring pixels.\nL = sum(v * block(x)) for a random v; float64, BatchNorm in "
+             "training mode.",
+             fontsize=8, va="bottom")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     path = args.out / "01_residual_split.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return finish(args, results, [path])
+    return finish(args, results, [path], "01_residual_split")
 
 
 if __name__ == "__main__":

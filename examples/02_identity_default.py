@@ -16,6 +16,8 @@ For contrast: the same block without its shortcut (a "plain" block, residual=Fal
 same zero init outputs 0 and passes no gradient at all; a residual block with the default
 init (BN scale 1) is nowhere near the identity.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import finish, parse_args, pyplot, tg
@@ -32,7 +34,7 @@ def run_block(module, x0, v):
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    N, C, H = (2, 4, 6) if args.small else (8, 16, 32)
+    N, C, H = (2, 4, 6) if args.quick else (8, 16, 32)
     rng = np.random.default_rng(args.seed)
     tg.seed(args.seed)
     x0 = np.maximum(rng.standard_normal((N, C, H, H)), 0)  # a ReLU's output, as inside a ResNet
@@ -82,24 +84,32 @@ def main(argv=None):
           f"{results['default_init_output_minus_input']:.3f}")
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     xs = x0.reshape(-1)
     pick = rng.choice(xs.size, size=min(2000, xs.size), replace=False)
     out_zero, dx_zero = run_block(block, x0, v)
-    for label, y, style in (("residual, zero init", out_zero, "tab:blue"),
-                            ("residual, default init", out_default, "tab:orange"),
-                            ("plain, zero init", out_plain, "tab:red")):
-        axes[0].plot(xs[pick], y.reshape(-1)[pick], ".", ms=3, color=style, label=label, alpha=0.6)
-    axes[0].set_xlabel("x")
+    # The plain block's points lie exactly on y = 0, under the residual block's points at x = 0:
+    # they are drawn shifted down (and said so), so that neither set hides the other.
+    shift = 0.08 * float(max(np.abs(out_default).max(), np.abs(v).max()))
+    for label, y, color, offset in (("residual, default init (BN scale 1)", out_default, "tab:orange", 0.0),
+                                    ("residual, zero init", out_zero, "tab:blue", 0.0),
+                                    (f"plain, zero init (all 0; drawn {shift:.2g} lower)", out_plain, "tab:red", -shift)):
+        axes[0].plot(xs[pick], y.reshape(-1)[pick] + offset, ".", ms=3, color=color, label=label, alpha=0.6)
+    axes[0].set_xlabel("x (a ReLU's output, so >= 0)")
     axes[0].set_ylabel("block(x)")
-    axes[0].set_title("forward", fontsize=10)
+    axes[0].set_title("forward: the zero-init residual block is y = x exactly", fontsize=10)
     axes[0].legend(fontsize=8)
     vs = v.reshape(-1)[pick]
-    axes[1].plot(vs, dx_plain.reshape(-1)[pick], ".", ms=3, color="tab:red", label="plain, zero init", alpha=0.6)
-    axes[1].plot(vs, dx_zero.reshape(-1)[pick], ".", ms=3, color="tab:blue", label="residual, zero init", alpha=0.6)
+    on = positive.reshape(-1)[pick]
+    axes[1].plot(vs[on], dx_zero.reshape(-1)[pick][on], ".", ms=3, color="tab:blue", alpha=0.6,
+                 label="residual, zero init, where x > 0: dL/dx = dL/dy")
+    axes[1].plot(vs[~on], dx_zero.reshape(-1)[pick][~on], ".", ms=3, color="tab:cyan", alpha=0.6,
+                 label="residual, zero init, where x = 0: the final ReLU stops it")
+    axes[1].plot(vs, dx_plain.reshape(-1)[pick] - shift, ".", ms=3, color="tab:red", alpha=0.6,
+                 label=f"plain, zero init (all 0; drawn {shift:.2g} lower)")
     axes[1].set_xlabel("dL/dy (upstream gradient)")
     axes[1].set_ylabel("dL/dx")
-    axes[1].set_title("backward (points off the diagonal: x = 0)", fontsize=10)
+    axes[1].set_title("backward: the gradient passes unchanged, or not at all", fontsize=10)
     axes[1].legend(fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -107,7 +117,7 @@ def main(argv=None):
     path = args.out / "02_identity_default.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return finish(args, results, [path])
+    return finish(args, results, [path], "02_identity_default")
 
 
 if __name__ == "__main__":

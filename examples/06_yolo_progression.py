@@ -3,8 +3,8 @@
   1. One object per image, 25 outputs: 1 confidence + 4 box numbers (x, y, sqrt w, sqrt h)
      + 20 class scores.
   2. Two box predictors sharing the class scores, 30 outputs (2 x 5 + 20): during training
-     the predictor whose box overlaps the object more is "responsible" for it, so the
-     two can specialise.
+     the predictor whose box overlaps the object more (while neither overlaps it, the one
+     nearer to it: darknet's rule) is "responsible" for it, so the two can specialise.
   3. The same 30 numbers for every cell of a 7x7 grid, 7 x 7 x 30 = 1470 outputs: each cell
      answers for the object whose centre falls in it, so an image can hold many objects.
 
@@ -20,10 +20,19 @@ about 0.03 in our trials). Each is trained briefly with Adam on synthetic shape 
 (which gets half of the steps). Each is then run on held-out images and its detections
 (decode + per-class NMS) are drawn over the truth (thin white boxes). Brief training:
 expect rough boxes and many wrong classes, not a finished detector.
+
+A second figure puts one image with several objects through all three: the grid of each
+(1x1, 1x1, 7x7), and both predictors of every cell that holds an object centre, the
+responsible one (the higher IoU with the cell's object, or the nearer box while neither
+overlaps it) solid. A 1x1 grid answers for one
+object however many there are: its target keeps the largest and drops the others.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
-from demo_common import CLASS_NAMES, TinyDetector, finish, parse_args, pyplot, shape_images, tg, to_uint8_image
+from demo_common import (CLASS_NAMES, PREDICTOR_COLORS, TinyDetector, crowded_image, draw_grid, finish, in_target,
+                         object_cells, parse_args, pyplot, shape_images, tg, to_uint8_image)
 from tinygrad_yolo import optim
 from tinygrad_yolo.detection import YOLOv1Loss, box_iou, encode_batch, mean_average_precision, postprocess
 from tinygrad_yolo.viz import draw_detections
@@ -79,17 +88,49 @@ def evaluate(out, S, B, test):
     return dets, {"map50": float(mAP), "top_iou": float(np.mean(ious)), "top_class_accuracy": float(np.mean(correct))}
 
 
+def one_image_figure(models, image, boxes, labels, path):
+    """The same image through every stage: its grid and both predictors of each object cell."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 5.6))
+    shown = to_uint8_image(image[0]).repeat(4, 0).repeat(4, 1)
+    summary = []
+    for ax, (title, S, B, model) in zip(axes, models):
+        with tg.no_grad():
+            out = model(tg.Tensor(image)).numpy()
+        target, dropped = encode_batch([boxes], [labels], S=S, C=C)
+        responsible, iou = YOLOv1Loss(S=S, B=B, C=C).assign(out.astype(np.float64), target.astype(np.float64))
+        cells = object_cells(target[0])
+        draw_grid(ax, shown, S, boxes, out[0], B, cells, responsible[0], kept=in_target(boxes, target[0]))
+        kept = f"the target keeps {len(cells)} of {len(boxes)} objects" + (" (one per cell)" if dropped else "")
+        ax.set_title(f"{title}\n{S}x{S} grid, {B} predictor{'s' if B > 1 else ''} per cell\n{kept}", fontsize=9)
+        summary.append({"S": S, "B": B, "objects_in_target": len(cells), "dropped": int(dropped),
+                        "responsible_iou": [float(iou[0, i, j][responsible[0, i, j]].max()) for i, j in cells]})
+    handles = [plt.Line2D([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}") for b in range(2)]
+    handles += [plt.Line2D([], [], color="0.3", lw=2.2, label="responsible (higher IoU, or nearer): solid"),
+                plt.Line2D([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed"),
+                plt.Line2D([], [], color="white", marker="o", mec="black", lw=1.4, label="true box and centre"),
+                plt.Line2D([], [], color="white", lw=1.0, ls=":", label="dropped from the target"),
+                plt.Line2D([], [], color="yellow", lw=1.5, label="cell holding the centre")]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, facecolor="0.8")
+    fig.suptitle("One image, three output layouts (each predictor's box labelled with its confidence)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return summary
+
+
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    sizes = (32, 4, 56, 12, 8) if args.small else (2048, 64, 56, 750, 32)
+    sizes = (32, 4, 56, 16, 8) if args.smoke else (192, 8, 56, 120, 16) if args.quick else (2048, 64, 56, 750, 32)
     n_train, n_test, img, total_steps, batch = sizes
     print(f"each stage: {n_train} training images {img}x{img}, Adam steps of batch {batch} "
           f"({total_steps} in all); {n_test} held-out images")
     rng = np.random.default_rng(args.seed)
-    results, drawn = {}, []
+    results, drawn, models = {}, [], []
     for title, S, B, max_objects, head, share in STAGES:
         steps = max(1, int(round(share * total_steps)))
         model, out, losses, test = train_stage(S, B, max_objects, head, sizes, steps, rng, args.seed)
+        models.append((title, S, B, model))
         outputs = int(np.prod(out.shape[1:]))
         dets, metrics = evaluate(out, S, B, test)
         k = max(1, steps // 10)
@@ -124,7 +165,10 @@ def main(argv=None):
     path = args.out / "06_yolo_progression.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return finish(args, results, [path])
+    image, boxes, labels = crowded_image(args.seed, sizes[2], S=7, C=C)
+    one_path = args.out / "06_yolo_one_image.png"
+    results["one_image"] = one_image_figure(models, image, boxes, labels, one_path)
+    return finish(args, results, [path, one_path], "06_yolo_progression")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,21 @@ and the other predictors are of two kinds: both boxes of every empty cell, and t
 non-responsible box of each cell that holds an object. The script splits the noobj sum
 that way, checks the parts against YOLOv1Loss, and prints the share of the confidence
 loss (and of its gradient) that comes from empty cells at lambda_noobj = 1 and 0.5.
+
+Then a short training sweep: the same detector, the same batches, lambda_noobj = 1, 0.5 and
+0.1, tracking on held-out images the mean confidence of the responsible predictors (their
+target is the IoU) and of the predictors in empty cells (target 0). What to look for: the
+empty cells' term pulls every confidence towards 0, the object cells' included, so the
+smaller lambda_noobj is, the sooner the responsible predictors' confidence can rise - and
+the less firmly the empty cells' confidence is held at 0. The script prints both, computed.
 """
+import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
+
 import numpy as np
 
 from demo_common import TinyDetector, finish, parse_args, pyplot, shape_images, tg
-from tinygrad_yolo.detection import YOLOv1Loss, encode_batch
+from tinygrad_yolo import optim
+from tinygrad_yolo.detection import YOLOv1Loss, encode_batch, mean_average_precision, postprocess
 
 S, B, C = 7, 2, 20
 
@@ -34,9 +44,64 @@ def confidence_parts(pred, target, loss_fn):
     return obj, empty, other, responsible, has_object
 
 
+SWEEP = (1.0, 0.5, 0.1)
+
+
+def held_out_confidences(model, images, target, loss_fn):
+    """Mean confidence of the responsible predictors and of the empty cells' predictors."""
+    with tg.no_grad():
+        pred = model(tg.Tensor(images)).numpy().astype(np.float64)
+    responsible, _ = loss_fn.assign(pred, target)
+    conf = pred[..., :B * 5].reshape(pred.shape[0], S, S, B, 5)[..., 4]
+    empty = np.broadcast_to(target[..., 4:5] == 0, conf.shape)
+    return float(conf[responsible].mean()), float(conf[empty].mean()), pred
+
+
+def sweep(args, sizes):
+    """Train one detector per lambda_noobj (same init, same batches); track the confidences."""
+    n_train, n_test, steps, batch, every = sizes
+    rng = np.random.default_rng(args.seed + 1)
+    images, boxes, labels = shape_images(n_train + n_test, 56, rng, max_objects=4, min_size=0.15, max_size=0.5)
+    target, _ = encode_batch(boxes, labels, S=S, C=C)
+    test_images, test_target = images[n_train:], target[n_train:].astype(np.float64)
+    truth = [np.concatenate([b, l[:, None]], axis=1) for b, l in zip(boxes[n_train:], labels[n_train:])]
+    out = {}
+    for lam in SWEEP:
+        tg.seed(args.seed)
+        model = TinyDetector(S, B, C, img_size=56, head="conv")
+        loss_fn = YOLOv1Loss(S=S, B=B, C=C, lambda_noobj=lam)
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        order = np.random.default_rng(args.seed)
+        track = {"step": [], "object": [], "empty": []}
+        for step in range(steps + 1):
+            if step % every == 0:
+                model.eval()
+                obj, emp, _ = held_out_confidences(model, test_images, test_target, loss_fn)
+                model.train()
+                track["step"].append(step)
+                track["object"].append(obj)
+                track["empty"].append(emp)
+            if step == steps:
+                break
+            idx = order.integers(0, n_train, batch)
+            loss, _ = loss_fn(model(tg.Tensor(images[idx])), target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        _, _, pred = held_out_confidences(model, test_images, test_target, loss_fn)
+        track["map50"] = float(mean_average_precision(postprocess(pred, S=S, B=B, C=C, conf_threshold=0.005),
+                                                      truth, C)["map"])
+        out[f"{lam:g}"] = track
+        print(f"  lambda_noobj = {lam:g}: after {steps} steps mean confidence of the responsible predictors "
+              f"{track['object'][-1]:.3f}, of the empty cells' {track['empty'][-1]:+.3f}; held-out mAP@0.5 "
+              f"{track['map50']:.3f}", flush=True)
+    return out
+
+
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    n = 8 if args.small else 64
+    n = 8 if args.quick else 64
     rng = np.random.default_rng(args.seed)
     images, boxes, labels = shape_images(n, 56, rng, max_objects=4, min_size=0.15, max_size=0.5)
     target, dropped = encode_batch(boxes, labels, S=S, C=C)
@@ -59,7 +124,9 @@ def main(argv=None):
           f"({int((~has_object).sum())}), noobj other box in object cells {other:.3f} "
           f"({int((has_object & ~responsible).sum())})")
 
-    results = {"object_cell_fraction": object_cells / cells, "obj": obj, "noobj_empty": empty, "noobj_other": other}
+    results = {"images": n, "objects": sum(len(b) for b in boxes), "dropped": dropped, "cells": cells,
+               "object_cells": object_cells, "object_cell_fraction": object_cells / cells, "obj": obj,
+               "noobj_empty": empty, "noobj_other": other}
     for lam in (1.0, 0.5):
         loss_fn = YOLOv1Loss(S=S, B=B, C=C, lambda_noobj=lam)
         p = tg.Tensor(pred, requires_grad=True)
@@ -100,12 +167,45 @@ def main(argv=None):
     ax.set_ylabel("share of the confidence loss")
     ax.set_ylim(0, 1.12)
     ax.set_title(f"Confidence loss on a batch of {n} images, detector at init", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(-0.6, 1.6)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     fig.tight_layout()
     path = args.out / "08_lambda_noobj.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return finish(args, results, [path])
+
+    # n_train, n_test, steps, batch, evaluate every
+    sizes = (32, 8, 10, 8, 5) if args.smoke else (256, 32, 60, 16, 5) if args.quick else (2048, 128, 300, 32, 10)
+    print(f"training sweep: {sizes[2]} Adam steps of batch {sizes[3]} per lambda_noobj, same init and batches, "
+          f"confidences on {sizes[1]} held-out images")
+    results["sweep"] = tracks = sweep(args, sizes)
+    half = len(tracks["1"]["step"]) // 2  # the second half of the run: past the first transient
+    summary = {lam: (tracks[lam]["object"][-1], float(np.mean(np.abs(tracks[lam]["empty"][half:]))))
+               for lam in tracks}
+    results["sweep_summary"] = {lam: {"object_final": o, "empty_abs_late": e} for lam, (o, e) in summary.items()}
+    by_object = sorted(summary, key=lambda lam: -summary[lam][0])
+    by_empty = sorted(summary, key=lambda lam: summary[lam][1])
+    print("  responsible predictors' confidence at the end, highest first: lambda_noobj = "
+          + ", ".join(f"{lam} ({summary[lam][0]:.3f})" for lam in by_object))
+    print("  empty cells' |confidence| over the second half, closest to 0 first: lambda_noobj = "
+          + ", ".join(f"{lam} ({summary[lam][1]:.3f})" for lam in by_empty))
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for lam, color in zip(SWEEP, ("tab:red", "tab:purple", "tab:blue")):
+        t = tracks[f"{lam:g}"]
+        ax.plot(t["step"], t["object"], "-", color=color, lw=1.8,
+                label=f"lambda_noobj = {lam:g}: responsible predictors (mAP {t['map50']:.2f})")
+        ax.plot(t["step"], t["empty"], "--", color=color, lw=1.4, label=f"lambda_noobj = {lam:g}: empty cells")
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean predicted confidence (held-out)")
+    ax.set_title("Confidence in object cells (solid, target = IoU) and empty cells (dashed, target 0)", fontsize=10)
+    ax.legend(fontsize=7.5)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    sweep_path = args.out / "08_lambda_sweep.png"
+    fig.savefig(sweep_path, dpi=120)
+    plt.close(fig)
+    return finish(args, results, [path, sweep_path], "08_lambda_noobj")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """CUDA kernels for the GPU path (installed as ``tinygrad_yolo.kernels``) and their loader.
 
-    im2col_gpu(x, kh, kw, stride, padding, dilation)              x (N,C,H,W) -> col (N,C,kh,kw,Ho,Wo)
-    col2im_gpu(col, x_shape, kh, kw, stride, padding, dilation)   the adjoint (a gather, no atomics)
-    max_pool2d_forward_gpu(x, kernel, stride, padding)            -> (y, argmax)  argmax: int32 h*W + w
-    max_pool2d_backward_gpu(gy, argmax, x_shape, kernel, stride, padding)  -> gx
+    im2col_gpu(x, g)                               x (N,C,H,W) -> col (N,C,kh,kw,Ho,Wo)
+    col2im_gpu(col, x_shape, g)                    the adjoint (a gather, no atomics)
+    max_pool2d_forward_gpu(x, g)                   -> (y, argmax)  argmax: int32 h*W + w
+    max_pool2d_backward_gpu(gy, argmax, x_shape, g)  -> gx
     channel_dot_gpu(u, v)                          Σ u·v over axes 0 and 2 of (N, C, L): (C,)
     scale_shift_gpu(x, scale, shift)               x·scale[c] + shift[c] on (N, C, L), one pass
     batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const)   g·g_scale[c] - (xc·xc_scale[c] + const[c])
+
+``g`` is the call's window geometry, already checked: twelve plain ints in the order
+(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo) -- the ``Window`` that tinygrad_yolo/ops/geometry.py
+builds, or any tuple of those numbers; this module imports nothing from ops/.
 
 Same layouts and results as the NumPy reference in tinygrad_yolo/ops/im2col.py. The .cu sources
 beside this file are read by path and compiled at first use with CuPy's NVRTC (``RawModule``),
@@ -90,36 +94,36 @@ def _device_array(cp, what, a, ndim=None, float_only=True):
     return cp.ascontiguousarray(a)
 
 
-def _geometry(x_shape, kh, kw, stride, padding, dilation):
-    """(NC, H, W, Ho, Wo) and the int32 kernel arguments shared by all kernels."""
-    # Imported here, not at the top: ops/ sits above kernels/ and may import this module.
-    from tinygrad_yolo.ops.im2col import conv_geometry
-
-    N, C, H, W = (int(v) for v in x_shape)
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry((H, W), kh, kw, stride, padding, dilation)
+def _window_ints(x_shape, g):
+    """N*C, (kh, kw, Ho, Wo), and the int32 geometry arguments every kernel takes (in the .cu
+    signatures' order; the dilation separately, which only im2col and col2im take)."""
+    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo = (int(v) for v in g)
+    N, C, xh, xw = (int(v) for v in x_shape)
+    if (xh, xw) != (H, W):
+        raise ValueError(f"the geometry is for {H}x{W} images, got shape {tuple(x_shape)}")
     if H * W > _INT32_MAX or Ho * Wo > _INT32_MAX:
         raise ValueError(f"an image plane of {H}x{W} (output {Ho}x{Wo}) exceeds the kernels' "
                          "32-bit per-plane indexing")
     ints = [np.int32(v) for v in (H, W, Ho, Wo, kh, kw, sh, sw, ph, pw)]
-    return N * C, (Ho, Wo), ints, [np.int32(dh), np.int32(dw)]
+    return N * C, (kh, kw, Ho, Wo), ints, [np.int32(dh), np.int32(dw)]
 
 
-def im2col_gpu(x, kh, kw, stride=1, padding=0, dilation=1):
+def im2col_gpu(x, g):
     cp = cupy_module()
     x = _device_array(cp, "im2col_gpu input x (N, C, H, W)", x, ndim=4)
-    NC, (Ho, Wo), ints, dil = _geometry(x.shape, kh, kw, stride, padding, dilation)
+    NC, (kh, kw, Ho, Wo), ints, dil = _window_ints(x.shape, g)
     col = cp.empty(x.shape[:2] + (kh, kw, Ho, Wo), dtype=x.dtype)
     grid, block = launch_config(NC, Ho * Wo)  # a thread per output pixel writes all its taps
     _kernel("im2col.cu", "im2col_kernel", x.dtype)(grid, block, (x, col, np.int64(NC), *ints, *dil))
     return col
 
 
-def col2im_gpu(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
+def col2im_gpu(col, x_shape, g):
     cp = cupy_module()
     if len(x_shape) != 4:
         raise ValueError(f"col2im_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    NC, (Ho, Wo), ints, dil = _geometry(x_shape, kh, kw, stride, padding, dilation)
-    expected = tuple(x_shape[:2]) + (kh, kw, Ho, Wo)
+    NC, col_shape, ints, dil = _window_ints(x_shape, g)
+    expected = tuple(x_shape[:2]) + col_shape
     if tuple(col.shape) != expected:
         raise ValueError(f"col2im_gpu col must have shape {expected} for x_shape {tuple(x_shape)}, "
                          f"got {tuple(col.shape)}")
@@ -130,22 +134,12 @@ def col2im_gpu(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     return x
 
 
-def _pool_geometry(x_shape, kernel, stride, padding):
-    from tinygrad_yolo.ops.im2col import pair
-
-    kh, kw = pair(kernel)
-    (ph, pw) = pair(padding)
-    if ph > kh // 2 or pw > kw // 2:
-        # PyTorch's rule; it also guarantees that no window lies wholly in the padding.
-        raise ValueError(f"max_pool2d padding ({ph}, {pw}) must be at most half the kernel size ({kh}, {kw})")
-    return kh, kw, _geometry(x_shape, kh, kw, kernel if stride is None else stride, padding, 1)
-
-
-def max_pool2d_forward_gpu(x, kernel, stride=None, padding=0):
-    """-> (y, argmax): argmax (int32) is the winner's index h*W + w inside its (n, c) plane."""
+def max_pool2d_forward_gpu(x, g):
+    """-> (y, argmax): argmax (int32) is the winner's index h*W + w inside its (n, c) plane.
+    ``g`` is a pooling window (dilation 1, padding at most half the kernel)."""
     cp = cupy_module()
     x = _device_array(cp, "max_pool2d_forward_gpu input x (N, C, H, W)", x, ndim=4)
-    kh, kw, (NC, (Ho, Wo), ints, _) = _pool_geometry(x.shape, kernel, stride, padding)
+    NC, (_, _, Ho, Wo), ints, _ = _window_ints(x.shape, g)
     y = cp.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     argmax = cp.empty(y.shape, dtype=cp.int32)
     grid, block = launch_config(NC, Ho * Wo)
@@ -154,11 +148,11 @@ def max_pool2d_forward_gpu(x, kernel, stride=None, padding=0):
     return y, argmax
 
 
-def max_pool2d_backward_gpu(gy, argmax, x_shape, kernel, stride=None, padding=0):
+def max_pool2d_backward_gpu(gy, argmax, x_shape, g):
     cp = cupy_module()
     if len(x_shape) != 4:
         raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    kh, kw, (NC, (Ho, Wo), ints, _) = _pool_geometry(x_shape, kernel, stride, padding)
+    NC, (_, _, Ho, Wo), ints, _ = _window_ints(x_shape, g)
     expected = tuple(x_shape[:2]) + (Ho, Wo)
     if tuple(gy.shape) != expected or tuple(argmax.shape) != expected:
         raise ValueError(f"max_pool2d_backward_gpu gy and argmax must have shape {expected}, "

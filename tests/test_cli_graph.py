@@ -45,13 +45,56 @@ def test_shortcut_a_has_no_projection_parameters(tmp_path, monkeypatch):
     assert code == 0 and "downsample" not in text and "Pad" in text
 
 
-def test_grad_norms_and_a_whole_resnet(tmp_path, monkeypatch):
-    code, out = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8", "--grad-norms")
+def boxes(text):
+    """{node id: label} of the tensor boxes."""
+    return dict(re.findall(r'^\s+(\w+) \[shape=box, [^\]]*label="([^"]*)"\];', text, flags=re.M))
+
+
+def test_grad_on_every_tensor_of_a_whole_resnet(tmp_path, monkeypatch):
+    code, out = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8", "--grad")
     text = out.read_text()
-    declared, _ = check_dot(text)
+    check_dot(text)
     assert code == 0 and "layer3.2.conv2.weight" in text and "fc.weight" in text
-    # the input and every parameter (19 convs, 19 BNs with weight and bias, fc weight and bias) carry |grad|
-    assert text.count("|grad| = ") == 1 + 19 + 19 * 2 + 2
+    labels = boxes(text)
+    with_grad = [k for k, v in labels.items() if "|grad| = " in v]
+    constants = [k for k, v in labels.items() if v.startswith("constant")]
+    # every tensor a gradient reaches carries one: the input, the 19 convs, 19 BNs' weight and bias,
+    # fc's weight and bias, and every intermediate result
+    assert len(with_grad) == len(labels) - len(constants) > 1 + 19 + 19 * 2 + 2
+    # the old spelling, --grad-norms, does the same
+    code, out2 = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8", "--grad-norms")
+    assert code == 0 and len([v for v in boxes(out2.read_text()).values() if "|grad| = " in v]) == len(with_grad)
+
+
+def test_grad_shows_the_gradients_meeting_at_the_add(tmp_path, monkeypatch):
+    """A BasicBlock's Add gets the branch's and the shortcut's results and passes its output's
+    gradient to both unchanged; the block's input feeds conv1 and the shortcut, so its two
+    edges carry the two parts of its gradient."""
+    code, out = run_graph(tmp_path, monkeypatch, "--grad")
+    text = out.read_text()
+    check_dot(text)
+    labels = boxes(text)
+    add = re.search(r'^\s+(f\d+) \[label="Add"', text, flags=re.M).group(1)
+    ins = re.findall(rf"^\s+(\w+) -> {add};", text, flags=re.M)
+    outs = re.findall(rf"^\s+{add} -> (\w+);", text, flags=re.M)
+    assert len(ins) == 2 and len(outs) == 1
+    norm = lambda key: re.search(r"\|grad\| = (\S+)", labels[key]).group(1)  # noqa: E731
+    assert norm(ins[0]) == norm(ins[1]) == norm(outs[0])
+    x = next(k for k, v in labels.items() if v.startswith("input"))
+    parts = re.findall(rf'^\s+{x} -> f\d+ \[label="grad part \|g\| = [^"]+"\];', text, flags=re.M)
+    assert len(parts) == 2
+    assert "kernel 3x3, stride 2, padding 1" in text and "kernel 1x1, stride 2, padding 0" in text
+
+
+def test_small_tensors_show_values_and_signed_gradients(tmp_path, monkeypatch):
+    code, out = run_graph(tmp_path, monkeypatch, "--grad", "--in-channels", "1", "--out-channels", "1",
+                          "--input-size", "2", "--stride", "1")
+    labels = boxes(out.read_text())
+    assert code == 0
+    x = next(v for v in labels.values() if v.startswith("input"))
+    data = [float(a) for a in re.search(r"data \[([^\]]*)\]", x).group(1).split()]
+    grad = [float(a) for a in re.search(r"grad \[([^\]]*)\]", x).group(1).split()]
+    assert len(data) == len(grad) == 8 and min(grad) < 0 < max(grad)  # signed, not a norm
 
 
 def test_renders_with_dot_when_installed(tmp_path, monkeypatch, capsys):

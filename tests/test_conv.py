@@ -2,7 +2,7 @@
 
     y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh, ox·sw − pw + s·dw]
 
-The references below are written straight from that formula (float64): the forward and dW
+The references (tests/reference.py) are written straight from that formula (float64): the forward and dW
 as one einsum per kernel tap, dx by a loop over output pixels that adds each pixel's
 contribution back onto the input pixels it read.
 """
@@ -15,49 +15,12 @@ from hypothesis import given, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
-from tinygrad_yolo.ops import im2col as im2col_ops
 from tinygrad_yolo.ops import workspace
+from tinygrad_yolo.ops.fast import choices, conv_images, conv_tiled
+from tinygrad_yolo.ops.fast import phases as phases_ops
+from tinygrad_yolo.ops.geometry import conv_window
 
-
-# ---- references -------------------------------------------------------------------------
-def _geometry(x, w, stride, padding, dilation):
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    H, W = x.shape[2:]
-    R, S = w.shape[2:]
-    Ho = (H + 2 * ph - dh * (R - 1) - 1) // sh + 1
-    Wo = (W + 2 * pw - dw * (S - 1) - 1) // sw + 1
-    return Ho, Wo
-
-
-def ref_conv(x, w, b, stride, padding, dilation):
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    Ho, Wo = _geometry(x, w, stride, padding, dilation)
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    y = np.zeros((x.shape[0], w.shape[0], Ho, Wo))
-    for r in range(w.shape[2]):
-        for s in range(w.shape[3]):
-            # xp[n, c, oy*sh + r*dh, ox*sw + s*dw] for all oy, ox
-            patch = xp[:, :, r * dh:r * dh + sh * (Ho - 1) + 1:sh, s * dw:s * dw + sw * (Wo - 1) + 1:sw]
-            y += np.einsum("kc,nchw->nkhw", w[:, :, r, s], patch)
-    return y if b is None else y + b[None, :, None, None]
-
-
-def ref_conv_grads(x, w, g, stride, padding, dilation):
-    """(dx, dw, db) of sum(conv(x, w, b) * g)."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    Ho, Wo = g.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxp = np.zeros_like(xp)
-    dW = np.zeros_like(w)
-    for r in range(w.shape[2]):
-        for s in range(w.shape[3]):
-            patch = xp[:, :, r * dh:r * dh + sh * (Ho - 1) + 1:sh, s * dw:s * dw + sw * (Wo - 1) + 1:sw]
-            dW[:, :, r, s] = np.einsum("nkhw,nchw->kc", g, patch)
-            for oy in range(Ho):
-                for ox in range(Wo):
-                    dxp[:, :, oy * sh + r * dh, ox * sw + s * dw] += g[:, :, oy, ox] @ w[:, :, r, s]
-    dx = dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
-    return dx, dW, g.sum(axis=(0, 2, 3))
+from reference import ref_conv, ref_conv_grads
 
 
 @st.composite
@@ -84,13 +47,13 @@ ALGORITHMS = [None, "tiled", "images", "images-wide", "im2col"]
 @contextlib.contextmanager
 def algorithm_choice(algorithm):
     """The Conv2d ``algorithm`` argument for one of ALGORITHMS, with the module set up for it."""
-    saved = conv_ops.WIDE_MAX_JUNK
+    saved = conv_images.WIDE_MAX_JUNK
     if algorithm == "images-wide":
-        conv_ops.WIDE_MAX_JUNK = float("inf")
+        conv_images.WIDE_MAX_JUNK = float("inf")
     try:
         yield "images" if algorithm == "images-wide" else algorithm
     finally:
-        conv_ops.WIDE_MAX_JUNK = saved
+        conv_images.WIDE_MAX_JUNK = saved
 
 
 def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
@@ -109,8 +72,8 @@ def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
 def tiling(request, monkeypatch):
     """The small test shapes fit one tile; also run them with a tile per output row."""
     if request.param == "one row per tile":
-        monkeypatch.setattr(conv_ops, "TILE_BYTES", 1)
-        monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 1)
+        monkeypatch.setattr(conv_tiled, "TILE_BYTES", 1)
+        monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 1)
     return request.param
 
 
@@ -141,7 +104,7 @@ def test_forward_and_gradients_match_the_definition(algorithm, problem):
 def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape, dw_transposed,
                                     monkeypatch):
     # both GEMM orientations for dW (chosen by the number of columns in real use)
-    monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(5)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
@@ -153,15 +116,15 @@ def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, 
 
 
 def test_row_tiles_cover_every_row_evenly(monkeypatch):
-    monkeypatch.setattr(conv_ops, "TILE_BYTES", 4 * 10 * 7 * 4 + 1)  # 4 rows of 7 columns, q = 10
-    monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 1)
-    tiles = conv_ops._row_tiles(28, 7, 10, 4)
+    monkeypatch.setattr(conv_tiled, "TILE_BYTES", 4 * 10 * 7 * 4 + 1)  # 4 rows of 7 columns, q = 10
+    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 1)
+    tiles = conv_tiled._row_tiles(28, 7, 10, 4)
     assert tiles == [(a, a + 4) for a in range(0, 28, 4)]
-    monkeypatch.setattr(conv_ops, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
-    assert conv_ops._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
-    monkeypatch.setattr(conv_ops, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
-    assert conv_ops._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
-    assert conv_ops._row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
+    monkeypatch.setattr(conv_tiled, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
+    assert conv_tiled._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
+    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
+    assert conv_tiled._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
+    assert conv_tiled._row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
 
 
 @given(problem=conv_problems(max_side=6))
@@ -178,11 +141,22 @@ def test_pointwise_fast_path(problem):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+def test_dx_as_a_convolution_is_decided_in_one_place():
+    g = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (1, 1), (1, 1), (1, 1))
+    assert choices.dx_as_convolution("im2col", g, 108, 512) is None  # the reference: col2im
+    for path in ("cuda", "images", "tiled"):
+        assert choices.dx_as_convolution(path, g, 108, 512).padding == (1, 1)
+    assert choices.dx_as_convolution("tiled", g, 10 ** 6, 512) is None  # weights much larger than gy
+    strided = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (2, 2), (1, 1), (1, 1))
+    assert choices.dx_as_convolution("cuda", strided, 108, 128) is None
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_pointwise_path_skips_im2col(stride, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a 1x1 convolution without padding must not build an im2col matrix")
-    for name in ("_tiled_forward", "_tiled_backward", "_images_conv", "_images_backward", "im2col", "col2im"):
+    for name in ("tiled_forward", "tiled_backward", "images_conv", "images_backward", "im2col_window",
+                 "col2im_window"):
         monkeypatch.setattr(conv_ops, name, forbidden)
     rng = np.random.default_rng(0)
     x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
@@ -204,8 +178,8 @@ def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation,
     dilations and kernels, and a padding wider than the kernel reaches (then the pitch is the
     output's width)."""
     built = []
-    real = conv_ops._WideColumns.of
-    monkeypatch.setattr(conv_ops._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
+    real = conv_images._WideColumns.of
+    monkeypatch.setattr(conv_images._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
     rng = np.random.default_rng(9)
     stride = (1, 1)
     x, w, b = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
@@ -222,7 +196,7 @@ def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
     """Junk columns read the padding and, past the image, the buffer's slack; dW multiplies
     them by zero, so they must be finite: with every scratch buffer first filled with NaN,
     y, dx and dW must still be exact."""
-    monkeypatch.setattr(conv_ops, "WIDE_MAX_JUNK", float("inf"))
+    monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 9, 11))
     for kernel, dilation in [(2, (1, 1)), (3, (2, 2)), (3, (2, 1))]:
@@ -262,9 +236,9 @@ def test_no_input_gradient_for_an_image_batch():
 @pytest.mark.parametrize("k", [1, 4])  # K = 1 once returned a view of a scratch buffer as dW
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k, dw_transposed, monkeypatch):
-    monkeypatch.setattr(conv_ops, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
+    monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     if algorithm == "images-wide":
-        monkeypatch.setattr(conv_ops, "WIDE_MAX_JUNK", float("inf"))
+        monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
         algorithm = "images"
     rng = np.random.default_rng(6)
     w = tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True)
@@ -342,10 +316,10 @@ def test_phases_split_the_padded_input_and_merge_back(H, W, ph, pw, sh, sw):
     src = np.random.default_rng(0).standard_normal((2, H, W, 3))  # (C, H, W, N)
     xpad = np.pad(src, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     kernel = (sh, sw)  # a kernel as large as the stride reads every phase
-    phases = im2col_ops.stride_phases("test", src, (ph, pw), (kernel, (sh, sw), (1, 1)), fresh=True)
+    phases = phases_ops.stride_phases("test", src, (ph, pw), (kernel, (sh, sw), (1, 1)), fresh=True)
     for py in range(sh):
         for px in range(sw):
             want = xpad[:, py::sh, px::sw]  # phase (py, px) = xpad[i*sh + py, j*sw + px]
             np.testing.assert_array_equal(phases[:, py, px, :want.shape[1], :want.shape[2]], want)
-    back = im2col_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
+    back = phases_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
     np.testing.assert_array_equal(back, src.transpose(3, 0, 1, 2))

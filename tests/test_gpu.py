@@ -76,7 +76,7 @@ def test_conv2d_matches_numpy(device, config, dtype):
     if bias:
         arrays.append(rng.standard_normal(w_shape[0]))
     kw = dict(stride=stride, padding=padding, dilation=dilation)
-    algorithm = None if device == "cuda" else "im2col"  # dry run: the CUDA path's code on NumPy
+    algorithm = None if device == "cuda" else "im2col"  # the reference, which CUDA runs (dx aside)
     got = run_on(device, lambda *t: conv_ops.Conv2d.apply(*t, algorithm=algorithm, **kw), arrays, dtype)
     want = run_on("cpu", lambda *t: conv_ops.Conv2d.apply(*t, **kw), arrays, dtype)
     assert_same(got, want, dtype, "conv2d")

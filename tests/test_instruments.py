@@ -1,4 +1,4 @@
-"""Study instruments: profiler, DEBUG=1, anomaly mode, DOT graphs, gradient flow, hooks."""
+"""Study instruments: profiler, TINYGRAD_YOLO_PROFILE=1, anomaly mode, DOT graphs, gradient flow, hooks."""
 import os
 import subprocess
 import sys
@@ -26,11 +26,21 @@ def test_profile_counts_forward_and_backward_per_op():
     assert not Function._observers, "the profiler must uninstall itself"
 
 
-def test_debug_env_prints_ops_and_summary():
+def _stderr_of_a_step(**env):
     code = "import tinygrad_yolo as tg; x = tg.Tensor([1.0, 2.0], requires_grad=True); (x * x).sum().backward()"
-    env = dict(os.environ, DEBUG="1")
-    err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+    env = dict({k: v for k, v in os.environ.items() if k not in ("DEBUG", "TINYGRAD_YOLO_PROFILE")}, **env)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+
+
+def test_profile_env_prints_ops_and_summary():
+    err = _stderr_of_a_step(TINYGRAD_YOLO_PROFILE="1")
     assert "fwd Mul" in err and "bwd Sum" in err and "share" in err
+
+
+def test_debug_env_only_points_at_the_new_name():
+    err = _stderr_of_a_step(DEBUG="1")
+    assert "TINYGRAD_YOLO_PROFILE=1" in err and "fwd Mul" not in err
+    assert _stderr_of_a_step() == ""  # importing the package prints nothing
 
 
 def test_anomaly_names_forward_op_and_line():

@@ -23,7 +23,10 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tinygrad_yolo import backend
-from tinygrad_yolo.ops.im2col import col2im, conv_geometry, conv_output_size, im2col, pair
+from tinygrad_yolo.ops.geometry import conv_output_size, pair, pool_window, window
+from tinygrad_yolo.ops.im2col import col2im, im2col
+
+from reference import col2im_loops, im2col_loops, max_pool_backward_loops, max_pool_loops
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "kernels"
@@ -61,61 +64,14 @@ def geometry_args(case):
     return case["kh"], case["kw"], case["stride"], case["padding"], case["dilation"]
 
 
+def window_of(case):
+    """The case's geometry.Window (what the kernel launchers take)."""
+    return window("test", case["shape"], (case["kh"], case["kw"]), case["stride"], case["padding"], case["dilation"])
+
+
 # Small odd grids make every grid-stride loop wrap; "real" uses the loader's own launch_config.
 launches = st.one_of(st.just("real"), st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 7)))
 seeds = st.integers(0, 2**32 - 1)
-
-
-# ---------------------------------------------------------------- brute-force definitions
-
-def im2col_loops(x, kh, kw, stride, padding, dilation):
-    """col[n, c, i, j, oy, ox] = x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw], 0 in the padding."""
-    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = conv_geometry(x.shape[2:], kh, kw, stride, padding, dilation)
-    N, C, H, W = x.shape
-    col = np.zeros((N, C, kh, kw, Ho, Wo), dtype=x.dtype)
-    for n, c, i, j, oy, ox in np.ndindex(col.shape):
-        y, xx = oy * sh - ph + i * dh, ox * sw - pw + j * dw
-        if 0 <= y < H and 0 <= xx < W:
-            col[n, c, i, j, oy, ox] = x[n, c, y, xx]
-    return col
-
-
-def col2im_loops(col, x_shape, kh, kw, stride, padding, dilation):
-    """Scatter-add every col entry onto the pixel im2col read it from."""
-    (sh, sw), (ph, pw), (dh, dw), _ = conv_geometry(x_shape[2:], kh, kw, stride, padding, dilation)
-    H, W = x_shape[2:]
-    x = np.zeros(x_shape, dtype=col.dtype)
-    for n, c, i, j, oy, ox in np.ndindex(col.shape):
-        y, xx = oy * sh - ph + i * dh, ox * sw - pw + j * dw
-        if 0 <= y < H and 0 <= xx < W:
-            x[n, c, y, xx] += col[n, c, i, j, oy, ox]
-    return x
-
-
-def max_pool_loops(x, kernel, stride, padding):
-    """(y, argmax): first maximum in row-major window order wins; padding never wins; -inf/-1 if empty."""
-    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
-    N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, kh, sh, ph, 1), conv_output_size(W, kw, sw, pw, 1)
-    y = np.full((N, C, Ho, Wo), -np.inf, dtype=x.dtype)
-    argmax = np.full((N, C, Ho, Wo), -1, dtype=np.int32)
-    for n, c, oy, ox in np.ndindex(y.shape):
-        for r in range(kh):
-            for s in range(kw):
-                h, w = oy * sh - ph + r, ox * sw - pw + s
-                if 0 <= h < H and 0 <= w < W and (argmax[n, c, oy, ox] < 0 or x[n, c, h, w] > y[n, c, oy, ox]):
-                    y[n, c, oy, ox], argmax[n, c, oy, ox] = x[n, c, h, w], h * W + w
-    return y, argmax
-
-
-def max_pool_backward_loops(gy, argmax, x_shape):
-    gx = np.zeros(x_shape, dtype=gy.dtype)
-    W = x_shape[3]
-    for n, c, oy, ox in np.ndindex(gy.shape):
-        a = argmax[n, c, oy, ox]
-        if a >= 0:
-            gx[n, c, a // W, a % W] += gy[n, c, oy, ox]
-    return gx
 
 
 # ---------------------------------------------------------------- 1. the NumPy reference
@@ -135,7 +91,7 @@ def test_reference_im2col_matches_loops(case, seed):
 @given(case=conv_cases(), seed=seeds)
 def test_reference_col2im_matches_loops(case, seed):
     N, C, H, W = case["shape"]
-    (_, _), (_, _), (_, _), (Ho, Wo) = conv_geometry((H, W), *geometry_args(case))
+    Ho, Wo = window_of(case).out_hw
     col = np.random.default_rng(seed).standard_normal((N, C, case["kh"], case["kw"], Ho, Wo))
     expected = col2im_loops(col, case["shape"], *geometry_args(case))
     np.testing.assert_allclose(col2im(col, case["shape"], *geometry_args(case)), expected, rtol=1e-13, atol=1e-13)
@@ -282,7 +238,7 @@ class HostKernels:
         return [N * C, H, W, *out_hw, kh, kw, *pair(stride), *pair(padding)]
 
     def im2col(self, x, kh, kw, stride, padding, dilation, launch):
-        (_, _), (_, _), (dh, dw), (Ho, Wo) = conv_geometry(x.shape[2:], kh, kw, stride, padding, dilation)
+        _, _, _, _, _, _, _, _, dh, dw, Ho, Wo = window("test", x.shape, (kh, kw), stride, padding, dilation)
         xbuf, xv = _guarded(x)
         cbuf, col = _guarded(np.full(x.shape[:2] + (kh, kw, Ho, Wo), np.nan, dtype=x.dtype))
         N, C = x.shape[:2]
@@ -292,7 +248,7 @@ class HostKernels:
         return col.copy()
 
     def col2im(self, col, x_shape, kh, kw, stride, padding, dilation, launch):
-        (_, _), (_, _), (dh, dw), (Ho, Wo) = conv_geometry(x_shape[2:], kh, kw, stride, padding, dilation)
+        _, _, _, _, _, _, _, _, dh, dw, Ho, Wo = window("test", x_shape, (kh, kw), stride, padding, dilation)
         cbuf, cv = _guarded(col)
         xbuf, x = _guarded(np.full(x_shape, np.nan, dtype=col.dtype))
         N, C, H, W = x_shape
@@ -352,7 +308,7 @@ def test_host_im2col_matches_reference(host, dtype, case, launch, seed):
 @given(case=conv_cases(), launch=launches, seed=seeds)
 def test_host_col2im_matches_reference(host, dtype, case, launch, seed):
     N, C, H, W = case["shape"]
-    (_, _), (_, _), (_, _), (Ho, Wo) = conv_geometry((H, W), *geometry_args(case))
+    Ho, Wo = window_of(case).out_hw
     col = np.random.default_rng(seed).standard_normal((N, C, case["kh"], case["kw"], Ho, Wo)).astype(dtype)
     np.testing.assert_allclose(host.col2im(col, case["shape"], *geometry_args(case), launch),
                                col2im(col, case["shape"], *geometry_args(case)), **TOL[dtype])
@@ -447,7 +403,7 @@ def test_loader_without_cupy_raises_clearly():
     if backend.cuda_available():
         pytest.skip("CuPy and a GPU are present: the no-GPU error path cannot be exercised")
     with pytest.raises(RuntimeError, match="CuPy"):
-        kernels.im2col_gpu(np.zeros((1, 1, 3, 3), dtype=np.float32), 3, 3)
+        kernels.im2col_gpu(np.zeros((1, 1, 3, 3), dtype=np.float32), window("test", (1, 1, 3, 3), 3, 1, 0))
 
 
 # ---------------------------------------------------------------- 4. on a GPU, when there is one
@@ -462,11 +418,11 @@ def test_gpu_im2col_col2im_match_reference(dtype, case, seed):
     cp = backend.cupy_module()
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(case["shape"]).astype(dtype)
-    col = kernels.im2col_gpu(cp.asarray(x), *geometry_args(case))
+    col = kernels.im2col_gpu(cp.asarray(x), window_of(case))
     np.testing.assert_array_equal(col.get(), im2col(x, *geometry_args(case)))
     np.testing.assert_array_equal(im2col(cp.asarray(x), *geometry_args(case)).get(), col.get())  # xp path
     c = rng.standard_normal(col.shape).astype(dtype)
-    np.testing.assert_allclose(kernels.col2im_gpu(cp.asarray(c), x.shape, *geometry_args(case)).get(),
+    np.testing.assert_allclose(kernels.col2im_gpu(cp.asarray(c), x.shape, window_of(case)).get(),
                                col2im(c, x.shape, *geometry_args(case)), **TOL[dtype])
 
 
@@ -477,12 +433,13 @@ def test_gpu_max_pool_matches_loops(dtype, case, seed):
     cp = backend.cupy_module()
     args = case["kernel"], case["stride"], case["padding"]
     x = _tie_free(case["shape"], seed, dtype)
-    y, argmax = kernels.max_pool2d_forward_gpu(cp.asarray(x), *args)
+    g = pool_window("test", x.shape, *args)
+    y, argmax = kernels.max_pool2d_forward_gpu(cp.asarray(x), g)
     y_ref, argmax_ref = max_pool_loops(x, *args)
     np.testing.assert_array_equal(y.get(), y_ref)
     np.testing.assert_array_equal(argmax.get(), argmax_ref)
     gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
-    gx = kernels.max_pool2d_backward_gpu(cp.asarray(gy), argmax, x.shape, *args)
+    gx = kernels.max_pool2d_backward_gpu(cp.asarray(gy), argmax, x.shape, g)
     np.testing.assert_allclose(gx.get(), max_pool_backward_loops(gy, argmax_ref, x.shape), **TOL[dtype])
 
 

@@ -7,6 +7,8 @@ import pytest
 import tinygrad_yolo as tg
 from tinygrad_yolo import nn
 
+from reference import ref_conv
+
 
 class Net(nn.Module):
     def __init__(self):
@@ -364,19 +366,6 @@ def test_simple_initialisers_keep_dtype_and_write_in_place():
 
 
 # ---- convolution, batch norm, pooling modules ---------------------------------------
-def conv_reference(x, w, b, stride, padding):
-    """Direct loops over output pixels (NCHW, weight (K, C, R, S))."""
-    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    K, _, R, S = w.shape
-    Ho, Wo = (x.shape[2] - R) // stride + 1, (x.shape[3] - S) // stride + 1
-    out = np.zeros((x.shape[0], K, Ho, Wo))
-    for i in range(Ho):
-        for j in range(Wo):
-            patch = x[:, :, i * stride:i * stride + R, j * stride:j * stride + S]
-            out[:, :, i, j] = np.einsum("ncrs,kcrs->nk", patch, w)
-    return out + b[None, :, None, None]
-
-
 def test_conv2d_module_matches_direct_convolution_and_pytorch_init():
     tg.seed(0)
     conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
@@ -384,7 +373,7 @@ def test_conv2d_module_matches_direct_convolution_and_pytorch_init():
     bound = 1 / math.sqrt(27)
     assert np.abs(conv.weight.numpy()).max() <= bound and np.abs(conv.bias.numpy()).max() <= bound
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
-    ref = conv_reference(x, conv.weight.numpy(), conv.bias.numpy(), 2, 1)
+    ref = ref_conv(x, conv.weight.numpy(), conv.bias.numpy(), (2, 2), (1, 1), (1, 1))
     np.testing.assert_allclose(conv(tg.Tensor(x)).numpy(), ref, rtol=1e-5, atol=1e-5)
     assert repr(conv) == "Conv2d(3, 5, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))"
     assert nn.Conv2d(2, 4, 1, bias=False).bias is None

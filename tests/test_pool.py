@@ -8,6 +8,7 @@ import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 
 from chunking import CHUNK_SIZES, chunks_of
+from reference import ref_adaptive, ref_avg_pool, ref_max_pool, windows
 
 
 @st.composite
@@ -20,45 +21,6 @@ def pool_problems(draw, distinct=False):
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
     x = rng.permutation(np.prod(shape)).reshape(shape) * 0.1 - 3.0 if distinct else rng.standard_normal(shape)
     return x, (kh, kw), stride, padding
-
-
-def windows(shape, kernel, stride, padding):
-    """Yield (oy, ox, [(h, w) of the window's in-image pixels in row-major window order], count)."""
-    (kh, kw), (ph, pw) = kernel, padding
-    sh, sw = kernel if stride is None else stride
-    H, W = shape[2:]
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    for oy in range(Ho):
-        for ox in range(Wo):
-            pixels = [(oy * sh - ph + r, ox * sw - pw + s) for r in range(kh) for s in range(kw)]
-            yield oy, ox, [(h, w) for h, w in pixels if 0 <= h < H and 0 <= w < W]
-
-
-def ref_max_pool(x, kernel, stride, padding, g):
-    """(y, dx): the max over the window's real pixels; the gradient to the first maximum."""
-    wins = list(windows(x.shape, kernel, stride, padding))
-    Ho, Wo = wins[-1][0] + 1, wins[-1][1] + 1
-    y, dx = np.empty(x.shape[:2] + (Ho, Wo)), np.zeros_like(x)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for oy, ox, pixels in wins:
-                values = [x[n, c, h, w] for h, w in pixels]
-                first = int(np.argmax(values))  # np.argmax returns the first of equal maxima
-                y[n, c, oy, ox] = values[first]
-                dx[(n, c) + pixels[first]] += g[n, c, oy, ox]
-    return y, dx
-
-
-def ref_avg_pool(x, kernel, stride, padding, g):
-    wins = list(windows(x.shape, kernel, stride, padding))
-    Ho, Wo = wins[-1][0] + 1, wins[-1][1] + 1
-    area = kernel[0] * kernel[1]  # count_include_pad: padding counts in the divisor
-    y, dx = np.zeros(x.shape[:2] + (Ho, Wo)), np.zeros_like(x)
-    for oy, ox, pixels in wins:
-        for h, w in pixels:
-            y[:, :, oy, ox] += x[:, :, h, w] / area
-            dx[:, :, h, w] += g[:, :, oy, ox] / area
-    return y, dx
 
 
 def run(fn, x, g):
@@ -161,19 +123,6 @@ def test_avg_pool_matches_the_definition(problem):
 def test_avg_pool_counts_padding_in_the_divisor():
     y = F.avg_pool2d(tg.Tensor(np.ones((1, 1, 3, 3))), 3, stride=1, padding=1).numpy()[0, 0]
     np.testing.assert_allclose(y, [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9], [4 / 9, 6 / 9, 4 / 9]])
-
-
-def ref_adaptive(x, out, g):
-    """PyTorch's bins: [floor(i*H/out), ceil((i+1)*H/out))."""
-    (Ho, Wo), (H, W) = out, x.shape[2:]
-    y, dx = np.zeros(x.shape[:2] + out), np.zeros_like(x)
-    for i in range(Ho):
-        h0, h1 = (i * H) // Ho, -(-((i + 1) * H) // Ho)
-        for j in range(Wo):
-            w0, w1 = (j * W) // Wo, -(-((j + 1) * W) // Wo)
-            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
-            dx[:, :, h0:h1, w0:w1] += g[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
-    return y, dx
 
 
 @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)),

@@ -363,3 +363,11 @@ def test_errors_name_the_shapes():
 def test_cuda_without_gpu_is_a_clear_error():
     with pytest.raises(RuntimeError, match="CuPy"):
         tg.Tensor([1.0], device="cuda")
+
+
+def test_zero_dim_tensor_used_three_times_accumulates():
+    """NumPy adds two 0-d arrays into a scalar (no __iadd__): the third contribution to a 0-d
+    leaf used to crash the accumulation."""
+    x = tg.Tensor(np.float64(2.0), requires_grad=True)
+    ((x * x) * x + x).backward()  # d/dx (x^3 + x) = 3x^2 + 1
+    assert x.grad.item() == 13.0 and x.grad.shape == ()

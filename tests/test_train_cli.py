@@ -160,7 +160,7 @@ def _kill_at(monkeypatch, where, at_call, signum=signal.SIGINT, times=1):
                                            ("optimizer", signal.SIGINT), ("loading", signal.SIGTERM)])
 def test_a_run_stopped_by_a_signal_anywhere_in_a_step_resumes_bit_for_bit(voc, tmp_path, capsys, monkeypatch,
                                                                           where, signum):
-    common = ["--data", str(voc), *TINY, "--eval-max-images", "4", "--epochs", "3", "--seed", "3"]
+    common = ["--data", str(voc), *TINY, "--eval-max-images", "4", "--epochs", "3", "--seed", "3", "--ema"]
     assert main(["train", *common, "--out", str(tmp_path / "straight")]) == 0
     with monkeypatch.context() as m:
         _kill_at(m, where, at_call=3, signum=signum)

@@ -96,20 +96,25 @@ def synchronize(a=None):
 def cuda_kernels():
     """The CUDA kernel loader (kernels/__init__.py), imported once.
 
-    setup.py installs the top-level kernels/ folder as ``tinygrad_yolo.kernels``; in a source
-    checkout used through PYTHONPATH that package doesn't exist, so the loader is read from
-    kernels/ beside the package instead. Either way the .cu sources sit next to it.
+    setup.py installs the top-level kernels/ folder as ``tinygrad_yolo.kernels``. In a source
+    checkout (kernels/ with its .cu sources beside the package) the loader is read from that
+    folder first, so that the kernels always match the package they are used with, even where
+    another checkout is installed (an editable install maps tinygrad_yolo.kernels to its own
+    kernels/). Either way the .cu sources sit next to it.
     """
     import importlib
     import importlib.util
     import os
     import sys
-    try:
-        return importlib.import_module("tinygrad_yolo.kernels")
-    except ModuleNotFoundError as e:
-        if e.name != "tinygrad_yolo.kernels":
-            raise
+    if "tinygrad_yolo.kernels" in sys.modules:
+        return sys.modules["tinygrad_yolo.kernels"]
     folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    if not os.path.isfile(os.path.join(folder, "im2col.cu")):
+        try:
+            return importlib.import_module("tinygrad_yolo.kernels")
+        except ModuleNotFoundError as e:
+            if e.name != "tinygrad_yolo.kernels":
+                raise
     spec = importlib.util.spec_from_file_location("tinygrad_yolo.kernels", os.path.join(folder, "__init__.py"),
                                                   submodule_search_locations=[folder])
     if spec is None or not os.path.isfile(spec.origin):

@@ -1,6 +1,6 @@
 """Instruments for watching the engine work: a per-op profiler and anomaly mode.
 
-    with tg.profile() as prof:        # or run any script with DEBUG=1
+    with tg.profile() as prof:        # or run any script with TINYGRAD_YOLO_PROFILE=1
         loss = model(x).sum(); loss.backward()
     print(prof.table())               # time per op type, forward and backward
 
@@ -167,8 +167,19 @@ class detect_anomaly(_Observer):
                                    f"in the gradient of input {i}")
 
 
-if os.environ.get("DEBUG", "0") not in ("", "0"):
-    # DEBUG=1: print every op as it runs, and the summary table at exit.
+PROFILE_ENV = "TINYGRAD_YOLO_PROFILE"
+
+
+def _switched_on(name):
+    return os.environ.get(name, "0") not in ("", "0")
+
+
+if _switched_on(PROFILE_ENV):
+    # TINYGRAD_YOLO_PROFILE=1: print every op as it runs, and the summary table at exit.
     _debug_profiler = Profiler(verbose=True)
     Function._observers.append(_debug_profiler)
     atexit.register(lambda: print(_debug_profiler.table(), file=sys.stderr))
+elif _switched_on("DEBUG"):
+    # DEBUG=1 switched the profiler on before; other tools use that name too, so it no longer
+    # does anything but say so.
+    print(f"tinygrad_yolo: DEBUG is ignored; set {PROFILE_ENV}=1 for the per-op profiler", file=sys.stderr)

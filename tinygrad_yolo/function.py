@@ -102,9 +102,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **kwargs):
         """Run the op on Tensors (or Python scalars / arrays) and return a Tensor."""
-        from .tensor import Tensor, as_tensor  # tensor.py imports the ops, which import us
-
-        tensors = _as_tensors(inputs, as_tensor)
+        tensors = _as_tensors(inputs, _tensor_api.as_tensor)
         fn = cls(**kwargs) if kwargs else cls()
         fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(fn.needs_input_grad)
@@ -116,7 +114,7 @@ class Function:
         except ValueError as e:  # name the op and the shapes instead of NumPy's internals
             shapes = ", ".join(str(t.shape) for t in tensors)
             raise ValueError(f"{cls.__name__} on input shapes {shapes}: {e}") from None
-        result = Tensor._from_op(out, fn if record else None, record)
+        result = _tensor_api.Tensor._from_op(out, fn if record else None, record)
         if _locks and isinstance(result.data, np.ndarray) and not result.data.flags.writeable:
             _note_view_of_locked(result.data)  # a view of locked memory: writable again with it
         if record:
@@ -157,6 +155,13 @@ class Function:
     @property
     def name(self):
         return type(self).__name__
+
+
+class _tensor_api:
+    """Tensor and as_tensor, for Function.apply. tensor.py imports this module (through the
+    ops), so it cannot be imported here at the top; tensor.py fills these in once, as it loads,
+    instead of apply importing them on every call."""
+    Tensor = as_tensor = None
 
 
 def _node(t):

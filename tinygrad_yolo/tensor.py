@@ -24,7 +24,7 @@ import numpy as np
 
 from . import backend
 from .backend import array_module, device_of, to_device, xp_for
-from .function import Function, is_grad_enabled, is_saved, modifying
+from .function import Function, _tensor_api, is_grad_enabled, is_saved, modifying
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops import matmul as M
@@ -224,6 +224,29 @@ class Tensor:
         ``grad`` is the upstream gradient (required unless self has one element).
         The graph's saved arrays are freed afterwards unless ``retain_graph=True``.
         """
+        # The graph's nodes are ops (Functions) and the leaves that need a gradient (Tensors).
+        root = self._ctx if self._ctx is not None else self
+        grads = _Gradients(root, *self._first_gradient(grad))
+        for node in reversed(_topological_order(root)):  # every node after all that use it
+            g, owned = grads.pop(node)
+            if g is None:  # no gradient flows here (e.g. a branch whose op returned None)
+                if not retain_graph and not isinstance(node, Tensor):
+                    node.release()
+                continue
+            g, owned = _run_hooks(node, g, owned)
+            if isinstance(node, Tensor):  # a leaf: its gradient is complete
+                _accumulate_leaf(node, g, owned)
+                continue
+            in_grads = _op_backward(node, g, owned)  # the op's own rule: a gradient per input
+            for parent, meta, pg in zip(node.parents, node.input_meta, in_grads):
+                if pg is not None and parent is not None:
+                    grads.add(parent, *_input_gradient(pg, meta, g))  # summed over every use
+            del g, in_grads  # free this gradient as soon as it is used
+            if not retain_graph:
+                node.release()
+
+    def _first_gradient(self, grad):
+        """(d self / d self, owned): ones, or the caller's ``grad`` checked (and never written to)."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: "
                                "no input of the computation had requires_grad=True (or it ran under no_grad)")
@@ -232,77 +255,17 @@ class Tensor:
             if self.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a one-element output, got shape "
                                    f"{self.shape}; call backward(grad) with a gradient of that shape")
-            g, owned = xp.ones_like(self.data), True
-        else:
-            g = grad.data if isinstance(grad, Tensor) else grad
-            if not hasattr(g, "shape"):
-                g = xp.asarray(g, dtype=self.dtype)
-            if device_of(g) != self.device:
-                raise RuntimeError(f"gradient is on {device_of(g)} but the tensor is on {self.device}")
-            if g.shape != self.shape:
-                raise ValueError(f"gradient shape {g.shape} does not match tensor shape {self.shape}")
-            if g.dtype != self.dtype:
-                g = g.astype(self.dtype)
-            owned = False  # the caller's array: never written to
-
-        observers = Function._observers
-        # The graph's nodes are ops (Functions) and the leaves that need a gradient (Tensors).
-        root = self._ctx if self._ctx is not None else self
-        grads = {id(root): (g, owned)}  # id(node) -> (gradient so far, engine owns the array)
-        for node in reversed(_topological_order(root)):
-            entry = grads.pop(id(node), None)
-            leaf = isinstance(node, Tensor)
-            if entry is None:  # no gradient flows here (e.g. a branch whose op returned None)
-                if not leaf and not retain_graph:
-                    node.release()
-                continue
-            g, owned = entry
-            if node._hooks:  # the hooks of this leaf, or of the tensor this op made
-                for hook in node._hooks:
-                    replaced = hook(Tensor._from_op(g, None, False))
-                    if replaced is not None:
-                        g, owned = _unwrap(replaced, g), False
-            if leaf:
-                _accumulate_leaf(node, g, owned)
-                continue
-            fn = node
-            if fn.freed:
-                raise RuntimeError(
-                    f"trying to backward through the graph a second time (op {type(fn).__name__} was freed "
-                    "after the first backward); use backward(retain_graph=True) the first time")
-            retained = fn._retained() if fn._retained is not None else None
-            if retained is not None:  # retain_grad() on the tensor this op made, still alive
-                _accumulate_leaf(retained, g, owned)
-            if fn._saved_locks:
-                fn.check_saved()  # raises if what forward saved was written in place since
-            for obs in observers:
-                obs.before_backward(fn, g)
-            in_grads = fn.backward(g)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            for obs in observers:
-                obs.after_backward(fn, in_grads)
-            for parent, (shape, dtype), pg in zip(fn.parents, fn.input_meta, in_grads):
-                if pg is None or parent is None:
-                    continue
-                if isinstance(pg, np.generic):  # indexing a 1-d gradient can give a scalar
-                    pg = np.asarray(pg)
-                # a gradient that crossed devices (the .to() op) is a fresh copy
-                pg_owned = device_of(pg) != device_of(g) or not array_module(pg).may_share_memory(pg, g)
-                if pg.shape != shape:
-                    pg, pg_owned = _sum_to(pg, shape), True
-                if pg.dtype != dtype:
-                    pg, pg_owned = pg.astype(dtype), True
-                prev = grads.get(id(parent))
-                if prev is None:
-                    grads[id(parent)] = (pg, pg_owned)
-                elif prev[1]:
-                    prev[0].__iadd__(pg)  # our own buffer: accumulate in place
-                else:
-                    grads[id(parent)] = (prev[0] + pg, True)
-            del g, in_grads, entry  # free this gradient as soon as it is used
-            if not retain_graph:
-                fn.release()
+            return xp.ones_like(self.data), True
+        g = grad.data if isinstance(grad, Tensor) else grad
+        if not hasattr(g, "shape"):
+            g = xp.asarray(g, dtype=self.dtype)
+        if device_of(g) != self.device:
+            raise RuntimeError(f"gradient is on {device_of(g)} but the tensor is on {self.device}")
+        if g.shape != self.shape:
+            raise ValueError(f"gradient shape {g.shape} does not match tensor shape {self.shape}")
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
+        return g, False  # the caller's array: never written to
 
     # ---- operators --------------------------------------------------------
     def __add__(self, other): return E.Add.apply(self, other)
@@ -526,6 +489,73 @@ def _topological_order(root):
     return order
 
 
+class _Gradients:
+    """The gradients of one backward, by graph node: (array, owned). ``owned`` says the engine made
+    the array, so it may add the next contribution into it in place; otherwise the array is
+    borrowed (the caller's, or a view of another gradient) and is never written to."""
+
+    def __init__(self, root, g, owned):
+        self.arrays = {id(root): (g, owned)}
+
+    def pop(self, node):
+        return self.arrays.pop(id(node), (None, False))
+
+    def add(self, node, g, owned):
+        prev = self.arrays.get(id(node))
+        if prev is None:
+            self.arrays[id(node)] = (g, owned)
+        elif prev[1]:
+            prev[0].__iadd__(g)  # our own buffer: accumulate in place
+        else:  # asarray: NumPy adds two 0-d arrays into a scalar, which has no __iadd__
+            self.arrays[id(node)] = (array_module(g).asarray(prev[0] + g), True)
+
+
+def _run_hooks(node, g, owned):
+    """The hooks of a leaf, or of the tensor an op made: each may replace the gradient."""
+    for hook in node._hooks or ():
+        replaced = hook(Tensor._from_op(g, None, False))
+        if replaced is not None:
+            g, owned = _unwrap(replaced, g), False
+    return g, owned
+
+
+def _op_backward(fn, g, owned):
+    """fn.backward(g) as a tuple, after the checks (a freed graph, saved arrays written since),
+    retain_grad() and the observers (tinygrad_yolo.debug)."""
+    if fn.freed:
+        raise RuntimeError(
+            f"trying to backward through the graph a second time (op {type(fn).__name__} was freed "
+            "after the first backward); use backward(retain_graph=True) the first time")
+    retained = fn._retained() if fn._retained is not None else None
+    if retained is not None:  # retain_grad() on the tensor this op made, still alive
+        _accumulate_leaf(retained, g, owned)
+    if fn._saved_locks:
+        fn.check_saved()  # raises if what forward saved was written in place since
+    for obs in Function._observers:
+        obs.before_backward(fn, g)
+    in_grads = fn.backward(g)
+    if not isinstance(in_grads, tuple):
+        in_grads = (in_grads,)
+    for obs in Function._observers:
+        obs.after_backward(fn, in_grads)
+    return in_grads
+
+
+def _input_gradient(pg, meta, g):
+    """(gradient, owned) for one input of an op whose output got ``g``: summed back over the
+    broadcast axes and cast to the input's (shape, dtype) ``meta``; owned unless it shares g's memory."""
+    if isinstance(pg, np.generic):  # indexing a 1-d gradient can give a scalar
+        pg = np.asarray(pg)
+    # a gradient that crossed devices (the .to() op) is a fresh copy
+    owned = device_of(pg) != device_of(g) or not array_module(pg).may_share_memory(pg, g)
+    shape, dtype = meta
+    if pg.shape != shape:
+        pg, owned = _sum_to(pg, shape), True
+    if pg.dtype != dtype:
+        pg, owned = pg.astype(dtype), True
+    return pg, owned
+
+
 def _sum_to(g, shape):
     """Sum a broadcast gradient back to ``shape`` (the input's shape)."""
     extra = g.ndim - len(shape)
@@ -601,6 +631,9 @@ def as_tensor(x, like=None):
             arr = arr.astype(np.float32)
         return Tensor._from_op(arr, None, False)
     return Tensor(x)
+
+
+_tensor_api.Tensor, _tensor_api.as_tensor = Tensor, as_tensor  # what Function.apply builds
 
 
 # ---- free functions (tg.zeros, tg.stack, ...) ---------------------------------

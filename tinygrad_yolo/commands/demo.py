@@ -1,35 +1,107 @@
-"""`tinygrad-yolo demo`: a two-layer network's gradients, from backward() and by hand."""
+"""`tinygrad-yolo demo`: backpropagation through a two-layer network, one chain-rule step at a
+time, with the numbers; each step is compared with what backward() computed at that op."""
 import numpy as np
 
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 
+from . import UserError
+
 
 def add_arguments(parser):
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="draws the input and the weights (default 0)")
+    parser.add_argument("--dot", default=None, metavar="FILE",
+                        help="also write the graph as Graphviz DOT, every tensor with its values and gradient")
+
+
+def _fmt(a):
+    return tg.viz._format_array(np.asarray(a), precision=4, one_line=True)
+
+
+def lesson_values(seed):
+    """Small readable numbers (one decimal) with one ReLU input below zero and two above, so
+    the lesson shows the ReLU both passing and stopping a gradient."""
+    rng = np.random.default_rng(seed)
+    while True:
+        x = np.round(rng.uniform(-2, 2, (1, 2)), 1)
+        w1 = np.round(rng.uniform(-1, 1, (3, 2)), 1)
+        w2 = np.round(rng.uniform(-1, 1, (1, 3)), 1)
+        z = x @ w1.T
+        if (z < -0.05).sum() == 1 and (z > 0.05).sum() == 2 and np.abs(z @ w2.T - 1.0).max() > 0.1:
+            return x, w1, w2, 1.0
 
 
 def run(args):
-    rng = np.random.default_rng(args.seed)
-    x = tg.Tensor(rng.standard_normal((4, 3)))
-    w1 = tg.Tensor(rng.standard_normal((5, 3)), requires_grad=True)
-    w2 = tg.Tensor(rng.standard_normal((1, 5)), requires_grad=True)
-    h = F.relu(F.linear(x, w1))
-    loss = (F.linear(h, w2) ** 2).mean()
-    loss.backward()
+    x0, w1_0, w2_0, t = lesson_values(args.seed)
+    x = tg.Tensor(x0)  # the input needs no gradient
+    W1, W2 = tg.Tensor(w1_0, requires_grad=True), tg.Tensor(w2_0, requires_grad=True)
+    with tg.viz.record() as rec:
+        W1T, W2T = W1.T, W2.T  # named, so the trace can say which transpose is which
+        z = x @ W1T            # F.linear(x, W1) is this product
+        h = F.relu(z)
+        y = h @ W2T
+        e = y - t
+        e2 = e ** 2
+        L = e2.sum()
+        L.backward()
+    names = {"x": x, "W1": W1, "W2": W2, "W1.T": W1T, "W2.T": W2T, "z": z, "h": h, "y": y, "y - t": e, "(y - t)^2": e2, "L": L}
 
-    # The same gradients by hand: the chain rule written out.
-    xa, w1a, w2a = x.numpy(), w1.numpy(), w2.numpy()
-    pre = xa @ w1a.T
-    ha = np.maximum(pre, 0)
-    ya = ha @ w2a.T
-    dy = 2 * ya / ya.size
-    dw2 = dy.T @ ha
-    dw1 = ((dy @ w2a) * (pre > 0)).T @ xa
-    print(f"loss = {loss.item():.6f}")
-    for name, auto, hand in (("w1", w1.grad.numpy(), dw1), ("w2", w2.grad.numpy(), dw2)):
-        print(f"d loss / d {name}: max |backward() - by hand| = {np.abs(auto - hand).max():.2e}")
-    ok = tg.gradcheck(lambda a, b: (F.linear(F.relu(F.linear(x, a)), b) ** 2).mean(),
-                      [tg.Tensor(w1a, requires_grad=True), tg.Tensor(w2a, requires_grad=True)])
-    print(f"tg.gradcheck (float64 central differences): {'passed' if ok else 'failed'}")
-    return 0
+    print("Backpropagation through a two-layer network, one step at a time.\n")
+    print("The network, for one input x (1 x 2) and its target t:")
+    print("    z = x W1.T      (1 x 3)  first layer, W1 is 3 x 2")
+    print("    h = relu(z)     (1 x 3)")
+    print("    y = h W2.T      (1 x 1)  second layer, W2 is 1 x 3")
+    print("    L = (y - t)^2            the loss\n")
+    zs = z.numpy()
+    print("Forward:")
+    print(f"    x  = {_fmt(x0)}    t = {t:g}")
+    print(f"    W1 = {_fmt(w1_0)}")
+    print(f"    W2 = {_fmt(w2_0)}")
+    print(f"    z  = x W1.T    = {_fmt(zs)}")
+    print(f"    h  = relu(z)   = {_fmt(h.numpy())}    (relu(z) = max(z, 0))")
+    print(f"    y  = h W2.T    = {_fmt(y.numpy())}")
+    print(f"    L  = (y - t)^2 = {L.item():.4g}\n")
+
+    # The chain rule by hand, in the order backward() takes it: each gradient is the local
+    # derivative of one op times the gradient that arrived from above.
+    dy = 2 * (y.numpy() - t)
+    dW2 = dy.T @ h.numpy()
+    dh = dy @ w2_0
+    dz = dh * (zs > 0)
+    dW1 = dz.T @ x0
+    steps = [("dL/dy ", "2 (y - t)", dy, rec.grad(y), ""),
+             ("dL/dW2", "dL/dy.T h", dW2, rec.grad(W2), "a weight: used in one place, so this is all of it"),
+             ("dL/dh ", "dL/dy W2", dh, rec.grad(h), ""),
+             ("dL/dz ", "dL/dh * [z > 0]", dz, rec.grad(z),
+              "the ReLU passes the gradient where z > 0 and stops it where z <= 0"),
+             ("dL/dW1", "dL/dz.T x", dW1, rec.grad(W1), "")]
+    print("Backward, the chain rule from L down to the weights (dL/dL = 1 to start):")
+    worst = 0.0
+    for name, rule, by_hand, engine, note in steps:
+        diff = float(np.abs(by_hand - engine).max())
+        worst = max(worst, diff)
+        print(f"    {name} = {rule:<16} = {_fmt(by_hand)}" + (f"    {note}" if note else ""))
+        print(f"    {'':6}   backward() had  {_fmt(engine)}" + ("   (the same)" if diff <= 1e-12 else
+                                                                f"   DIFFERENT by {diff:.2e}"))
+    print("    dL/dx would be dL/dz W1, but x does not require a gradient, so backward() never computes it.\n")
+
+    print("What backward() itself did (tg.viz.record()): the ops in the order it visited them,")
+    print("each one's incoming gradient and what it sent to its inputs:")
+    for line in rec.trace(names).splitlines():
+        print("    " + line)
+
+    ok = tg.gradcheck(lambda a, b: ((F.linear(F.relu(F.linear(x, a)), b) - t) ** 2).sum(),
+                      [tg.Tensor(w1_0, requires_grad=True), tg.Tensor(w2_0, requires_grad=True)])
+    print(f"\nby hand vs backward(): largest difference {worst:.1e}; tg.gradcheck (float64 central differences): "
+          f"{'passed' if ok else 'failed'}")
+    if args.dot:
+        try:
+            with open(args.dot, "w", encoding="utf-8") as f:
+                f.write(tg.viz.to_dot(L, names, title="two-layer network: values and gradients", record=rec))
+        except OSError as e:
+            raise UserError(f"cannot write {args.dot}: {e}") from None
+        print(f"wrote {args.dot} (render it with: dot -Tpng {args.dot} -o lesson.png)")
+    else:
+        print("More: `tinygrad-yolo demo --dot lesson.dot` draws this graph with every value and gradient; "
+              "`--seed N` picks other numbers.")
+    return 0 if ok and worst <= 1e-12 else 1

@@ -1,8 +1,12 @@
 """`tinygrad-yolo graph`: the computation graph of one forward pass as Graphviz DOT.
 
 Runs the model once on a random batch, writes ``tg.viz.to_dot`` of the output
-(ops as ellipses, tensors as boxes with shape and dtype, parameters by name) and,
-when Graphviz's ``dot`` program is installed, renders it to SVG or PNG.
+(ops as ellipses with their kernel, stride and padding; tensors as boxes with shape and
+dtype, parameters by name) and, when Graphviz's ``dot`` program is installed, renders it
+to SVG or PNG. ``--grad`` runs a backward too, recorded with ``tg.viz.record()``: every
+tensor then shows its gradient (signed values for small ones, the norm for all), and where
+one tensor feeds two ops (a block's input: the branch and the shortcut) each edge shows the
+part of the gradient that came back along it.
 """
 import os
 import shutil
@@ -32,9 +36,12 @@ def add_arguments(parser):
     parser.add_argument("--input-size", type=int, default=None,
                         help="input height = width (default: 8 for blocks, 32 for CIFAR nets, 64 for ResNet-18/34)")
     parser.add_argument("--batch", type=int, default=2, help="batch size of the random input (default 2)")
-    parser.add_argument("--grad-norms", action="store_true",
-                        help="run backward first (of a fixed random projection of the output) and "
-                             "write |grad| on every parameter")
+    parser.add_argument("--grad", "--grad-norms", dest="grad", action="store_true",
+                        help="run a backward too (of a fixed random projection of the output) and write the "
+                             "gradient on every tensor, intermediates included")
+    parser.add_argument("--max-values", type=int, default=8,
+                        help="tensors with at most this many elements show their values and signed "
+                             "gradients (default 8; try --in-channels 1 --out-channels 1 --input-size 2)")
     parser.add_argument("--out", default="graph.dot", help="the DOT file to write (default graph.dot)")
     parser.add_argument("--format", default="svg", choices=["svg", "png"],
                         help="what `dot` renders next to the DOT file (default svg)")
@@ -74,17 +81,21 @@ def forward_graph(args):
     rng = np.random.default_rng(0)
     # requires_grad on the input too, so ops applied to it alone (shortcut A: slice, pad) are recorded
     x = tg.Tensor(rng.standard_normal((args.batch, channels, size, size)).astype(np.float32), requires_grad=True)
+    if args.max_values < 0:
+        raise UserError("--max-values must be at least 0")
+    rec = tg.viz.record(max_values=args.max_values)
     try:
-        out = model(x)
+        with rec:
+            out = model(x)
+            if args.grad:  # L = sum(v * out) for a fixed random v: dL/d(out) = v
+                v = tg.Tensor(rng.standard_normal(out.shape).astype(np.float32))
+                (out * v).sum().backward()
     except ValueError as e:  # too small an input for the strides, typically
         raise UserError(f"{args.model} on input {tuple(x.shape)}: {e}") from None
-    if args.grad_norms:
-        v = tg.Tensor(rng.standard_normal(out.shape).astype(np.float32))
-        (out * v).sum().backward(retain_graph=True)  # keep the graph so it can still be drawn
     names = dict(model.named_parameters())
     names["input"] = x
-    title = f"{args.model} forward, input {tuple(x.shape)}"
-    dot = tg.viz.to_dot(out, names, grad_norms=args.grad_norms, title=title)
+    title = f"{args.model} {'forward and backward' if args.grad else 'forward'}, input {tuple(x.shape)}"
+    dot = tg.viz.to_dot(out, names, title=title, record=rec, max_values=args.max_values)
     return dot, dot.count("shape=ellipse")
 
 

@@ -43,11 +43,12 @@ def add_arguments(parser):
     a("--lambda-class", type=float, default=S, metavar="L",
       help="weight of the loss's class term, darknet's class_scale (default: 3; the paper's is 1)")
     a("--mosaic", type=float, default=S, metavar="P",
-      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, it did not help here)")
+      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, off: not yet measured to help)")
     a("--window", type=int, default=S, metavar="PX",
       help="train on windows of this size cut from the input image, 0 for whole images (default: from the data)")
-    a("--no-ema", dest="ema", action="store_false", default=S,
-      help="evaluate and keep the last weights instead of their moving average")
+    a("--ema", dest="ema", action="store_true", default=S,
+      help="evaluate and keep a moving average of the weights over the last 5%% of the steps instead of the "
+           "weights themselves (default: off: the last weights scored higher on the synthetic set and dice)")
     a("--device", default=S, choices=["cpu", "cuda"], help="(default: cpu)")
     a("--seed", type=int, default=S, help="seeds the weights, the data order and the held-out split (default: 0)")
     a("--workers", type=int, default=S, help="data-loading threads (default: 2)")

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ..ops.im2col import int_pair
+from ..ops.geometry import int_pair
 from . import functional as F
 from . import init
 from .module import Module

@@ -1,13 +1,16 @@
 """2-D pooling on NCHW arrays: max, average, adaptive average.
 
 A pooling window at output (oy, ox) covers input rows oy*sh - ph + r and columns
-ox*sw - pw + s for r < kh, s < kw. For a fixed tap (r, s) those reads form one strided
-slice of the (padded) input, so pooling is a short loop over taps, each a vectorised array
-operation; within one tap no two outputs read the same pixel, so the backward's ``+=`` on a
-strided slice never needs ``np.add.at``. On the CPU, max pooling splits into a pass over the
-kw column taps and one over the kh rows (see MaxPool2d), and average pooling loops over the
-kh*kw taps of a channels-last copy (H, W, N*C) whose rows stay long and contiguous whatever
-the stride (see _channels_last). On CUDA, max pooling runs the kernels in kernels/.
+ox*sw - pw + s for r < kh, s < kw (ops/geometry.py checks the arguments and computes Ho, Wo):
+
+    max:      y[n, c, oy, ox] = max over the window of x;  the gradient goes to the winner
+    average:  y[n, c, oy, ox] = (sum over the window of x) / (kh*kw);  each pixel gets g / (kh*kw)
+
+For a fixed tap (r, s) the reads form one strided slice of the (padded) input, so pooling is a
+short loop over taps, each a vectorised array operation; within one tap no two outputs read
+the same pixel, so the backward's ``+=`` on a strided slice never needs ``np.add.at``.
+AvgPool2d below is that loop. Max pooling on the CPU runs as two separable passes over chunks
+of maps (ops/fast/pool.py), on CUDA as the kernels in kernels/.
 
 Padding follows PyTorch: at most half the kernel, counting as -inf for max (it never wins)
 and as 0 for average (count_include_pad=True: the divisor is always kh*kw).
@@ -16,227 +19,69 @@ import numpy as np
 
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from .im2col import conv_output_size, int_pair, merge_stride_phases, stride_phases
-from .workspace import chunks, scratch
+from .fast.pool import channels_last, max_pool_backward, max_pool_forward, to_nchw
+from .geometry import int_pair, pool_window
+from .workspace import scratch
 
 
-def pool_geometry(op, x_shape, kernel_size, stride, padding):
-    """Validate; return (kh, kw), (sh, sw), (ph, pw), (Ho, Wo)."""
-    if len(x_shape) != 4:
-        raise ValueError(f"{op}: input must be 4-d (N, C, H, W), got shape {tuple(x_shape)}")
-    (kh, kw) = int_pair(kernel_size, "kernel_size", op)
-    (sh, sw) = (kh, kw) if stride is None else int_pair(stride, "stride", op)
-    (ph, pw) = int_pair(padding, "padding", op, minimum=0)
-    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"{op}: kernel size and stride must be >= 1 and padding >= 0, got kernel "
-                         f"{(kh, kw)}, stride {(sh, sw)}, padding {(ph, pw)}")
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
-    H, W = x_shape[2:]
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input "
-                         f"{H + 2 * ph}x{W + 2 * pw} (input shape {tuple(x_shape)}, padding {(ph, pw)})")
-    Ho, Wo = conv_output_size(H, kh, sh, ph, 1), conv_output_size(W, kw, sw, pw, 1)
-    return (kh, kw), (sh, sw), (ph, pw), (Ho, Wo)
-
-
-def _tap(a, r, s, stride, out_hw):
+def _tap(a, r, s, g):
     """The (Ho, Wo, N*C) strided slice of channels-last ``a`` read by kernel tap (r, s)."""
-    (sh, sw), (Ho, Wo) = stride, out_hw
-    return a[r:r + sh * (Ho - 1) + 1:sh, s:s + sw * (Wo - 1) + 1:sw]
-
-
-def _channels_last(name, x, padding, fill):
-    """Scratch copy of x (N, C, H, W) as (H + 2ph, W + 2pw, N*C), borders set to ``fill``.
-
-    Why this layout: a tap's slice is strided in H and W (stride 2 for most pools), and NumPy
-    runs strided or short inner loops slowly. With N*C innermost every tap is a slice whose
-    rows are N*C contiguous values, whatever the stride."""
-    xp = array_module(x)
-    N, C, H, W = x.shape
-    ph, pw = padding
-    buf = scratch(name, (H + 2 * ph, W + 2 * pw, N * C), x.dtype, xp)
-    buf[:ph] = fill
-    buf[ph + H:] = fill
-    buf[ph:ph + H, :pw] = fill
-    buf[ph:ph + H, pw + W:] = fill
-    buf.reshape(H + 2 * ph, W + 2 * pw, N, C)[ph:ph + H, pw:pw + W] = x.transpose(2, 3, 0, 1)
-    return buf
-
-
-def _to_nchw(a_cl, shape, scale=None):
-    """Fresh (N, C, h, w) array from channels-last (h, w, N*C) ``a_cl``, optionally scaled."""
-    xp = array_module(a_cl)
-    N, C, h, w = shape
-    out = xp.empty(shape, dtype=a_cl.dtype)
-    src = a_cl.reshape(h, w, N, C).transpose(2, 3, 0, 1)
-    # On NumPy one image row at a time: a single transposing copy gathers every output row from
-    # N*C places far apart and thrashes the cache; row by row it runs over twice as fast.
-    rows = [slice(i, i + 1) for i in range(h)] if xp is np else [slice(None)]
-    for r in rows:
-        if scale is None:
-            out[:, :, r] = src[:, :, r]
-        else:
-            xp.multiply(src[:, :, r], scale, out=out[:, :, r])
-    return out
+    return a[r:r + g.sh * (g.Ho - 1) + 1:g.sh, s:s + g.sw * (g.Wo - 1) + 1:g.sw]
 
 
 class MaxPool2d(Function):
     """Max over each window; the gradient goes to the winner — the FIRST maximum in row-major
-    window order on ties (as the CUDA kernel does). NaN propagates: the first NaN wins.
-
-    On the CPU the max is separable: the max of a window is the max over its rows of each row's
-    max. A horizontal pass takes the max over the kw column taps for every (padded) input row,
-    then a vertical pass the max over the kh rows of those: kw + kh tap operations instead of
-    kw*kh, on NCHW. The first maximum in row-major order is the first row holding the window's
-    max, and within it the first column: exactly what the two passes' strict ">" pick. Backward
-    routes the gradient back through the two choices in reverse.
-
-    The input is first copied, padded, into its column phases (im2col.stride_phases) so that
-    the horizontal taps are contiguous slices: NumPy runs a loop with a stride-2 inner axis ~3x
-    slower than a contiguous one. All of it runs on a few maps at a time (workspace.chunks), so
-    that the dozen passes over each chunk's temporaries read the cache, not main memory."""
+    window order on ties (as the CUDA kernel does). NaN propagates: the first NaN wins."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         self.args = (kernel_size, stride, padding)
 
     def forward(self, x):
-        (kh, kw), stride, padding, out_hw = pool_geometry("max_pool2d", x.shape, *self.args)
-        self.x_shape, self.geometry = x.shape, ((kh, kw), stride, padding, out_hw)
+        self.window = g = pool_window("max_pool2d", x.shape, *self.args)
+        self.x_shape = x.shape
         if array_module(x) is not np:
-            kernels = cuda_kernels()
-            y, self.argmax = kernels.max_pool2d_forward_gpu(x, (kh, kw), stride, padding)
+            y, self.argmax = cuda_kernels().max_pool2d_forward_gpu(x, g)
             return y
-        N, C, H, W = x.shape
-        index = np.uint8 if max(kh, kw) <= 255 else np.int32
-        maps = x.reshape(N * C, H, W)
-        y = np.empty((N, C) + out_hw, dtype=x.dtype)
-        y3 = y.reshape(N * C, *out_hw)
-        self.col_won = np.empty((N * C, H + 2 * padding[0], out_hw[1]), dtype=index)  # horizontal choices
-        self.row_won = np.empty(y3.shape, dtype=index)                                  # vertical choices
-        # chunks of maps whose temporaries stay in the cache (workspace.chunks): the stem's pool
-        # of a ResNet-18 step at batch 8 went from 25 to 10 ms forward, 29 to 15 ms backward
-        for a, b in chunks(N * C, _per_map_bytes(H, W, padding, out_hw, x.itemsize)):
-            self._forward_maps(maps[a:b], y3[a:b], self.col_won[a:b], self.row_won[a:b])
+        y, self.col_won, self.row_won = max_pool_forward(x, g)  # the two passes' choices
         return y
 
-    def _forward_maps(self, maps, y3, col_won, row_won):
-        """y3 (maps, Ho, Wo) <- the max over each window of ``maps`` (m, H, W); the two passes'
-        winners into col_won and row_won."""
-        (kh, kw), (sh, sw), padding, (Ho, Wo) = self.geometry
-        # padded with -inf, columns split into their stride phases (rows are not: the vertical
-        # pass works on row maxima): (m, 1, sw, H + 2ph, Wq, 1)
-        cols = stride_phases("pool.x", maps[..., None], padding, ((1, kw), (1, sw), (1, 1)), fill=-np.inf)
-        # horizontal: row_max[m, i, ox] = max over s of xpad[m, i, ox*sw + s]
-        row_max = scratch("pool.row_max", col_won.shape, maps.dtype)
-        col_taps = [_column_tap(cols, s, sw, Wo) for s in range(kw)]
-        # vertical: y[m, oy, ox] = max over r of row_max[m, oy*sh + r, ox]
-        row_taps = [row_max[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)]
-        _first_max(col_taps, row_max, col_won, nan_aware=False)
-        _first_max(row_taps, y3, row_won, nan_aware=False)
-        if np.isnan(y3).any():  # rare: redo with the rule that the first NaN wins
-            _first_max(col_taps, row_max, col_won, nan_aware=True)
-            _first_max(row_taps, y3, row_won, nan_aware=True)
-
-    def backward(self, g):
-        (kh, kw), stride, padding, out_hw = self.geometry
-        if array_module(g) is not np:
-            kernels = cuda_kernels()
-            return kernels.max_pool2d_backward_gpu(g, self.argmax, self.x_shape, (kh, kw), stride, padding)
-        N, C, H, W = self.x_shape
-        gx = np.empty(self.x_shape, dtype=g.dtype)
-        g3, gx3 = g.reshape(N * C, *out_hw), gx.reshape(N * C, H, W)
-        for a, b in chunks(N * C, _per_map_bytes(H, W, padding, out_hw, g.itemsize)):
-            self._backward_maps(g3[a:b], self.col_won[a:b], self.row_won[a:b], gx3[a:b])
-        return gx
-
-    def _backward_maps(self, g3, col_won, row_won, gx3):
-        """gx3 (m, H, W) <- g3 (m, Ho, Wo) routed back through the two passes' choices."""
-        (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = self.geometry
-        m, H, W = gx3.shape
-        # the vertical choice first (the reverse of forward): g reaches its window's winning row
-        g_rows = scratch("pool.g_rows", col_won.shape, g3.dtype)
-        g_rows.fill(0)
-        _route(g3, row_won, [g_rows[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)])
-        g_cols = scratch("pool.gx", (m, 1, sw, H + 2 * ph, -(-(W + 2 * pw) // sw), 1), g3.dtype)
-        g_cols.fill(0)
-        _route(g_rows, col_won, [_column_tap(g_cols, s, sw, Wo) for s in range(kw)])
-        merge_stride_phases(g_cols, (1, m, H, W), (ph, pw), (1, sw), out=gx3[None])
-
-
-def _per_map_bytes(H, W, padding, out_hw, itemsize):
-    """Bytes of temporaries one map needs: its padded copy, row maxima, masks and indices."""
-    (ph, pw), (Ho, Wo) = padding, out_hw
-    rows = H + 2 * ph
-    return rows * (W + 2 * pw + 1) * itemsize + rows * Wo * (2 * itemsize + 3) + Ho * Wo * (itemsize + 3)
-
-
-def _column_tap(cols, s, sw, Wo):
-    """The (N*C, rows, Wo) view of padded columns ox*sw + s, ox < Wo, in the phases ``cols``."""
-    return cols[:, 0, s % sw, :, s // sw:s // sw + Wo, 0]
-
-
-def _first_max(taps, out, won, nan_aware):
-    """out <- the max over the equally shaped views ``taps``, won <- the index of the first one
-    holding it (later equal values lose: strict >). With ``nan_aware`` the first NaN wins."""
-    np.copyto(out, taps[0])
-    won.fill(0)
-    wins = scratch("pool.mask", out.shape, bool)
-    won_t = scratch("pool.index", out.shape, won.dtype)
-    for t, v in enumerate(taps[1:], start=1):
-        np.greater(v, out, out=wins)
-        if nan_aware:  # a NaN beats a number; the first NaN stays
-            wins |= np.isnan(v) & ~np.isnan(out)
-        np.maximum(out, v, out=out)
-        # Taps come in increasing t, so "won = t where tap t wins" is max(won, wins * t):
-        # branch-free, unlike a masked copy.
-        np.multiply(wins, won.dtype.type(t), out=won_t)
-        np.maximum(won, won_t, out=won)
-    return out
-
-
-def _route(g, won, targets):
-    """targets[t] += g where ``won`` == t: each gradient goes to the tap that won. Within one tap
-    no two outputs share a target element, so a strided += is exact."""
-    mask = scratch("pool.mask", g.shape, bool)
-    share = scratch("pool.share", g.shape, g.dtype)
-    for t, view in enumerate(targets):
-        np.equal(won, t, out=mask)
-        np.multiply(g, mask, out=share)  # g where tap t won, else 0 (branch-free)
-        view += share
+    def backward(self, gy):
+        if array_module(gy) is not np:
+            return cuda_kernels().max_pool2d_backward_gpu(gy, self.argmax, self.x_shape, self.window)
+        return max_pool_backward(gy, self.col_won, self.row_won, self.x_shape, self.window)
 
 
 class AvgPool2d(Function):
-    """Mean over each window, padding counted as zeros (PyTorch's count_include_pad=True)."""
+    """Mean over each window, padding counted as zeros (PyTorch's count_include_pad=True).
+    The taps run over a channels-last copy (H, W, N*C) whose rows stay long and contiguous
+    whatever the stride (fast/pool.channels_last)."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         self.args = (kernel_size, stride, padding)
 
     def forward(self, x):
-        (kh, kw), stride, padding, out_hw = pool_geometry("avg_pool2d", x.shape, *self.args)
-        self.x_shape, self.geometry = x.shape, ((kh, kw), stride, padding, out_hw)
+        self.window = g = pool_window("avg_pool2d", x.shape, *self.args)
+        self.x_shape = x.shape
         N, C = x.shape[:2]
-        xpad = _channels_last("pool.x", x, padding, 0)
-        acc = scratch("pool.y", out_hw + (N * C,), x.dtype, array_module(x))
-        acc[...] = _tap(xpad, 0, 0, stride, out_hw)
-        for t in range(1, kh * kw):
-            acc += _tap(xpad, t // kw, t % kw, stride, out_hw)
-        return _to_nchw(acc, (N, C) + out_hw, scale=1.0 / (kh * kw))
+        xpad = channels_last("pool.x", x, g.padding, 0)
+        acc = scratch("pool.y", g.out_hw + (N * C,), x.dtype, array_module(x))
+        acc[...] = _tap(xpad, 0, 0, g)
+        for t in range(1, g.kh * g.kw):
+            acc += _tap(xpad, t // g.kw, t % g.kw, g)
+        return to_nchw(acc, (N, C) + g.out_hw, scale=1.0 / (g.kh * g.kw))
 
-    def backward(self, g):
-        (kh, kw), stride, padding, out_hw = self.geometry
-        xp = array_module(g)
+    def backward(self, gy):
+        g, xp = self.window, array_module(gy)
         N, C, H, W = self.x_shape
-        (ph, pw) = padding
-        share = scratch("pool.g", out_hw + (N, C), g.dtype, xp)
-        xp.multiply(g.transpose(2, 3, 0, 1), 1.0 / (kh * kw), out=share)
-        share = share.reshape(out_hw + (N * C,))
-        gx = scratch("pool.gx", (H + 2 * ph, W + 2 * pw, N * C), g.dtype, xp)
+        share = scratch("pool.g", g.out_hw + (N, C), gy.dtype, xp)
+        xp.multiply(gy.transpose(2, 3, 0, 1), 1.0 / (g.kh * g.kw), out=share)
+        share = share.reshape(g.out_hw + (N * C,))
+        gx = scratch("pool.gx", (H + 2 * g.ph, W + 2 * g.pw, N * C), gy.dtype, xp)
         gx.fill(0)
-        for t in range(kh * kw):
-            view = _tap(gx, t // kw, t % kw, stride, out_hw)
+        for t in range(g.kh * g.kw):
+            view = _tap(gx, t // g.kw, t % g.kw, g)
             view += share
-        return _to_nchw(gx[ph:ph + H, pw:pw + W], self.x_shape)
+        return to_nchw(gx[g.ph:g.ph + H, g.pw:g.pw + W], self.x_shape)
 
 
 def adaptive_bins(size, out):

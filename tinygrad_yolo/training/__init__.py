@@ -6,7 +6,7 @@
     run_folder.py  one run per folder: auto-numbered, locked, metrics.jsonl
     loop.py        the steps, exact checkpoints at step boundaries, validation and best.npz
     signals.py     Ctrl-C / SIGTERM finish the step, save, and exit
-    ema.py         the moving average of the weights that is evaluated and kept
+    ema.py         a moving average of the weights, evaluated and kept with --ema
     evaluate.py    VOC mAP, per-class precision/recall, PR curves, the confusion matrix
     report.py      the console lines and the files of the run folder
     detect.py      detections for image files, folders and globs

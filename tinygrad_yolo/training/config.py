@@ -40,7 +40,7 @@ class TrainConfig:
     warmup: float = 0.1                  # warm-up, as a fraction of the steps
     lambda_class: float = 3.0            # weight of the class term (darknet's class_scale; the paper's 1)
     mosaic: float = 0.0                  # share of training images made of four (YOLOv4's mosaic)
-    ema: bool = True                     # evaluate and keep an exponential moving average of the weights
+    ema: bool = False                    # evaluate and keep a moving average of the weights (off: see ema.py)
     device: str = "cpu"
     seed: int = 0
     workers: int = 2

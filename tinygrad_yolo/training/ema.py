@@ -3,8 +3,13 @@
 After each optimizer step every floating-point parameter and buffer (batch-norm statistics
 too) moves as  w_avg <- d * w_avg + (1 - d) * w,  with d ramping up as d = decay * (1 - exp(-k / tau))
 over the k updates so far (ultralytics' ModelEMA): the first steps' weights, far from where
-training is going, are forgotten at once. On a small dataset the average is markedly better than
-the last weights, whose noise from the last few batches it smooths out.
+training is going, are forgotten at once. The average spans about the last 5% of the run
+(1 / (1 - decay) = steps / 20): what validation sees mid-run is smoothed over the last few
+epochs' noise, while the run is still improving. A fixed decay of 0.999 (a 1,000-step memory)
+lagged a 1,183-step run: 0.829 mAP@0.5 on the synthetic set against 0.892 for its last weights,
+0.479 against 0.523 on dice (0.858 against 0.812 on microcontrollers' 7 test images: one object).
+With a cosine schedule the last weights are already an average of sorts, so `train` keeps them
+unless asked (``--ema``).
 """
 import math
 
@@ -12,12 +17,13 @@ from ..function import no_grad
 
 
 class ModelEMA:
-    def __init__(self, model, average_model, decay=0.999, tau=None, steps=None):
+    def __init__(self, model, average_model, decay=None, tau=None, steps=2000):
         """``average_model``: a second instance of the same architecture (any weights: they are
-        overwritten with ``model``'s). ``tau`` defaults to a tenth of ``steps``."""
+        overwritten with ``model``'s). ``decay`` defaults to 1 - 20 / ``steps`` (in [0.9, 0.9999]),
+        ``tau`` to a tenth of ``steps``."""
         self.model = average_model
-        self.decay = float(decay)
-        self.tau = float(tau if tau is not None else max(1.0, (steps or 2000) / 10))
+        self.decay = float(decay if decay is not None else min(0.9999, max(0.9, 1 - 20 / steps)))
+        self.tau = float(tau if tau is not None else max(1.0, steps / 10))
         self.updates = 0
         self.model.load_state_dict(model.state_dict())
         self.model.eval()
