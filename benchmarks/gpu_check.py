@@ -14,6 +14,13 @@ Sections (each logs to --logs/<section>.log; the summary table is printed last):
  4. step: a YOLO-ResNet18 training step at 448², batch 32: ours vs the identical PyTorch model in
     eager mode (benchmarks/bench_step.py's network); images/s and peak GPU memory.
  5. train: `tinygrad-yolo train --device cuda` (default configuration; stopped after --train-seconds), mAP@0.5.
+ 6. launch: device calls and host syncs of one step (tinygrad_yolo/tools/launch_count.py: the CUDA
+    code path against a counting NumPy stand-in for CuPy; runs on the CPU, seconds).
+ 7. fused: the fused batch-norm (forward 3 kernels, backward 3) and optimizer (1 kernel) at
+    ResNet-18 shapes, batch 32: GB/s (bytes that must move, once) vs a device copy, and max error
+    against the CPU reference. In a dry run through tools/fake_cupy (timings meaningless there).
+The step section also reports reserved and in-use memory for both frameworks and the kernels per
+step (ours: section 6's count; PyTorch: CUDA kernels in torch.profiler).
 
 Nothing is downloaded: the machine needs CuPy, NumPy, pytest, hypothesis and (for 3-4) PyTorch.
 """
@@ -144,6 +151,125 @@ def conv_section(device, batch, out):
     return rows
 
 
+BN_CASES = [("layer1", (64, 56, 56)), ("layer2", (128, 28, 28)), ("layer3", (256, 14, 14)),
+            ("layer4", (512, 7, 7))]
+
+
+def fused_section(device, batch, out):
+    """Fused batch norm (+ReLU +residual) and optimizer steps: GB/s against a device copy of the same
+    bytes, and the largest error against the CPU reference (float32)."""
+    import contextlib
+
+    import numpy as np
+
+    import tinygrad_yolo as tg
+    from tinygrad_yolo import backend, optim
+    from tinygrad_yolo.nn import functional as F
+    stand_in = contextlib.nullcontext()
+    if device == "cpu":  # the dry run: the CUDA code path through the counting stand-in
+        from tinygrad_yolo.tools import fake_cupy
+        stand_in = fake_cupy.installed()
+    rows = []
+    with stand_in:
+        cp = backend.cupy_module()
+        fused = backend.cuda_kernel_module("fused")
+        timer = Timer("cuda")
+        for name, (c, h, w) in BN_CASES:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((batch, c, h, w), dtype=np.float32) * 2 + 1
+            r = rng.standard_normal(x.shape, dtype=np.float32)
+            g = rng.standard_normal(x.shape, dtype=np.float32)
+            wgt, bias = rng.random(c, dtype=np.float32) + 0.5, rng.standard_normal(c, dtype=np.float32)
+            dx3, dr3, dg3 = (cp.asarray(a.reshape(batch, c, h * w)) for a in (x, r, g))
+            dw, db = cp.asarray(wgt), cp.asarray(bias)
+            rm, rv = cp.zeros(c, np.float32), cp.ones(c, np.float32)
+            state = {}
+
+            def fwd():
+                state["y"], state["mean"], state["invstd"] = fused.batch_norm_forward_gpu(
+                    dx3, dw, db, rm, rv, True, residual=dr3, relu=True)
+
+            def bwd():
+                fused.batch_norm_backward_gpu(dg3, dx3, state["y"], state["mean"], state["invstd"], dw, True,
+                                              relu=True, need_residual=True)
+            nbytes = x.nbytes
+            copy_ms = timer(lambda: dx3.copy())
+            fwd_ms, bwd_ms = timer(fwd), timer(bwd)
+            # errors: the whole op on the device against the CPU reference
+            outs = {}
+            for dev in ("cpu", "cuda"):
+                ts = [tg.Tensor(a, requires_grad=True, device=dev) for a in (x, wgt, bias, r)]
+                y = F.batch_norm(ts[0], None, None, ts[1], ts[2], training=True, residual=ts[3], relu=True)
+                y.backward(tg.Tensor(g, device=dev))
+                outs[dev] = [y.numpy()] + [t.grad.numpy() for t in ts]
+            err = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+                      for a, b in zip(outs["cuda"], outs["cpu"]))
+            row = {"case": f"bn_relu_residual_{name}", "batch": batch,
+                   # forward reads x and the residual and writes y; backward reads g, x, y twice
+                   # (statistics pass and dx pass) and writes dx and the residual's gradient
+                   "fwd_ms": round(fwd_ms, 4), "fwd_gb_s": round(3 * nbytes / fwd_ms / 1e6, 1),
+                   "bwd_ms": round(bwd_ms, 4), "bwd_gb_s": round(8 * nbytes / bwd_ms / 1e6, 1),
+                   "copy_gb_s": round(2 * nbytes / copy_ms / 1e6, 1), "max_rel_err_vs_cpu": err}
+            rows.append(row)
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+        n = 11_000_000  # ResNet-18's parameter count, in one array
+        rng = np.random.default_rng(1)
+        for opt_name, make in (("sgd_momentum", lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=5e-4)),
+                               ("adamw", lambda ps: optim.AdamW(ps, lr=1e-3))):
+            size = n if device == "cuda" else 1000
+            p0, g0 = rng.standard_normal(size, dtype=np.float32), rng.standard_normal(size, dtype=np.float32)
+            results = {}
+            for dev in ("cpu", "cuda"):
+                p = tg.nn.Parameter(backend.to_device(p0.copy(), dev))
+                p.grad = tg.Tensor(backend.to_device(g0.copy(), dev))
+                opt = make([p])
+                opt.step()
+                results[dev] = p.numpy()
+                if dev == "cuda":
+                    ms = timer(opt.step)
+            err = float(np.abs(results["cuda"] - results["cpu"]).max())
+            streams = 4 if opt_name == "sgd_momentum" else 7  # arrays read + written per element
+            row = {"case": f"{opt_name}_step", "elements": size, "ms": round(ms, 4),
+                   "gb_s": round(streams * 4 * size / ms / 1e6, 1), "max_abs_err_vs_cpu": err}
+            rows.append(row)
+            out.write(json.dumps(row) + "\n")
+    return rows
+
+
+class _PeakInUse:
+    """An op observer sampling the memory pool's in-use bytes after every op (a host call, no sync)."""
+
+    def __init__(self, pool):
+        self.pool, self.peak = pool, 0
+
+    def sample(self, *args):
+        self.peak = max(self.peak, self.pool.used_bytes())
+
+    before_forward = before_backward = after_forward = after_backward = sample
+
+    def __enter__(self):
+        from tinygrad_yolo.function import Function
+        Function._observers.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        from tinygrad_yolo.function import Function
+        Function._observers.remove(self)
+
+
+def torch_kernels_per_step(torch, tstep):
+    """CUDA kernels one PyTorch step launches (torch.profiler), or None where it can't tell."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            tstep()
+            torch.cuda.synchronize()
+        return sum(1 for e in prof.events() if str(getattr(e, "device_type", "")).endswith("CUDA"))
+    except Exception:  # noqa: BLE001 - a profiler missing on this build is not a failed check
+        return None
+
+
 def step_section(device, config, steps, out):
     """Ours vs PyTorch eager: one YOLO-ResNet18 training step; images/s and peak GPU memory."""
     from bench_step import torch_step_fn
@@ -156,7 +282,14 @@ def step_section(device, config, steps, out):
     row.update(ours_s=round(med, 4), ours_img_s=round(cfg["batch"] / med, 1))
     if device == "cuda":
         from tinygrad_yolo.backend import cupy_module
-        row["ours_peak_mem_mb"] = round(cupy_module().get_default_memory_pool().total_bytes() / 2**20, 1)
+        pool = cupy_module().get_default_memory_pool()
+        row["ours_peak_mem_mb"] = round(pool.total_bytes() / 2**20, 1)  # reserved by the pool
+        with _PeakInUse(pool) as peak:
+            step()
+        row["ours_in_use_peak_mb"] = round(peak.peak / 2**20, 1)  # sampled at op boundaries
+        from tinygrad_yolo.tools import launch_count  # (the dry run has the launch section for this)
+        counted = launch_count.measure(img=128, batch=2)["step"]  # the calls don't depend on the size
+        row.update(ours_kernels_per_step=counted["calls"], ours_syncs_per_step=counted["syncs"])
     try:
         import torch
     except ImportError:
@@ -173,10 +306,12 @@ def step_section(device, config, steps, out):
                    ratio_time=round(med / med_t, 3))
         if device == "cuda":
             row["torch_peak_mem_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
+            row["torch_in_use_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
             row["ratio_mem"] = round(row["ours_peak_mem_mb"] / row["torch_peak_mem_mb"], 3)
+            row["torch_kernels_per_step"] = torch_kernels_per_step(torch, tstep)
     out.write(json.dumps(row) + "\n")
     import tinygrad_yolo as tg
-    with tg.profile() as prof:  # where our step's time goes (synchronized per op)
+    with tg.profile() as prof:  # where our step's time goes (CUDA events per op, read once)
         step()
     out.write(f"# per-op profile of one step, ours, {config}\n{prof.table()}\n")
     return row
@@ -186,7 +321,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--logs", default=os.environ.get("GPU_CHECK_LOGS", "gpu_logs"))
     ap.add_argument("--dry-run", action="store_true", help="run the code paths on the CPU at tiny sizes")
-    ap.add_argument("--sections", default="tests,kernels,conv,step,train")
+    ap.add_argument("--sections", default="tests,kernels,conv,step,train,launch,fused")
     ap.add_argument("--train-seconds", type=int, default=240, help="the train section is stopped after this")
     ap.add_argument("--train-args", default="", help='extra `tinygrad-yolo train` arguments, e.g. "--workers 6"')
     ap.add_argument("--train-out", default="/tmp/gpu_check_train", help="the training run's folder")
@@ -233,6 +368,16 @@ def main():
         rc, sec = sh(f"{py} -m tinygrad_yolo.cli train --device {device} --out {args.train_out} --no-progress "
                      f"{args.train_args} {extra}", f"{logs}/train.log", args.train_seconds)
         summary.append(("train (default config)", rc, sec, tail(f"{logs}/train.log", 1)[0]))
+    if "launch" in sections:
+        rc, sec = sh(f"{py} -m tinygrad_yolo.tools.launch_count", f"{logs}/launch.log", 300)
+        summary.append(("device calls per step", rc, sec, " | ".join(tail(f"{logs}/launch.log", 20)[1:3])))
+    if "fused" in sections:
+        t0 = time.perf_counter()
+        with open(f"{logs}/fused.log", "w") as f:
+            rows, error = guarded(f, fused_section, device, 2 if args.dry_run else 32, f)
+        worst = max((r.get("max_rel_err_vs_cpu", 0) for r in rows or []), default=0)
+        summary.append(("fused BN / optimizer", int(error is not None), time.perf_counter() - t0,
+                        error or f"worst BN rel. error vs CPU {worst:.2e}; see {logs}/fused.log"))
 
     print(f"\n{'section':<28}{'rc':>4}{'seconds':>9}  result")
     for name, rc, sec, result in summary:

@@ -4,10 +4,12 @@
 set -u
 OUT=${OUT:-gpu_logs}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+# CuPy's compiled kernels in an ignored folder of the checkout: a second run doesn't recompile
+export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-$PWD/.cupy_cache}; mkdir -p "$CUPY_CACHE_DIR"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc
   python3 -c "import sys, numpy, cupy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__)"
   python3 -c "import torch; print('torch', torch.__version__)" || true; } > "$OUT/env.txt" 2>&1
-python3 benchmarks/gpu_check.py --logs "$OUT" --sections "${SECTIONS:-tests,kernels,conv,step,train}" \
+python3 benchmarks/gpu_check.py --logs "$OUT" --sections "${SECTIONS:-launch,fused,tests,kernels,conv,step,train}" \
   --tests "${TESTS:-tests}" --pytest-args "${PYTEST_ARGS:--n 12 --timeout 180}" \
   --tests-timeout "${TESTS_TIMEOUT:-200}" --train-seconds "${TRAIN_SECONDS:-240}" \
   --train-args "${TRAIN_ARGS:---workers 6}" "$@"

@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import given, strategies as st
 
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
@@ -18,9 +18,7 @@ from tinygrad_yolo.ops import conv as conv_ops
 from tinygrad_yolo.ops import workspace
 from tinygrad_yolo.ops.fast import choices, conv_images, conv_tiled
 from tinygrad_yolo.ops.fast import phases as phases_ops
-from tinygrad_yolo.ops.fast.cuda_conv import dx_by_convolution
 from tinygrad_yolo.ops.geometry import conv_window
-from tinygrad_yolo.ops.im2col import im2col_window
 
 from reference import ref_conv, ref_conv_grads
 
@@ -141,19 +139,6 @@ def test_pointwise_fast_path(problem):
     dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, stride, (0, 0), (1, 1))
     for got, want in ((dx, dx_ref), (dw, dw_ref), (db, db_ref)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-
-
-@given(problem=conv_problems())
-def test_the_cuda_paths_dx_as_a_convolution_matches_the_definition(problem):
-    """CUDA's one tuned step (fast/cuda_conv.py), run here with the NumPy im2col: at stride 1, dx
-    as a convolution of gy with the flipped kernel, wherever choices.dx_as_convolution allows it."""
-    x, w, _, _, padding, dilation = problem
-    g = conv_window(x.shape, w.shape, None, (1, 1), padding, dilation)
-    gy = np.random.default_rng(1).standard_normal((x.shape[0], w.shape[0], g.Ho, g.Wo))
-    gx = choices.dx_as_convolution("cuda", g, w.size, gy.size)
-    assume(gx is not None)
-    np.testing.assert_allclose(dx_by_convolution(gy, w, gx, im2col_window),
-                               ref_conv_grads(x, w, gy, (1, 1), padding, dilation)[0], rtol=1e-10, atol=1e-11)
 
 
 def test_dx_as_a_convolution_is_decided_in_one_place():

@@ -92,3 +92,35 @@ def test_gradient_flow_rows_and_plot(tmp_path):
     assert "parameter" in tg.viz.format_gradient_flow(rows)
     path = tg.viz.plot_gradient_flow(rows, tmp_path / "flow.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_profiler_times_cuda_ops_with_events_and_waits_once():
+    """On CUDA the profiler records an event pair per op (tools/fake_cupy's events count device
+    calls: 1 µs each) and waits once, when the table is read; the host clock and its two
+    synchronisations per op remain for the CPU."""
+    import numpy as np
+    import pytest
+
+    import tinygrad_yolo as tg
+    from tinygrad_yolo import nn
+    from tinygrad_yolo.tools import fake_cupy
+    with fake_cupy.installed():
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).to("cuda")
+        x = tg.Tensor(np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32), device="cuda")
+        fake_cupy.counter.reset()
+        with tg.profile() as prof:
+            loss = model(x).sum()
+            loss.backward()
+        assert sum(fake_cupy.counter.syncs.values()) == 0  # nothing waited inside the step
+        calls = fake_cupy.counter.total_calls()
+        rows = {r[0]: r for r in prof.rows()}
+        assert dict(fake_cupy.counter.syncs) == {"event_synchronize": 1}
+        assert rows["Conv2d"][1] == 1 and rows["Conv2d"][3] == 1 and rows["FusedBatchNorm"][1] == 1
+        # every op's device calls fall between its events: the op times add up to at most the step
+        total_ms = sum(r[2] + r[4] for r in rows.values())
+        assert 0 < total_ms <= calls * 1e-3 + 1e-9
+        assert rows["FusedBatchNorm"][2] == pytest.approx(3e-3)  # its forward: three kernels
+    with tg.profile() as prof:  # the CPU: host clock
+        tg.Tensor(np.ones(3), requires_grad=True).sum().backward()
+    rows = prof.rows()
+    assert rows and all(r[2] >= 0 and r[4] >= 0 for r in rows)

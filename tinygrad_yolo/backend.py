@@ -123,3 +123,28 @@ def cuda_kernels():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def cuda_kernel_module(name):
+    """One module of the kernel package (e.g. "fused" for kernels/fused.py), beside the loader that
+    cuda_kernels() found; where that copy lacks it (an older install shadowing a source checkout
+    on PYTHONPATH), the one in kernels/ beside this package."""
+    import importlib
+    import importlib.util
+    import os
+    import sys
+    cuda_kernels()
+    full = f"tinygrad_yolo.kernels.{name}"
+    try:
+        return importlib.import_module(full)
+    except ModuleNotFoundError as e:
+        if e.name != full:
+            raise
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(full, path)
+    if spec is None or not os.path.isfile(path):
+        raise RuntimeError(f"the CUDA kernel module {name!r} is missing: neither {full} nor {path} exists")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+    return module

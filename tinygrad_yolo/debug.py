@@ -17,7 +17,7 @@ import time
 import traceback
 from collections import defaultdict
 
-from .backend import array_module, synchronize
+from .backend import array_module, is_cuda_array, synchronize
 from .function import Function
 
 
@@ -36,42 +36,82 @@ class _Observer:
 
 
 class Profiler(_Observer):
-    """Times every op's forward and backward; ``verbose`` prints each one as it runs."""
+    """Times every op's forward and backward; ``verbose`` prints each one as it runs.
+
+    On the CPU each op is timed with the host clock. On CUDA an op's kernels are queued, not run,
+    when the op returns, so a host clock would need a synchronisation before and after every op
+    -- which serialises the GPU with Python and makes the ops add up to more than the step. There
+    the profiler records a CUDA event on the stream before and after each op instead, and reads
+    the times between them once, when ``rows()`` or ``table()`` asks (one wait at the end). A
+    verbose line on CUDA shows the op when it is queued; its time is in the table."""
 
     def __init__(self, verbose=False, stream=None):
         self.verbose, self.stream = verbose, stream or sys.stderr
         self.stats = defaultdict(lambda: [0, 0.0, 0, 0.0])  # op -> [fwd calls, fwd s, bwd calls, bwd s]
         self._t0 = {}
+        self._events = []  # (op, 1 forward | 3 backward, start event, end event) not read yet
+
+    @staticmethod
+    def _cuda(a):
+        """CuPy when ``a`` is a CUDA array (events time it), else None (the host clock does)."""
+        return array_module(a) if a is not None and is_cuda_array(a) else None
+
+    def _start(self, key, name, a):
+        cp = self._cuda(a)
+        if cp is not None:
+            event = cp.cuda.Event()
+            event.record()
+            self._t0[key] = (cp, event, name)
+        else:
+            synchronize(a)
+            self._t0[key] = (None, time.perf_counter(), name)
+
+    def _stop(self, key, slot, a):
+        """Count the op; returns its seconds (host clock) or None (a CUDA event pair, read later)."""
+        cp, start, name = self._t0.pop(key)
+        s = self.stats[name]
+        s[slot - 1] += 1
+        if cp is not None:
+            end = cp.cuda.Event()
+            end.record()
+            self._events.append((name, slot, start, end, cp))
+            return None
+        synchronize(a)
+        dt = time.perf_counter() - start
+        s[slot] += dt
+        return dt
+
+    def _read_events(self):
+        if not self._events:
+            return
+        events, self._events = self._events, []
+        events[-1][3].synchronize()  # the last op's end: all of them have happened
+        for name, slot, start, end, cp in events:
+            self.stats[name][slot] += cp.cuda.get_elapsed_time(start, end) / 1e3
+
+    def _say(self, kind, name, dt, tail=""):
+        if self.verbose:
+            when = "  (queued)" if dt is None else f"{dt * 1e3:8.3f} ms"
+            print(f"[tg] {kind} {name:<14} {when}{tail}", file=self.stream)
 
     def before_forward(self, fn, inputs):
-        synchronize(inputs[0].data if inputs else None)
-        self._t0[id(fn)] = time.perf_counter()
+        self._start(id(fn), fn.name, inputs[0].data if inputs else None)
 
     def after_forward(self, fn, inputs, out):
-        synchronize(out.data)
-        dt = time.perf_counter() - self._t0.pop(id(fn))
-        s = self.stats[fn.name]
-        s[0] += 1
-        s[1] += dt
-        if self.verbose:
-            print(f"[tg] fwd {fn.name:<14} {dt * 1e3:8.3f} ms  -> {tuple(out.shape)} {out.dtype}", file=self.stream)
+        dt = self._stop(id(fn), 1, out.data)
+        self._say("fwd", fn.name, dt, f"  -> {tuple(out.shape)} {out.dtype}")
 
     def before_backward(self, fn, grad):
-        synchronize(grad)
-        self._t0[id(fn)] = (time.perf_counter(), fn.name)
+        self._start(id(fn), fn.name, grad)
 
     def after_backward(self, fn, grads):
-        synchronize(next((g for g in grads if g is not None), None))
-        t0, name = self._t0.pop(id(fn))
-        dt = time.perf_counter() - t0
-        s = self.stats[name]
-        s[2] += 1
-        s[3] += dt
-        if self.verbose:
-            print(f"[tg] bwd {name:<14} {dt * 1e3:8.3f} ms", file=self.stream)
+        name = self._t0[id(fn)][2]
+        dt = self._stop(id(fn), 3, next((g for g in grads if g is not None), None))
+        self._say("bwd", name, dt)
 
     def rows(self):
         """[(op, forward calls, forward ms, backward calls, backward ms)], slowest first."""
+        self._read_events()
         rows = [(op, s[0], s[1] * 1e3, s[2], s[3] * 1e3) for op, s in self.stats.items()]
         return sorted(rows, key=lambda r: -(r[2] + r[4]))
 

@@ -49,11 +49,13 @@ from ..tensor import Tensor, as_tensor
 
 class YOLOv1Loss:
     def __init__(self, S=7, B=2, C=20, lambda_coord=5.0, lambda_noobj=0.5, rescore=True, lambda_class=1.0,
-                 size_scale=1.0):
+                 size_scale=1.0, parts_on_host=True):
         """lambda_class: darknet's class_scale (1 in the paper and cfg/yolov1.cfg). size_scale: w and h
         (targets and predictions) are relative to an image ``size_scale`` times as wide as the
         input this grid covers -- a training window cut from a larger image, whose whole-image
-        w, h the network predicts; the IoU compares boxes in the window's frame."""
+        w, h the network predicts; the IoU compares boxes in the window's frame. parts_on_host:
+        the parts come back as Python floats (True) or as 0-d arrays on the loss's device (False:
+        no host synchronisation inside a GPU step; the training loop converts them when it logs)."""
         for name, value in (("S", S), ("B", B), ("C", C)):
             if not (isinstance(value, (int, np.integer)) and value >= 1):
                 raise ValueError(f"YOLOv1Loss: {name} must be a positive int, got {value!r}")
@@ -62,6 +64,7 @@ class YOLOv1Loss:
         self.S, self.B, self.C = S, B, C
         self.lambda_coord, self.lambda_noobj, self.rescore = lambda_coord, lambda_noobj, rescore
         self.lambda_class, self.size_scale = lambda_class, float(size_scale)
+        self.parts_on_host = bool(parts_on_host)
 
     def __repr__(self):
         return (f"YOLOv1Loss(S={self.S}, B={self.B}, C={self.C}, lambda_coord={self.lambda_coord}, "
@@ -71,7 +74,8 @@ class YOLOv1Loss:
     def __call__(self, pred, target):
         """``pred`` Tensor (N, S, S, B*5 + C), ``target`` array or Tensor (N, S, S, 5 + C).
         Returns ``(total, parts)``: the scalar loss Tensor and a dict of floats
-        (coord, size, obj, noobj, class) that add up to it."""
+        (coord, size, obj, noobj, class) that add up to it (0-d device arrays, detached, with
+        ``parts_on_host=False``)."""
         pred, target = self._check(pred, target)
         responsible, iou = self.assign(pred.data, target)
         return self.compute(pred, target, responsible, iou)
@@ -166,6 +170,8 @@ class YOLOv1Loss:
         }
         parts = {name: value / N for name, value in parts.items()}
         total = parts["coord"] + parts["size"] + parts["obj"] + parts["noobj"] + parts["class"]
+        if not self.parts_on_host:  # detached device scalars: converting them waits for the GPU
+            return total, {name: value.data.reshape(()) for name, value in parts.items()}
         return total, {name: value.item() for name, value in parts.items()}
 
 

@@ -17,6 +17,7 @@ Parameter names follow torchvision (``layer1.0.conv1.weight``,
 """
 from .. import nn
 from ..nn import init
+from ..nn.fused import bn_act
 
 SHORTCUTS = ("A", "B")
 
@@ -76,12 +77,15 @@ class BasicBlock(nn.Module):
         if zero_init_residual:
             init.zeros_(self.bn2.weight)
 
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
+    def forward(self, x):  # bn_act: relu(bn(.) [+ shortcut]), one fused op on CUDA
+        out = bn_act(self.bn1, self.conv1(x), self.relu)
+        return bn_act(self.bn2, self.conv2(out), self.relu, self._shortcut(x))
+
+    def _shortcut(self, x):
+        """The function computing s(x) (called after bn2 on the CPU, as always), or None."""
+        if not self.residual:
+            return None
+        return lambda: x if self.downsample is None else self.downsample(x)
 
 
 class Bottleneck(nn.Module):
@@ -106,12 +110,9 @@ class Bottleneck(nn.Module):
             init.zeros_(self.bn3.weight)
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
+        out = bn_act(self.bn1, self.conv1(x), self.relu)
+        out = bn_act(self.bn2, self.conv2(out), self.relu)
+        return bn_act(self.bn3, self.conv3(out), self.relu, BasicBlock._shortcut(self, x))
 
 
 def _scaled(channels, width):
@@ -181,7 +182,7 @@ class ResNet(nn.Module):
     def features(self, x):
         if x.ndim != 4:
             raise ValueError(f"ResNet expects images (N, C, H, W), got shape {tuple(x.shape)}")
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(bn_act(self.bn1, self.conv1(x), self.relu))
         for i in range(self.num_stages):
             x = getattr(self, f"layer{i + 1}")(x)
         return x
@@ -223,7 +224,7 @@ class CifarResNet(nn.Module):
     def features(self, x):
         if x.ndim != 4:
             raise ValueError(f"CifarResNet expects images (N, C, H, W), got shape {tuple(x.shape)}")
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = bn_act(self.bn1, self.conv1(x), self.relu)
         return self.layer3(self.layer2(self.layer1(x)))
 
     def forward(self, x):

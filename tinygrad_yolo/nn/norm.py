@@ -51,7 +51,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects {dims} input with "
                              f"{self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
 
-    def _batch_norm_4d(self, x):
+    def _batch_norm_4d(self, x, residual=None, relu=False):
         use_batch_stats = self.training or not self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -59,7 +59,7 @@ class _BatchNorm(Module):
             if self.momentum is None:  # cumulative moving average over all batches seen
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=use_batch_stats, momentum=momentum, eps=self.eps)
+                            training=use_batch_stats, momentum=momentum, eps=self.eps, residual=residual, relu=relu)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -67,12 +67,14 @@ class _BatchNorm(Module):
 
 
 class BatchNorm2d(_BatchNorm):
-    """BatchNorm over (N, H, W) for each channel of an NCHW input."""
+    """BatchNorm over (N, H, W) for each channel of an NCHW input. ``residual`` and ``relu`` give
+    relu(bn(x) + residual), fused into one op on CUDA (nn/fused.py's bn_act uses them)."""
     _expected_dims = (4,)
+    fusable = True
 
-    def forward(self, x):
+    def forward(self, x, residual=None, relu=False):
         self._check_input(x)
-        return self._batch_norm_4d(x)
+        return self._batch_norm_4d(x, residual, relu)
 
 
 class BatchNorm1d(_BatchNorm):

@@ -22,7 +22,8 @@ of the GEMM it feeds.
 
 The speed lives in ops/fast/, one idea per module, each checked against this reference:
 conv_tiled.py and conv_images.py (the CPU paths for small and large maps: the im2col matrix
-in cache-sized pieces, never whole), cuda_conv.py (the GPU's dx as a convolution), and
+in cache-sized pieces, never whole), cuda_conv.py (conv2d on CUDA: cuBLAS strided-batched GEMMs without hidden copies, columns
+in chunks, dx as a convolution of gy at stride 1), and
 choices.py (which path runs, whether dx is a convolution, which way dW's GEMM goes: each
 decided once, for every path). A 1x1 convolution without padding needs no im2col at all on
 either device: x itself is the column matrix (``pointwise_forward``).
@@ -34,7 +35,7 @@ from ..function import Function
 from .fast.choices import conv_path, dx_as_convolution
 from .fast.conv_images import images_backward, images_conv
 from .fast.conv_tiled import tiled_backward, tiled_forward
-from .fast.cuda_conv import dx_by_convolution
+from .fast import cuda_conv
 from .geometry import conv_window, int_pair
 from .im2col import col2im_window, im2col_window
 
@@ -120,8 +121,10 @@ class Conv2d(Function):
             y = images_conv(x, self.w2, g, np.empty((x.shape[0], K, g.Ho, g.Wo), dtype=x.dtype))
         elif self.path == "pointwise":
             self.x_read = subsample(x, g.stride)  # the pixels the 1x1 kernel reads, kept for dW
-            y = pointwise_forward(self.x_read, self.w2)
-        else:  # "im2col", "cuda"
+            y = (pointwise_forward if xp is np else cuda_conv.pointwise_forward)(self.x_read, self.w2)
+        elif self.path == "cuda":  # cuBLAS without hidden copies, columns in chunks
+            y = cuda_conv.im2col_forward(x, self.w2, g)
+        else:  # "im2col": the reference
             y = reference_forward(x, self.w2, g)
         if b is not None:
             y += b.reshape(1, K, 1, 1)
@@ -137,16 +140,17 @@ class Conv2d(Function):
             dx = xp.zeros(x.shape, dtype=gy.dtype) if need_x else None
             dw = xp.zeros(w.shape, dtype=gy.dtype) if need_w else None
         elif path == "pointwise":
-            dx, dw = pointwise_backward(x.shape, self.x_read, self.w2, gy, g.stride, need_x, need_w)
+            backward = pointwise_backward if array_module(gy) is np else cuda_conv.pointwise_backward
+            dx, dw = backward(x.shape, self.x_read, self.w2, gy, g.stride, need_x, need_w)
+        elif path == "cuda":
+            dx, dw = cuda_conv.im2col_backward(x, w, self.w2, gy, g, need_x, need_w,
+                                              dx_as_convolution(path, g, w.size, gy.size))
         elif path == "images":
             dx, dw = images_backward(x, w, self.w2, gy, g, need_x, need_w)
         elif path == "tiled":
             dx, dw = tiled_backward(x, w, self.w2, gy, g, need_x, need_w, self.phases)
-        else:  # the reference; on CUDA, dx as a convolution where choices.dx_as_convolution says so
-            gx = dx_as_convolution(path, g, w.size, gy.size)
-            dx, dw = reference_backward(x, self.w2, gy, g, need_x and gx is None, need_w)
-            if need_x and gx is not None:
-                dx = dx_by_convolution(gy, w, gx, im2col_functions(array_module(gy))[0])
+        else:  # "im2col": the reference
+            dx, dw = reference_backward(x, self.w2, gy, g, need_x, need_w)
         dw = dw.reshape(w.shape) if dw is not None else None
         return (dx, dw, db) if self.has_bias else (dx, dw)
 

@@ -12,6 +12,7 @@ import math
 
 from .. import backend
 from ..function import modifying, no_grad
+from . import fused
 from .optimizer import Optimizer
 
 
@@ -30,6 +31,9 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p, state in self._params_with_grad(group):
+                if backend.is_cuda_array(p.data):  # one kernel (optim/fused.py)
+                    fused.adam_step(p, state, lr, (b1, b2), eps, wd, self._decoupled)
+                    continue
                 g = p.grad.data
                 if wd != 0:
                     if self._decoupled:

@@ -8,8 +8,10 @@ PyTorch's update, for gradient g of parameter p:
     g = g + momentum * b  if nesterov  else  b
     p = p - lr * g
 """
+from .. import backend
 from ..backend import array_module
 from ..function import modifying, no_grad
+from . import fused
 from .optimizer import Optimizer
 
 
@@ -32,6 +34,9 @@ class SGD(Optimizer):
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
             for p, state in self._params_with_grad(group):
+                if backend.is_cuda_array(p.data):  # one kernel (optim/fused.py)
+                    fused.sgd_step(p, state, lr, mom, damp, nesterov, wd)
+                    continue
                 # In place where the arrays are ours, one temporary per parameter: this runs over
                 # every weight each step (12M floats for ResNet-18), so passes and allocations count.
                 g, tmp = p.grad.data, None

@@ -28,6 +28,7 @@ from .checkpoint import build_model, read_checkpoint, save_checkpoint
 from .config import RUNTIME_OPTIONS, TrainConfig, check_config, stride_for
 from .data import open_training_data, verify_images
 from .ema import ModelEMA
+from .pending import PendingSteps
 from .errors import TrainError
 from .evaluate import EvaluationStopped, evaluate
 from .report import Console, epoch_rows, plot_confusion, plot_pr_curves, plot_results, write_results_csv
@@ -50,8 +51,10 @@ class _EpochMeter:
     def reset(self):
         self.t0, self.images, self.sums, self.steps = time.perf_counter(), 0, {}, 0
 
-    def add(self, images, parts):
+    def add_images(self, images):
         self.images += images
+
+    def add_parts(self, parts):
         self.steps += 1
         for k, v in parts.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
@@ -115,7 +118,7 @@ class Trainer:
         self.grid = window // (cfg.img_size // cfg.S)
         self.size_scale = cfg.img_size / window
         self.criterion = YOLOv1Loss(S=self.grid, B=cfg.B, C=len(classes), lambda_class=cfg.lambda_class,
-                                    size_scale=self.size_scale)
+                                    size_scale=self.size_scale, parts_on_host=False)
         self.opt = optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = optim.LinearWarmup(self.opt, warmup_steps=plan.warmup_steps, start_factor=0.1,
                                         after=optim.CosineAnnealingLR(self.opt, T_max=max(1, cfg.steps - plan.warmup_steps)))
@@ -168,10 +171,8 @@ class Trainer:
         loss, parts = self.criterion(pred, targets)
         self.opt.zero_grad()
         loss.backward()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainError(f"the loss became {value} at step {self.state['step'] + 1}; last.npz holds the run "
-                             f"as it was before; try a lower --lr (now {self.cfg.lr:g})")
+        if self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss (pending.py)
+            self.check_finite(float(loss.data), self.state["step"] + 1)
         self.opt.step()
         self.sched.step()
         if self.ema is not None:
@@ -180,7 +181,12 @@ class Trainer:
         self.state["batch"] += 1
         self.state["dropped"] += lost
         self.state["objects"] += int(sum(int(k.sum()) for k in keep))
-        return value, parts
+        return loss.data.reshape(()), parts
+
+    def check_finite(self, value, step):
+        if not math.isfinite(value):
+            raise TrainError(f"the loss became {value} at step {step}; last.npz holds the run "
+                             f"as it was before; try a lower --lr (now {self.cfg.lr:g})")
 
 
 def _data_banner(data, plan, cfg):
@@ -286,6 +292,7 @@ def _train(cfg, runs, saved, console):
     best = run / "best.npz"
 
     def save_last():
+        settle()  # no checkpoint before the pending steps' losses are known to be finite
         save_checkpoint(last, trainer.checkpoint(data.info, data.classes))
 
     def validate(stop):
@@ -308,10 +315,28 @@ def _train(cfg, runs, saved, console):
             at_end or (finished_epoch and state["epoch"] % plan.eval_every == 0))
 
     meter = _EpochMeter()
+    pending = PendingSteps(cfg.device)  # the steps whose loss is still on the device
     last_saved = time.perf_counter()
+    bar = None
+
+    def take(records):
+        """The steps' losses, now floats: checked, added to the epoch's means, shown, logged."""
+        for value, parts, info in records:
+            trainer.check_finite(value, info["step"])
+            meter.add_parts(parts)
+            if bar is not None:
+                bar.set_postfix(loss=f"{value:.3f}", img_s=f"{info['images_per_s']:.0f}")
+            if info["step"] % cfg.log_every == 0 or info["step"] == 1:
+                log.write(event="step", step=info["step"], epoch=info["epoch"], loss=value, **parts, lr=info["lr"],
+                          images_per_s=info["images_per_s"], dropped_objects=info["dropped"],
+                          objects=info["objects"])
+
+    def settle():
+        take(pending.flush())
 
     def boundary():
         """At the end of an epoch and of the run: validate when due, then save."""
+        settle()
         val, improved = validate(stop) if eval_due() else (None, False)
         save_last()
         return val, improved
@@ -337,14 +362,15 @@ def _train(cfg, runs, saved, console):
                     raise _StopRequested()
                 if bar is None:
                     bar = console.bar(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", initial=k)
-                value, parts = trainer.step(batch, num_classes)
-                meter.add(len(batch.images), parts)
-                bar.set_postfix(loss=f"{value:.3f}", img_s=f"{meter.rate():.0f}")
+                loss, parts = trainer.step(batch, num_classes)
+                meter.add_images(len(batch.images))
+                take(pending.add(loss, parts, dict(step=state["step"], epoch=state["epoch"],
+                                                   lr=trainer.opt.param_groups[0]["lr"], images_per_s=meter.rate(),
+                                                   dropped=state["dropped"], objects=state["objects"])))
+                if (state["step"] % cfg.log_every == 0 or state["step"] == 1 or state["batch"] >= steps_per_epoch
+                        or state["step"] >= stop_at or time.perf_counter() - last_saved > SAVE_EVERY_SECONDS):
+                    settle()  # a GPU waits here, once per log line, epoch and save
                 bar.update(1)
-                if state["step"] % cfg.log_every == 0 or state["step"] == 1:
-                    log.write(event="step", step=state["step"], epoch=state["epoch"], loss=value, **parts,
-                              lr=trainer.opt.param_groups[0]["lr"], images_per_s=meter.rate(),
-                              dropped_objects=state["dropped"], objects=state["objects"])
                 if state["batch"] >= steps_per_epoch:
                     bar.close()
                     bar = None
@@ -363,7 +389,7 @@ def _train(cfg, runs, saved, console):
             if eval_due():  # the run ended inside an epoch (--max-steps, or steps not a whole number of epochs)
                 epoch_line(*boundary())
         except (_StopRequested, EvaluationStopped):
-            save_last()
+            save_last()  # settles first: a non-finite loss among the pending steps raises instead
             log.write(event="stopped", step=state["step"], epoch=state["epoch"], signal=stop.name)
             raise Stopped(f"stopped by {stop.name} at step {state['step']} of {cfg.steps}: saved {last}; continue "
                           f"with: tinygrad-yolo train --resume --out {run}", stop.code) from None

@@ -1,0 +1,183 @@
+// Batch norm in training mode, fused: three launches forward and three backward, against the ~19
+// and ~15 element-wise/reduction calls of the composed path (tinygrad_yolo/ops/norm.py, the
+// reference these are tested against). Arrays are contiguous (N, C, L), L = H*W; m = N*L values
+// per channel.
+//
+//   forward   1. bn_partial_stats_kernel   Welford over a strided share of each channel
+//             2. bn_finalize_kernel        per channel: combine the shares (Chan et al.), mean,
+//                                          1/sqrt(var + eps), scale = γ/σ, the running statistics
+//                                          updated in place
+//             3. bn_apply_kernel           y = (x - mean[c])·scale[c] + β[c] (+ residual) (then ReLU):
+//                                          centred first, as the reference, so a large mean does not
+//                                          cancel digits away
+//   backward  1. bn_partial_grad_kernel    Σ g' and Σ g'·x̂ over the same shares, g' = g·[y > 0]
+//                                          with ReLU (the mask read from the saved output)
+//             2. bn_grad_finalize_kernel   per channel: dβ = Σ g', dγ = Σ g'·x̂, and the factors of
+//             3. bn_dx_kernel              dx = scale·g' - x̂·(scale·dγ/m) - scale·dβ/m (and the
+//                                          residual's gradient g', when there is one)
+//
+// Why no shared memory: every thread's work is independent (each output has exactly one writer,
+// each partial sum one thread), so the same source runs on the CPU through the host shim
+// (tests/cuda_host_shim.h) thread after thread. The reductions are two-level instead: P partial
+// results per channel, thread p of channel c reading elements i = p, p + P, p + 2P, ... of the
+// channel's m values (i = n*L + l), so neighbouring threads read neighbouring addresses; then one
+// thread per channel combines its P partials in double precision.
+//
+// Numerics: each share is a Welford running mean and M2 (no catastrophic cancellation in
+// Σx² - (Σx)²/m); the shares combine with Chan's pairwise formula. Partials and per-channel
+// results are stored in the element type T; the combination runs in double.
+// Self-contained (no #include): CuPy compiles it with NVRTC, which has no standard headers.
+
+// Elements of a channel share p of P: how many i in [0, m) have i % P == p.
+__device__ __forceinline__ long long bn_share_count(long long m, int P, int p)
+{
+    return p < m % P ? m / P + 1 : m / P;
+}
+
+template <typename T>
+__global__ void bn_partial_stats_kernel(const T* __restrict__ x, T* __restrict__ part_mean,
+                                        T* __restrict__ part_m2, long long N, int C, long long L, int P)
+{
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= P)
+        return;
+    const long long m = N * L;
+    for (int c = blockIdx.y; c < C; c += gridDim.y) {
+        T mean = T(0), m2 = T(0);
+        long long count = 0;
+        for (long long i = p; i < m; i += P) {
+            const long long n = i / L, l = i - n * L;
+            const T v = x[(n * C + c) * L + l];
+            ++count;
+            const T delta = v - mean;
+            mean += delta / T(count);
+            m2 += delta * (v - mean);
+        }
+        part_mean[(long long)c * P + p] = mean;
+        part_m2[(long long)c * P + p] = m2;
+    }
+}
+
+// One thread per channel. mean_out and invstd_out are saved for backward; scale feeds
+// bn_apply_kernel. running_* may be null (not tracked); they are updated as PyTorch does, with the
+// unbiased variance.
+template <typename T>
+__global__ void bn_finalize_kernel(const T* __restrict__ part_mean, const T* __restrict__ part_m2,
+                                   const T* __restrict__ weight, T* __restrict__ running_mean, T* __restrict__ running_var,
+                                   T* __restrict__ mean_out, T* __restrict__ invstd_out,
+                                   T* __restrict__ scale,
+                                   long long m, int C, int P, double eps, double momentum)
+{
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += blockDim.x * gridDim.x) {
+        double n_a = 0.0, mean = 0.0, m2 = 0.0;
+        for (int p = 0; p < P; ++p) {
+            const double n_b = (double)bn_share_count(m, P, p);
+            if (n_b == 0.0)
+                continue;
+            const double mean_b = (double)part_mean[(long long)c * P + p];
+            const double m2_b = (double)part_m2[(long long)c * P + p];
+            const double n = n_a + n_b, delta = mean_b - mean;
+            mean += delta * (n_b / n);
+            m2 += m2_b + delta * delta * (n_a * n_b / n);
+            n_a = n;
+        }
+        const double var = m2 / (double)m;  // biased: what normalises this batch
+        const double invstd = 1.0 / sqrt(var + eps);
+        const double s = (double)weight[c] * invstd;
+        mean_out[c] = (T)mean;
+        invstd_out[c] = (T)invstd;
+        scale[c] = (T)s;
+        if (running_mean)
+            running_mean[c] = (T)((1.0 - momentum) * (double)running_mean[c] + momentum * mean);
+        if (running_var)
+            running_var[c] = (T)((1.0 - momentum) * (double)running_var[c]
+                                 + momentum * var * (double)m / (double)(m - 1));
+    }
+}
+
+// y = (x - mean[c])·scale[c] + bias[c] (+ residual) (then max(·, 0)); residual may be null. Also
+// eval mode's whole forward, with the running mean and scale = γ/sqrt(running_var + eps).
+template <typename T>
+__global__ void bn_apply_kernel(const T* __restrict__ x, const T* __restrict__ mean,
+                                const T* __restrict__ scale, const T* __restrict__ bias,
+                                const T* __restrict__ residual,
+                                T* __restrict__ y, long long total, int C, long long L, int relu)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)blockDim.x * gridDim.x) {
+        const int c = (int)((i / L) % C);
+        T v = (x[i] - mean[c]) * scale[c] + bias[c];
+        if (residual)
+            v += residual[i];
+        y[i] = (relu && !(v > T(0))) ? T(0) : v;  // ReLU: max(v, 0); NaN passes through neither
+    }
+}
+
+// Σ g' and Σ g'·x̂ per share, x̂ = (x - mean[c])·invstd[c]; g' = g where y > 0 when relu, else g.
+template <typename T>
+__global__ void bn_partial_grad_kernel(const T* __restrict__ g, const T* __restrict__ x,
+                                       const T* __restrict__ y, const T* __restrict__ mean,
+                                       const T* __restrict__ invstd, T* __restrict__ part_g,
+                                       T* __restrict__ part_gx, long long N, int C, long long L, int P,
+                                       int relu)
+{
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= P)
+        return;
+    const long long m = N * L;
+    for (int c = blockIdx.y; c < C; c += gridDim.y) {
+        const T mu = mean[c], is = invstd[c];
+        T sg = T(0), sgx = T(0);
+        for (long long i = p; i < m; i += P) {
+            const long long n = i / L, l = i - n * L, e = (n * C + c) * L + l;
+            const T gv = (relu && !(y[e] > T(0))) ? T(0) : g[e];
+            sg += gv;
+            sgx += gv * ((x[e] - mu) * is);
+        }
+        part_g[(long long)c * P + p] = sg;
+        part_gx[(long long)c * P + p] = sgx;
+    }
+}
+
+// Per channel: dbeta = Σ g', dgamma = Σ g'·x̂ and the three factors of bn_dx_kernel. training = 0
+// (eval mode): the statistics are constants, dx = scale·g' (coef_x = coef_c = 0).
+template <typename T>
+__global__ void bn_grad_finalize_kernel(const T* __restrict__ part_g, const T* __restrict__ part_gx,
+                                        const T* __restrict__ weight, const T* __restrict__ invstd,
+                                        T* __restrict__ dgamma, T* __restrict__ dbeta,
+                                        T* __restrict__ coef_g, T* __restrict__ coef_x, T* __restrict__ coef_c,
+                                        long long m, int C, int P, int training)
+{
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += blockDim.x * gridDim.x) {
+        double sg = 0.0, sgx = 0.0;
+        for (int p = 0; p < P; ++p) {
+            sg += (double)part_g[(long long)c * P + p];
+            sgx += (double)part_gx[(long long)c * P + p];
+        }
+        const double s = (double)weight[c] * (double)invstd[c];
+        dbeta[c] = (T)sg;
+        dgamma[c] = (T)sgx;
+        coef_g[c] = (T)s;
+        coef_x[c] = training ? (T)(s * sgx / (double)m) : T(0);
+        coef_c[c] = training ? (T)(s * sg / (double)m) : T(0);
+    }
+}
+
+// dx = g'·coef_g[c] - x̂·coef_x[c] - coef_c[c]; g_residual (may be null) = g'.
+template <typename T>
+__global__ void bn_dx_kernel(const T* __restrict__ g, const T* __restrict__ x, const T* __restrict__ y,
+                             const T* __restrict__ mean, const T* __restrict__ invstd,
+                             const T* __restrict__ coef_g, const T* __restrict__ coef_x,
+                             const T* __restrict__ coef_c, T* __restrict__ dx, T* __restrict__ g_residual,
+                             long long total, int C, long long L, int relu)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)blockDim.x * gridDim.x) {
+        const int c = (int)((i / L) % C);
+        const T gv = (relu && !(y[i] > T(0))) ? T(0) : g[i];
+        if (g_residual)
+            g_residual[i] = gv;
+        if (dx)
+            dx[i] = gv * coef_g[c] - (x[i] - mean[c]) * invstd[c] * coef_x[c] - coef_c[c];
+    }
+}
