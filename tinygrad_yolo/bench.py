@@ -21,11 +21,11 @@ CONFIGS = {
 S, B, C = 7, 2, 20
 
 
-def random_targets(rng, n):
+def random_targets(rng, n, S=S, C=C):
     """Valid YOLOv1 targets (n, S, S, 5 + C): 1-3 objects per image, in distinct cells."""
     t = np.zeros((n, S, S, 5 + C), np.float32)
     for i in range(n):
-        for cell in rng.choice(S * S, size=rng.integers(1, 4), replace=False):
+        for cell in rng.choice(S * S, size=min(S * S, rng.integers(1, 4)), replace=False):
             r, c = divmod(int(cell), S)
             t[i, r, c, :4] = [rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.6),
                               rng.uniform(0.05, 0.6)]

@@ -9,8 +9,9 @@ nn.functional.batch_norm picks this op for CUDA arrays and the reference for Num
 Inputs (x, weight, bias) or (x, weight, bias, residual); same running-statistics semantics as
 ops/norm.BatchNorm (PyTorch's: unbiased running variance, updated in place in training).
 """
-from ..backend import array_module, cuda_kernel_module, device_of
+from ..backend import array_module, cuda_kernel_module
 from ..function import Function
+from .norm import check_batch_norm_args
 
 
 def _fused():
@@ -24,16 +25,7 @@ class FusedBatchNorm(Function):
 
     def forward(self, x, weight, bias, residual=None):
         xp = array_module(x)
-        if x.ndim < 2:
-            raise ValueError(f"batch_norm: input must be (N, C) or (N, C, H, W), got shape {x.shape}")
-        N, C = x.shape[:2]
-        for name, a in (("weight", weight), ("bias", bias), ("running_mean", self.running_mean),
-                        ("running_var", self.running_var)):
-            if a is not None and tuple(a.shape) != (C,):
-                raise ValueError(f"batch_norm: {name} must have shape ({C},) for input {x.shape}, "
-                                 f"got {tuple(a.shape)}")
-            if a is not None and device_of(a) != device_of(x):
-                raise RuntimeError(f"batch_norm: {name} is on {device_of(a)} but the input is on {device_of(x)}")
+        N, C = check_batch_norm_args(x, weight, bias, self.running_mean, self.running_var)
         if residual is not None and tuple(residual.shape) != tuple(x.shape):
             raise ValueError(f"batch_norm: residual must have the input's shape {x.shape}, got {residual.shape}")
         L = 1

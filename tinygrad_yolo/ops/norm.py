@@ -21,6 +21,21 @@ from ..function import Function
 from .fast.norm import centre, channel_dot, channel_sum, rows, scale_shift, sums, training_dx
 
 
+def check_batch_norm_args(x, weight, bias, running_mean, running_var):
+    """(N, C) of an (N, C, ...) input, after checking every per-channel array against it."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, H, W), got shape {x.shape}")
+    N, C = x.shape[:2]
+    for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None and tuple(a.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} must have shape ({C},) for input {x.shape}, "
+                             f"got {tuple(a.shape)}")
+        if a is not None and device_of(a) != device_of(x):
+            raise RuntimeError(f"batch_norm: {name} is on {device_of(a)} but the input is on {device_of(x)}")
+    return N, C
+
+
 class BatchNorm(Function):
     """Inputs (x, weight, bias). Running statistics are arrays updated in place (training) or
     read (eval); they are not graph inputs."""
@@ -31,17 +46,7 @@ class BatchNorm(Function):
 
     def forward(self, x, weight, bias):
         xp = array_module(x)
-        if x.ndim < 2:
-            raise ValueError(f"batch_norm: input must be (N, C) or (N, C, H, W), got shape {x.shape}")
-        N, C = x.shape[:2]
-        for name, a in (("weight", weight), ("bias", bias), ("running_mean", self.running_mean),
-                        ("running_var", self.running_var)):
-            if a is not None and tuple(a.shape) != (C,):
-                raise ValueError(f"batch_norm: {name} must have shape ({C},) for input {x.shape}, "
-                                 f"got {tuple(a.shape)}")
-            if a is not None and device_of(a) != device_of(x):
-                raise RuntimeError(f"batch_norm: {name} is on {device_of(a)} but the input is on "
-                                   f"{device_of(x)}")
+        N, C = check_batch_norm_args(x, weight, bias, self.running_mean, self.running_var)
         L = 1
         for side in x.shape[2:]:
             L *= side

@@ -53,19 +53,8 @@ def build_step(img=128, batch=2, S=S_SMALL, B=2, C=20, optimizer="sgd", width=1.
 
 
 def _targets(rng, n, S, C):
-    if S == 7:
-        from ..bench import random_targets
-        return random_targets(rng, n)
-    t = np.zeros((n, S, S, 5 + C), np.float32)
-    for i in range(n):
-        cells = rng.choice(S * S, size=min(S * S, rng.integers(1, 3)), replace=False)
-        for cell in cells:
-            r, c = divmod(int(cell), S)
-            t[i, r, c, :4] = [rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.6),
-                              rng.uniform(0.05, 0.6)]
-            t[i, r, c, 4] = 1
-            t[i, r, c, 5 + rng.integers(C)] = 1
-    return t
+    from ..bench import random_targets
+    return random_targets(rng, n, S, C)
 
 
 def measure(img=128, batch=2, optimizer="sgd", warmup=1):
