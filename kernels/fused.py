@@ -19,13 +19,14 @@ import os
 
 import numpy as np
 
+from . import _ctype  # float32 -> float, float64 -> double, else a TypeError naming the dtype
+
 _DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCES = {
     "batchnorm.cu": ("bn_partial_stats_kernel", "bn_finalize_kernel", "bn_apply_kernel",
                      "bn_partial_grad_kernel", "bn_grad_finalize_kernel", "bn_dx_kernel"),
     "optim.cu": ("sgd_step_kernel", "adam_step_kernel"),
 }
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 BLOCK = 256
 MAX_SHARES = 1024       # partial results per channel (P)
@@ -65,13 +66,6 @@ def source_path(name):
 def _cupy():
     from tinygrad_yolo.backend import cupy_module
     return cupy_module()
-
-
-def _ctype(dtype):
-    try:
-        return _CTYPES[np.dtype(dtype)]
-    except KeyError:
-        raise TypeError(f"the fused CUDA kernels support float32 and float64, got {np.dtype(dtype)}") from None
 
 
 @functools.lru_cache(maxsize=None)
