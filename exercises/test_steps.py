@@ -176,7 +176,7 @@ def test_step3_the_engine_runs_on_your_sum_to(case, data):
     """The project's gradient checks of the broadcasting ops, with your sum_to in backward()."""
     import importlib
     engine = importlib.import_module("tinygrad_yolo.tensor")  # (tg.tensor is also a function's name)
-    run_registered_case(case, data, [(engine, "_sum_to", load("step3_broadcast").sum_to)])
+    run_registered_case(case, data, [(engine, "sum_to", load("step3_broadcast").sum_to)])
 
 
 # ---- step 4: ReLU and Mul -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_yolo as tg
-from tinygrad_yolo.function import is_saved, modifying
+from tinygrad_yolo.saved import is_saved, modifying
 
 
 def mul_graph(w_array=None):

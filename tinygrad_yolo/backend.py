@@ -148,3 +148,8 @@ def cuda_kernel_module(name):
     sys.modules[full] = module
     spec.loader.exec_module(module)
     return module
+
+
+def loaded_cupy():
+    """CuPy once something has loaded it (a device="cuda" call), else None; never imports it."""
+    return _cupy

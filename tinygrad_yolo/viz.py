@@ -95,14 +95,14 @@ class Recording(_Observer):
         self.out_grad[id(fn)] = to_numpy(grad).copy()
 
     def after_backward(self, fn, grads):
-        from .tensor import _sum_to  # the engine's own rule for undoing broadcasting
+        from .tensor import sum_to  # the engine's own rule for undoing broadcasting
         sent = []
         for parent, (shape, dtype), g in zip(fn.parents, fn.input_meta, grads):
             if g is None or parent is None:
                 sent.append(None)
                 continue
             g = to_numpy(g)
-            sent.append(np.array(_sum_to(g, shape) if g.shape != tuple(shape) else g, dtype=dtype))
+            sent.append(np.array(sum_to(g, shape) if g.shape != tuple(shape) else g, dtype=dtype))
         self.sent[id(fn)] = sent
 
     # ---- reading it back --------------------------------------------------------------

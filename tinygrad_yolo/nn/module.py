@@ -11,8 +11,10 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..function import modifying, no_grad
-from ..tensor import Tensor, zero_grads
+from ..function import no_grad
+from ..saved import modifying
+from ..tensor import Tensor
+from ..tensor_methods import zero_grads
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])

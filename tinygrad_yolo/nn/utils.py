@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from ..backend import array_module
-from ..function import modifying
+from ..saved import modifying
 from ..tensor import Tensor
 
 

@@ -1,7 +1,7 @@
 """Activations. Each saves the one array its backward needs (usually its output)."""
 from ..backend import array_module
 from ..function import Function
-from .reduce import _normalize_axis
+from .reduce import normalize_axis
 
 
 class ReLU(Function):
@@ -51,7 +51,7 @@ class Softmax(Function):
     def forward(self, x):
         xp = array_module(x)
         if x.size == 0:  # nothing to normalise (and max() has no identity)
-            _normalize_axis(self.axis, x.ndim)
+            normalize_axis(self.axis, x.ndim)
             self.out = xp.empty_like(x)
             return self.out
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
@@ -71,7 +71,7 @@ class LogSoftmax(Function):
     def forward(self, x):
         xp = array_module(x)
         if x.size == 0:
-            _normalize_axis(self.axis, x.ndim)
+            normalize_axis(self.axis, x.ndim)
             self.out = xp.empty_like(x)
             return self.out
         shifted = x - x.max(axis=self.axis, keepdims=True)

@@ -1,6 +1,6 @@
 """Elementwise arithmetic. Broadcasting is allowed: the engine (Tensor.backward)
 sums each gradient back to its input's shape, so these backwards stay one-liners."""
-from ..backend import array_module, device_of, to_device
+from ..backend import array_module, device_of
 from ..function import Function
 
 
@@ -132,7 +132,8 @@ class Where(Function):
 
     def forward(self, a, b):
         if device_of(self.cond) != device_of(a):
-            raise RuntimeError(f"where: condition is on {device_of(self.cond)} but the values are on {device_of(a)}")
+            raise RuntimeError(f"where: condition is on {device_of(self.cond)} but the values are "
+                               f"on {device_of(a)}")
         return array_module(a).where(self.cond, a, b)
 
     def backward(self, g):
@@ -162,38 +163,3 @@ class Minimum(Function):
     def backward(self, g):
         share = (self.a < self.b) + 0.5 * (self.a == self.b)
         return g * share, g * (1 - share)
-
-
-class Clone(Function):
-    """A copy with memory of its own (Tensor.clone); the gradient passes through."""
-
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, g):
-        return g
-
-
-class Cast(Function):
-    """dtype conversion; the engine casts the gradient back to the input's dtype."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        return x.astype(self.dtype)
-
-    def backward(self, g):
-        return g
-
-
-class ToDevice(Function):
-    def __init__(self, device):
-        self.device = device
-
-    def forward(self, x):
-        self.src = device_of(x)
-        return to_device(x, self.device)
-
-    def backward(self, g):
-        return to_device(g, self.src)

@@ -15,13 +15,17 @@ class CrossEntropy(Function):
         xp = array_module(logits)
         t = self.target
         if logits.ndim != 2 or t.shape != (logits.shape[0],):
-            raise ValueError(f"cross_entropy expects logits (N, C) and target (N,), got {logits.shape} and {t.shape}")
+            raise ValueError(f"cross_entropy expects logits (N, C) and target (N,), got "
+                             f"{logits.shape} and {t.shape}")
         if t.dtype.kind not in "iu":
-            raise TypeError(f"cross_entropy target must hold integer class indices, got dtype {t.dtype}")
+            raise TypeError(f"cross_entropy target must hold integer class indices, "
+                            f"got dtype {t.dtype}")
         if self.reduction == "mean" and len(t) == 0:
-            raise ValueError("cross_entropy: the batch is empty, so its mean is undefined (use reduction='sum')")
+            raise ValueError("cross_entropy: the batch is empty, so its mean is undefined "
+                             "(use reduction='sum')")
         if t.size and (int(t.min()) < 0 or int(t.max()) >= logits.shape[1]):
-            raise ValueError(f"cross_entropy target has class indices outside [0, {logits.shape[1]})")
+            raise ValueError(f"cross_entropy target has class indices outside "
+                             f"[0, {logits.shape[1]})")
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         self.log_probs = log_probs

@@ -5,15 +5,18 @@ from ..function import Function
 class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul needs at least 1-d operands, got shapes {a.shape} and {b.shape}")
-        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul needs at least 1-d operands, got shapes {a.shape} "
+                             f"and {b.shape}")
+        inner_b = b.shape[-2 if b.ndim > 1 else 0]
+        if a.shape[-1] != inner_b:
             raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} "
-                             f"(inner sizes {a.shape[-1]} and {b.shape[-2 if b.ndim > 1 else 0]} differ)")
+                             f"(inner sizes {a.shape[-1]} and {inner_b} differ)")
         self.a, self.b = a, b
         try:
             return a @ b
         except ValueError:
-            raise ValueError(f"matmul batch dimensions don't broadcast: {a.shape} @ {b.shape}") from None
+            raise ValueError(f"matmul batch dimensions don't broadcast: "
+                             f"{a.shape} @ {b.shape}") from None
 
     def backward(self, g):
         # Treat 1-d operands as a row (a) or a column (b), as NumPy does, then undo it.

@@ -3,7 +3,7 @@ from ..backend import array_module
 from ..function import Function
 
 
-def _normalize_axis(axis, ndim):
+def normalize_axis(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
@@ -30,7 +30,7 @@ class Sum(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        self.axes = _normalize_axis(self.axis, x.ndim)
+        self.axes = normalize_axis(self.axis, x.ndim)
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, g):
@@ -43,7 +43,7 @@ class Mean(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
-        self.axes = _normalize_axis(self.axis, x.ndim)
+        self.axes = normalize_axis(self.axis, x.ndim)
         count = 1
         for a in self.axes:
             count *= x.shape[a]
@@ -64,7 +64,7 @@ class Max(Function):
         if x.size == 0:
             raise ValueError(f"max of an empty tensor (shape {x.shape})")
         self.x = x
-        self.axes = _normalize_axis(self.axis, x.ndim)
+        self.axes = normalize_axis(self.axis, x.ndim)
         self.out = x.max(axis=self.axes, keepdims=True)
         return self.out if self.keepdims else self.out.reshape(
             [s for i, s in enumerate(x.shape) if i not in self.axes])

@@ -27,7 +27,8 @@ class Transpose(Function):
 
     def forward(self, x):
         if sorted(a % max(x.ndim, 1) for a in self.axes) != list(range(x.ndim)):
-            raise ValueError(f"axes {self.axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+            raise ValueError(f"axes {self.axes} are not a permutation of the {x.ndim} axes "
+                             f"of shape {x.shape}")
         return x.transpose(self.axes)
 
     def backward(self, g):
@@ -54,7 +55,8 @@ class GetItem(Function):
         try:
             return x[self.index]
         except IndexError as e:
-            raise IndexError(f"index {self.index!r} is invalid for a tensor of shape {x.shape}: {e}") from None
+            raise IndexError(f"index {self.index!r} is invalid for a tensor of shape "
+                             f"{x.shape}: {e}") from None
 
     def backward(self, g):
         xp = array_module(g)
@@ -77,8 +79,8 @@ class Concatenate(Function):
         for x in xs[1:]:
             if x.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(x.shape, ref))
                                          if i != self.axis % len(ref)):
-                raise ValueError(f"concatenate along axis {self.axis}: shapes {[x.shape for x in xs]} differ "
-                                 "outside that axis")
+                raise ValueError(f"concatenate along axis {self.axis}: shapes "
+                                 f"{[x.shape for x in xs]} differ outside that axis")
         self.sizes = [x.shape[self.axis] for x in xs]
         return array_module(xs[0]).concatenate(xs, axis=self.axis)
 

@@ -11,7 +11,8 @@ For step t (from 1), gradient g of parameter p:
 import math
 
 from .. import backend
-from ..function import modifying, no_grad
+from ..function import no_grad
+from ..saved import modifying
 from . import fused
 from .optimizer import Optimizer
 

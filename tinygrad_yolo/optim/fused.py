@@ -3,7 +3,7 @@ kernels/fused.py): what sgd.py and adam.py compute in ~6 and ~10 array calls per
 the same state (momentum_buffer; step, exp_avg, exp_avg_sq), so checkpoints and load_state_dict
 don't know the difference. sgd.py and adam.py, the reference, call these for CUDA arrays."""
 from .. import backend
-from ..function import modifying
+from ..saved import modifying
 
 
 def _kernels():

@@ -9,7 +9,8 @@ needs only the same model architecture, not the same Python objects.
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, zero_grads
+from ..tensor import Tensor
+from ..tensor_methods import zero_grads
 
 
 class Optimizer:

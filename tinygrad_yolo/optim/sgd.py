@@ -10,7 +10,8 @@ PyTorch's update, for gradient g of parameter p:
 """
 from .. import backend
 from ..backend import array_module
-from ..function import modifying, no_grad
+from ..function import no_grad
+from ..saved import modifying
 from . import fused
 from .optimizer import Optimizer
 
