@@ -41,6 +41,23 @@ def test_no_command_imports_the_cli_and_nothing_below_them_imports_user_error():
             assert not [m for m in names if m.endswith("UserError")], path
 
 
+ENGINE = ("tensor.py", "function.py", "ops/elementwise.py")
+
+
+def test_the_readme_says_how_long_the_engine_is():
+    """README's first paragraph names the engine's files and their line count: kept true here,
+    and kept short (the engine a student reads in one sitting)."""
+    import re
+
+    lines = sum(len((PACKAGE / f).read_text().splitlines()) for f in ENGINE)
+    intro = (ROOT / "README.md").read_text().split("\n## ")[0]
+    stated = re.search(r"whole engine is three files, (\d[\d,]*) lines", intro)
+    assert stated, "README's first paragraph no longer says how long the engine is"
+    assert int(stated.group(1).replace(",", "")) == lines, f"the engine is {lines} lines now"
+    assert all(f"tinygrad_yolo/{f}" in intro for f in ENGINE)
+    assert lines <= 700
+
+
 def test_the_reading_path_stays_short():
     assert len((PACKAGE / "ops" / "conv.py").read_text().splitlines()) <= 300
     source = textwrap.dedent(inspect.getsource(tg.Tensor.backward))
