@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import optim
 from ..data import DataLoader, TrainTransform
 from ..detection import YOLOv1Loss, encode_batch
+from ..inference import EvaluationStopped, evaluate, validation_pictures
 from ..nn import init
 from ..tensor import Tensor
 from ..utils import get_rng, seed as seed_everything
@@ -30,7 +31,6 @@ from .data import open_training_data, verify_images
 from .ema import ModelEMA
 from .pending import PendingSteps
 from .errors import TrainError
-from .evaluate import EvaluationStopped, evaluate
 from .report import Console, epoch_rows, plot_confusion, plot_pr_curves, plot_results, write_results_csv
 from .run_folder import MetricsLog, RunFolder, dumps, latest_run
 from .signals import StopOnSignal, Stopped
@@ -438,7 +438,6 @@ def finish(run, data, trainer, cfg, plan, console, train_seconds):
 
 def write_report(run, data, model, metrics, curves, device, title):
     """results.csv, results.png, pr_curve.png, confusion_matrix.png and val_*.jpg in the run folder."""
-    from .pictures import validation_pictures
     rows = epoch_rows(run / "metrics.jsonl")
     write_results_csv(run / "results.csv", rows)
     plot_results(run / "results.png", run / "metrics.jsonl", title)
