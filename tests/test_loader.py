@@ -135,6 +135,24 @@ def test_bad_arguments():
         DataLoader(TinyDataset(3), 2, None)
     with pytest.raises(ValueError, match="prefetch"):
         DataLoader(TinyDataset(3), 2, EvalTransform(4), prefetch=0)
+    with pytest.raises(TypeError, match="collate must be callable"):
+        DataLoader(TinyDataset(3), 2, EvalTransform(4), collate=3)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_collate_turns_each_batch_into_what_iterating_yields_on_the_loading_threads(num_workers):
+    threads = []
+
+    def collate(batch):
+        threads.append(threading.current_thread().name)
+        return batch.indices.tolist(), int(sum(len(b) for b in batch.boxes))
+
+    plain = list(DataLoader(TinyDataset(7), 3, EvalTransform(4), shuffle=False))
+    loader = DataLoader(TinyDataset(7), 3, EvalTransform(4), shuffle=False, num_workers=num_workers,
+                        collate=collate)
+    assert list(loader) == [(b.indices.tolist(), sum(len(x) for x in b.boxes)) for b in plain]
+    in_workers = [name.startswith("tinygrad_yolo-loader") for name in threads]
+    assert in_workers == [num_workers > 0] * 3  # off the main thread when there are workers
 
 
 def test_mismatched_transform_output_shapes_are_reported():

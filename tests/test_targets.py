@@ -53,6 +53,14 @@ def test_encode_batch_stacks_and_sums_dropped():
     np.testing.assert_array_equal(targets[:, 0, 0, 5:], [[1, 0], [0, 0], [0, 1]])
 
 
+def test_encode_batch_stores_a_windows_sizes_in_the_whole_images_units():
+    boxes, labels = [np.array([[0.1, 0.2, 0.5, 0.9]])], [np.array([1])]
+    whole, _ = encode_batch(boxes, labels, S=3, C=2)
+    window, _ = encode_batch(boxes, labels, S=3, C=2, size_scale=2.5)
+    np.testing.assert_array_equal(window[..., 2:4], whole[..., 2:4] / np.float32(2.5))
+    np.testing.assert_array_equal(np.delete(window, [2, 3], -1), np.delete(whole, [2, 3], -1))
+
+
 @pytest.mark.parametrize("boxes, labels, message", [
     (np.zeros((2, 5)), np.zeros(2, int), r"boxes must have shape \(M, 4\)"),
     (np.zeros((2, 4)), np.zeros(3, int), r"labels must have shape \(2,\)"),
