@@ -48,9 +48,9 @@ def _count_syncs_in_steps(monkeypatch):
     per_step = []
     step = loop.Trainer.step
 
-    def counted(self, batch, num_classes):
+    def counted(self, batch):
         before = sum(fake_cupy.counter.syncs.values())
-        out = step(self, batch, num_classes)
+        out = step(self, batch)
         per_step.append(sum(fake_cupy.counter.syncs.values()) - before)
         return out
     monkeypatch.setattr(loop.Trainer, "step", counted)
