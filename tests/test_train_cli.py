@@ -4,6 +4,9 @@ import fcntl
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -200,6 +203,53 @@ def test_resume_restores_every_option_refuses_conflicts_and_can_extend(voc, tmp_
     capsys.readouterr()
     assert main(["train", "--resume", "--out", str(run), "--steps", "5", "--no-progress"]) == 2
     _one_line_error(capsys, "can only extend")
+
+
+def test_the_first_command_retyped_with_resume_continues_a_killed_run(voc, tmp_path, capsys,
+                                                                     monkeypatch):
+    """Up-arrow and add --resume: the options given again are the run's, so they are accepted."""
+    from tinygrad_yolo.training import run as run_module
+    out = tmp_path / "run"
+    command = ["train", "--data", str(voc), "--out", str(out), "--epochs", "6", "--seed", "2",
+               *TINY]
+    child = subprocess.Popen([sys.executable, "-m", "tinygrad_yolo.cli", *command],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / "last.npz").exists():  # its first checkpoint, at the end of epoch 1
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()[1]
+        time.sleep(0.005)
+    child.send_signal(signal.SIGTERM)
+    err = child.communicate(timeout=300)[1]
+    assert child.returncode == 143, err
+    stopped_at = tg.load(out / "last.npz")["train"]["progress"]["step"]
+    assert 2 <= stopped_at < 12
+    checks, check_config = [], run_module.check_config
+    monkeypatch.setattr(run_module, "check_config", lambda cfg: checks.append(cfg) or check_config(cfg))
+    assert main(command + ["--resume", "--batch-size", "2"]) == 2  # a conflict names both values
+    _one_line_error(capsys, "--batch-size 2 conflicts with the run's 4")
+    checks.clear()
+    assert main(command + ["--resume"]) == 0
+    assert len(checks) == 1  # the options of the run that goes on, checked once
+    rows = _rows(out)
+    assert [r["event"] for r in rows].count("resume") == 1
+    assert tg.load(out / "last.npz")["train"]["progress"]["step"] == 12
+    capsys.readouterr()
+
+
+def test_resume_accepts_retyped_options_the_plan_resolved(voc, tmp_path, capsys):
+    """A batch larger than the training split, and a window of the whole image, are stored
+    resolved (8, and 0); typed again as they were first typed, they are the run's."""
+    command = ["train", "--data", str(voc), "--out", str(tmp_path / "run"), "--img-size", "64",
+               "--grid", "2", "--width", "0.125", "--workers", "1", "--no-progress", "--steps", "2",
+               "--batch-size", "32", "--window", "64"]
+    assert main(command) == 0
+    saved = tg.load(tmp_path / "run" / "last.npz")["train_config"]
+    assert (saved["batch_size"], saved["window"]) == (8, 0)
+    assert main(command + ["--resume", "--steps", "3"]) == 0
+    assert tg.load(tmp_path / "run" / "last.npz")["train"]["progress"]["step"] == 3
+    capsys.readouterr()
+    assert main(command + ["--resume", "--window", "32"]) == 2
+    _one_line_error(capsys, "--window 32 conflicts with the run's 0")
 
 
 def test_resume_without_a_checkpoint_names_the_folder(tmp_path, capsys):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TrainConfig, check_img_and_grid, check_window, stride_for
+from .config import TrainConfig, check_img_and_grid, check_window, conflict, stride_for
 from .errors import TrainError
 
 MIN_OBJECT_PX = 24       # the median object's side at the input size
@@ -130,13 +130,16 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
     """Resolve every "choose from the data" option of ``cfg`` for the training split ``train``."""
     cfg = dataclasses.replace(cfg)
     if saved_config is not None:  # a resumed run: its choices stand (steps may have been raised)
-        for name in ("img_size", "S", "window", "batch_size"):
+        for name in ("img_size", "S", "window"):
             setattr(cfg, name, saved_config[name])
     notes = resolve_input(cfg, statistics(train), train.records)
+    asked = cfg.batch_size
     if len(train) < cfg.batch_size:
         notes.append(("batch", f"{len(train)} (the training split is smaller than --batch-size "
                                f"{cfg.batch_size})"))
         cfg.batch_size = len(train)
+    if saved_config is not None and cfg.batch_size != saved_config["batch_size"]:
+        raise conflict("batch_size", asked, saved_config["batch_size"])
     steps_per_epoch = max(1, len(train) // cfg.batch_size)
     window = cfg.window or cfg.img_size
     saved_steps = None if saved_config is None else saved_config["steps"]

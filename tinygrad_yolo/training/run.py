@@ -29,17 +29,18 @@ def train(cfg: TrainConfig, resume=False, given=(), progress=True, console=None)
     """Train a YOLOv1 detector as ``cfg`` says; returns the final metrics dict.
 
     resume: continue the run in ``cfg.out`` (the latest run under it when it holds none) with
-    the options saved in its checkpoint; ``given`` names the options the user set explicitly.
+    the options saved in its checkpoint; ``given`` names the options the user set explicitly,
+    which must be the run's unless they may change (resume.py).
     """
     console = console or Console(progress=progress)
     started = time.perf_counter()
-    cfg = absolute_data(check_config(cfg))
-    if resume:
+    if resume:  # the options checked are the run's, with those given again merged in
         with RunFolder.existing(cfg.out) as run:
             saved = checkpoint_to_resume(run / "last.npz")
             cfg = check_config(resume_config(saved["train_config"], cfg, given))
             data, plan = prepare(cfg, saved, console)
             return fit_and_report(plan, data, run, saved, console, started)
+    cfg = absolute_data(check_config(cfg))
     data, plan = prepare(cfg, None, console)
     with RunFolder.create(plan.config.out, plan.config.exist_ok) as run:
         return fit_and_report(plan, data, run, None, console, started)
