@@ -16,6 +16,7 @@ from tinygrad_yolo.training.pending import PendingSteps
 
 TINY = ["--img-size", "64", "--grid", "2", "--width", "0.125", "--batch-size", "4", "--workers", "1",
         "--no-progress"]
+PARTS = ("coord", "size", "obj", "noobj", "class")
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +71,17 @@ def test_training_on_the_cuda_path_logs_what_the_cpu_logs_with_no_sync_inside_a_
     assert [r["step"] for r in cuda] == [r["step"] for r in cpu] == [1, 3]
     for a, b in zip(cpu, cuda):
         assert set(a) == set(b)
-        for k in ("loss", "coord", "size", "obj", "noobj", "class", "lr", "dropped_objects", "objects", "epoch"):
-            # the same arithmetic in another order (im2col GEMMs on the CUDA path): float32 rounding
-            assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-6), k
+        for k in ("step", "epoch", "lr", "dropped_objects", "objects"):  # host values
+            assert b[k] == a[k], k
+        for r in (a, b):  # each logged step's parts are its own loss's
+            assert sum(r[k] for k in PARTS) == pytest.approx(r["loss"], rel=1e-5)
+    # Step 1's loss is the same weights' forward on both paths: the same arithmetic in another
+    # order (im2col GEMMs on the CUDA path), equal up to float32 rounding on any machine. Later
+    # losses are not compared: AdamW's first updates are about lr * sign(gradient), and a gradient
+    # that is zero but for rounding takes a sign that depends on the order of the sums, so the
+    # two paths' weights part by about lr per step on some CPUs (19.06 against 19.13 at step 3).
+    for k in ("loss", *PARTS):
+        assert cuda[0][k] == pytest.approx(cpu[0][k], rel=1e-4, abs=1e-6), k
     assert sum(line.startswith("epoch ") for line in out.splitlines()) == 4  # two epochs in each run
 
 
