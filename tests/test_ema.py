@@ -19,9 +19,11 @@ def test_the_average_spans_a_twentieth_of_the_run_and_forgets_the_first_steps():
     model, average = _pair()
     ema = ModelEMA(model, average, steps=1000)
     assert ema.decay == 1 - 20 / 1000 and ema.tau == 100.0
-    assert ModelEMA(model, average, steps=50).decay == 0.9 and ModelEMA(model, average, steps=10**6).decay == 0.9999
+    assert ModelEMA(model, average, steps=50).decay == 0.9
+    assert ModelEMA(model, average, steps=10**6).decay == 0.9999
     start = {k: v.copy() for k, v in average.state_dict().items()}
-    np.testing.assert_array_equal(start["0.weight"], model.state_dict()["0.weight"])  # starts as the model
+    # it starts as the model
+    np.testing.assert_array_equal(start["0.weight"], model.state_dict()["0.weight"])
     expected = start["0.weight"].astype(np.float64)
     for k in range(1, 4):
         for p in model.parameters():

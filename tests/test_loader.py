@@ -53,12 +53,15 @@ def test_batch_shapes_dtypes_and_len():
     b = batches[0]
     assert b.images.dtype == np.float32 and b.ids == ["id0", "id1", "id2", "id3"]
     assert [x.shape for x in b.boxes] == [(0, 4), (1, 4), (2, 4), (0, 4)]
-    assert all(x.dtype == np.float32 for x in b.boxes) and all(x.dtype == np.int64 for x in b.labels)
+    assert all(x.dtype == np.float32 for x in b.boxes)
+    assert all(x.dtype == np.int64 for x in b.labels)
     assert all(x.dtype == bool for x in b.difficult) and b.indices.tolist() == [0, 1, 2, 3]
-    np.testing.assert_allclose(b.images[:, 0, 0, 0], np.arange(4) / 255, atol=1e-7)  # sample i has value i
+    # sample i has value i
+    np.testing.assert_allclose(b.images[:, 0, 0, 0], np.arange(4) / 255, atol=1e-7)
     dropped = DataLoader(TinyDataset(10), 4, EvalTransform(8), drop_last=True)
     assert len(dropped) == 2 and [len(b.ids) for b in dropped] == [4, 4]
-    assert len(DataLoader(TinyDataset(0), 4, EvalTransform(8))) == 0 and list(DataLoader(TinyDataset(0), 4, EvalTransform(8))) == []
+    empty = DataLoader(TinyDataset(0), 4, EvalTransform(8))
+    assert len(empty) == 0 and list(empty) == []
 
 
 def test_every_index_once_per_epoch_and_epochs_differ():
@@ -71,8 +74,8 @@ def test_every_index_once_per_epoch_and_epochs_differ():
     assert orders[0] != orders[1] != orders[2] and loader.epoch == 3
     loader.set_epoch(1)  # replays epoch 1
     assert np.concatenate([b.indices for b in loader]).tolist() == orders[1]
-    assert np.concatenate([b.indices for b in DataLoader(TinyDataset(23), 5, EvalTransform(4), shuffle=False)]
-                          ).tolist() == list(range(23))
+    in_order = DataLoader(TinyDataset(23), 5, EvalTransform(4), shuffle=False)
+    assert np.concatenate([b.indices for b in in_order]).tolist() == list(range(23))
 
 
 def test_deterministic_regardless_of_threads_and_timing(tmp_path):
@@ -85,7 +88,8 @@ def test_deterministic_regardless_of_threads_and_timing(tmp_path):
         return [list(loader) for _ in range(2)]  # two epochs
 
     reference = run(0, 1)
-    assert not np.array_equal(reference[0][0].images, reference[1][0].images)  # epochs augment differently
+    # epochs augment differently
+    assert not np.array_equal(reference[0][0].images, reference[1][0].images)
     for workers, prefetch in ((1, 1), (3, 2)):
         other = run(workers, prefetch)
         for epoch_a, epoch_b in zip(reference, other):
@@ -117,7 +121,8 @@ def test_worker_error_propagates_with_file_name(tmp_path):
 
 
 def test_abandoned_iterator_stops_its_threads():
-    loader = DataLoader(TinyDataset(200), batch_size=4, transform=JitteryTransform(8), num_workers=3, prefetch=2)
+    loader = DataLoader(TinyDataset(200), batch_size=4, transform=JitteryTransform(8),
+                        num_workers=3, prefetch=2)
     for _ in loader:
         break  # the for loop drops the generator -> its finally cancels and joins
     assert _loader_threads() == []
@@ -135,6 +140,24 @@ def test_bad_arguments():
         DataLoader(TinyDataset(3), 2, None)
     with pytest.raises(ValueError, match="prefetch"):
         DataLoader(TinyDataset(3), 2, EvalTransform(4), prefetch=0)
+    with pytest.raises(TypeError, match="collate must be callable"):
+        DataLoader(TinyDataset(3), 2, EvalTransform(4), collate=3)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_collate_turns_each_batch_into_what_iterating_yields_on_the_loading_threads(num_workers):
+    threads = []
+
+    def collate(batch):
+        threads.append(threading.current_thread().name)
+        return batch.indices.tolist(), int(sum(len(b) for b in batch.boxes))
+
+    plain = list(DataLoader(TinyDataset(7), 3, EvalTransform(4), shuffle=False))
+    loader = DataLoader(TinyDataset(7), 3, EvalTransform(4), shuffle=False, num_workers=num_workers,
+                        collate=collate)
+    assert list(loader) == [(b.indices.tolist(), sum(len(x) for x in b.boxes)) for b in plain]
+    in_workers = [name.startswith("tinygrad_yolo-loader") for name in threads]
+    assert in_workers == [num_workers > 0] * 3  # off the main thread when there are workers
 
 
 def test_mismatched_transform_output_shapes_are_reported():
@@ -156,7 +179,8 @@ def test_data_layer_does_not_import_the_engine():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 # only sibling modules (level 1) and third-party/stdlib (level 0, not our package)
-                assert node.level in (0, 1) and not (node.module or "").startswith("tinygrad_yolo"), path
+                assert node.level in (0, 1), path
+                assert not (node.module or "").startswith("tinygrad_yolo"), path
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("tinygrad_yolo") for a in node.names), path
 

@@ -18,7 +18,8 @@ def patterns(n, size=16, seed=0):
     for i, c in enumerate(labels):
         period, phase = rng.integers(3, 6), rng.integers(0, 6)
         wave = [(yy + phase) // period % 2, (xx + phase) // period % 2,
-                ((yy + phase) // period + (xx + phase) // period) % 2, (xx + yy + phase) // period % 2][c]
+                ((yy + phase) // period + (xx + phase) // period) % 2,
+                (xx + yy + phase) // period % 2][c]
         img = wave[None] * colours[c][:, None, None] + rng.normal(0, 0.5, (3, size, size))
         images[i] = img - 0.5
     return images, labels

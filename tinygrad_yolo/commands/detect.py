@@ -1,38 +1,55 @@
 """`tinygrad-yolo detect`: run a checkpoint on images, folders or globs; writes annotated copies
 and their detections (JSON, optionally YOLO txt) under --out."""
 import json
+import math
 
 
 def add_arguments(parser):
-    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively) or glob patterns")
-    parser.add_argument("--weights", required=True, help="a checkpoint written by train (best.npz or last.npz)")
-    parser.add_argument("--out", default="detections",
-                        help="output folder: annotated copies at the inputs' relative paths, a .json beside each, "
-                             "and detections.json with them all")
-    parser.add_argument("--conf", type=float, default=0.25,
-                        help="score threshold; a score is p(class) x confidence, both linear outputs clipped at 0, "
-                             "so it is usually in [0, 1] but can exceed 1")
-    parser.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold, in (0, 1]")
-    parser.add_argument("--save-txt", action="store_true",
-                        help="also write YOLO-txt labels (class cx cy w h score) under OUT/labels/")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--json", action="store_true", help="print every detection as JSON instead of a line per image")
+    a = parser.add_argument
+    a("images", nargs="+", help="image files, folders (searched recursively) or glob patterns")
+    a("--weights", required=True, help="a checkpoint written by train (best.npz or last.npz)")
+    a("--out", default="detections",
+      help="output folder: annotated copies at the inputs' relative paths, a .json beside each, "
+           "and detections.json with them all")
+    a("--conf", type=float, default=0.25,
+      help="score threshold; a score is p(class) x confidence, both linear outputs clipped at 0, "
+           "so it is usually in [0, 1] but can exceed 1")
+    a("--iou", type=float, default=0.5, help="NMS IoU threshold, in (0, 1]")
+    a("--save-txt", action="store_true",
+      help="also write YOLO-txt labels (class cx cy w h score) under OUT/labels/")
+    a("--device", default="cpu", choices=["cpu", "cuda"])
+    a("--json", action="store_true",
+      help="print every detection as JSON instead of a line per image")
+
+
+def check_thresholds(conf, iou):
+    from . import UserError
+    if not (isinstance(conf, (int, float)) and math.isfinite(conf) and conf >= 0):
+        raise UserError(f"--conf must be a finite score >= 0, got {conf!r}")
+    if not (isinstance(iou, (int, float)) and math.isfinite(iou) and 0 < iou <= 1):
+        raise UserError(f"--iou must lie in (0, 1], got {iou!r}")
 
 
 def run(args):
+    from ..inference import collect_images, detect
+    from ..training import load_checkpoint
     from ..training.config import check_cuda
-    from ..training.detect import check_thresholds, detect
     check_thresholds(args.conf, args.iou)
     if args.device == "cuda":
         check_cuda()
-    results = detect(args.weights, args.images, args.out, args.device, args.conf, args.iou, args.save_txt)
+    images = collect_images(args.images)
+    model, ckpt = load_checkpoint(args.weights)
+    model.to(args.device)
+    results = detect(model, ckpt["classes"], images, args.out, args.device, args.conf, args.iou,
+                     args.save_txt)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
         found = ", ".join(f"{d['class']} {d['score']:.2f}" for d in r["detections"][:6])
         more = f", +{len(r['detections']) - 6} more" if len(r["detections"]) > 6 else ""
-        print(f"{r['image']}: {len(r['detections'])} object(s){': ' + found + more if found else ''} -> {r['output']}")
+        listed = f": {found}{more}" if found else ""
+        print(f"{r['image']}: {len(r['detections'])} object(s){listed} -> {r['output']}")
     print(f"saved to {args.out}: {len(results)} picture(s), their .json files and detections.json"
           + (", labels/*.txt" if args.save_txt else ""))
     return 0

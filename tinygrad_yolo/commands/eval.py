@@ -3,11 +3,13 @@ on the validation split of the run that made it (the same held-out images) or an
 
 
 def add_arguments(parser):
-    parser.add_argument("--weights", required=True, help="a checkpoint written by train (best.npz or last.npz)")
+    parser.add_argument("--weights", required=True,
+                        help="a checkpoint written by train (best.npz or last.npz)")
     parser.add_argument("--data", default=None,
                         help="dataset (default: the one the checkpoint was trained on)")
     parser.add_argument("--split", default=None,
-                        help="split to evaluate (default: the run's validation split, a held-out part included)")
+                        help="split to evaluate (default: the run's validation split, a held-out "
+                             "part included)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
@@ -16,7 +18,8 @@ def add_arguments(parser):
 
 def run(args):
     from . import UserError
-    from ..training import TrainConfig, evaluate, load_checkpoint, open_training_data
+    from ..inference import evaluate
+    from ..training import TrainConfig, load_checkpoint, open_training_data
     from ..training.config import check_cuda
     from ..training.report import Console
     from ..training.run_folder import dumps
@@ -30,12 +33,15 @@ def run(args):
     train_config = ckpt.get("train_config") or {}
     data = args.data or saved.get("path")
     cfg = TrainConfig(data=data, classes=ckpt["classes"], train_split=saved.get("train_split"),
-                      seed=int(train_config.get("seed", 0)), val_fraction=float(train_config.get("val_fraction", 0.2)))
+                      seed=int(train_config.get("seed", 0)),
+                      val_fraction=float(train_config.get("val_fraction", 0.2)))
     if args.split is not None:
         from ..data import open_dataset
-        source = open_dataset(cfg.data if cfg.data is not None else _synthetic(train_config), classes=ckpt["classes"])
+        source = open_dataset(cfg.data if cfg.data is not None else _synthetic(train_config),
+                              classes=ckpt["classes"])
         if args.split not in source.splits:
-            raise UserError(f"--split {args.split!r}: the data has the splits {sorted(source.splits)}")
+            raise UserError(f"--split {args.split!r}: the data has the splits "
+                            f"{sorted(source.splits)}")
         dataset, where = source.splits[args.split], f"split {args.split}"
     else:
         # the run's own validation images, found again from what the checkpoint saved
@@ -50,7 +56,8 @@ def run(args):
         print(dumps({"classes": ckpt["classes"], **metrics}))
         return 0
     Console(progress=False).table(ckpt["classes"], metrics)
-    print(f"mAP@0.5 11-point: {metrics['map50_11pt']:.4f}" if metrics["map50_11pt"] is not None else "")
+    eleven = metrics["map50_11pt"]
+    print(f"mAP@0.5 11-point: {eleven:.4f}" if eleven is not None else "")
     print(f"({metrics['images']} images of {data or 'the synthetic set'}, {where})")
     return 0
 
@@ -58,4 +65,5 @@ def run(args):
 def _synthetic(train_config):
     from ..data import ensure_synthetic_voc
     from ..training import DEFAULT_DATA, TrainConfig
-    return ensure_synthetic_voc(DEFAULT_DATA, **train_config.get("synthetic", TrainConfig().synthetic))
+    synthetic = train_config.get("synthetic", TrainConfig().synthetic)
+    return ensure_synthetic_voc(DEFAULT_DATA, **synthetic)

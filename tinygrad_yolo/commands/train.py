@@ -3,61 +3,93 @@ import argparse
 import json
 import sys
 
-S = argparse.SUPPRESS  # options left out are not in args: what the user typed is what is there
+SUPPRESS = argparse.SUPPRESS  # options left out are not in args: what the user typed is there
 
 
 def add_arguments(parser):
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = ("Left out, the input size, the grid and the number of steps are chosen from the data's own\n"
-                     "statistics and stated in the start banner. Ctrl-C or SIGTERM stops after the current step\n"
-                     "and saves; --resume --out RUN continues exactly, with the run's own options.")
-    a = parser.add_argument
-    a("--data", default=S, metavar="PATH", help="your dataset: a folder (Pascal VOC root, images with VOC XML, "
-      "YOLO txt with data.yaml, COCO JSON) or a data.yaml or COCO .json file (default: the built-in synthetic "
-      "shapes set, generated on first use)")
-    a("--classes", default=S, help="class names: a file with one per line, or 'a,b,c' (default: from the data)")
-    a("--train-split", default=S, metavar="NAME", help="the split to train on (default: the data's train split)")
-    a("--val-split", default=S, metavar="NAME",
-      help="the split to validate on (default: val/valid/test if the data has one, else a part of train)")
-    a("--val-fraction", type=float, default=S, metavar="F",
-      help="share of train held out for validation when the data has no validation split (default: 0.2)")
-    a("--out", default=S, metavar="DIR", help="run folder (default: runs/yolo; a new run takes the next free "
-      "name, runs/yolo2, ...)")
-    a("--exist-ok", action="store_true", default=S, help="write into --out even if it holds another run")
-    a("--resume", action="store_true", help="continue the run in --out (default: the latest under runs/yolo) "
-      "from its last.npz, with its own options")
-    a("--steps", type=int, default=S, metavar="N", help="optimizer steps (default: from the data: a fixed compute "
-      "budget, at least 15 epochs)")
-    a("--epochs", type=int, default=S, metavar="N", help="alternatively, passes over the training split")
-    a("--batch-size", type=int, default=S, metavar="N", help="images per step (default: 32)")
-    a("--img-size", type=int, default=S, metavar="PX", help="square input size, a multiple of 32 (default: 32 x grid)")
-    a("--grid", dest="S", type=int, default=S, metavar="S",
+    parser.epilog = (
+        "Left out, the input size, the grid and the number of steps are chosen from the data's "
+        "own\nstatistics and stated in the start banner. Ctrl-C or SIGTERM stops after the current "
+        "step\nand saves; --resume --out RUN continues exactly, with the run's own options.")
+    add_data_options(parser.add_argument)
+    add_training_options(parser.add_argument)
+    add_run_options(parser.add_argument)
+
+
+def add_data_options(a):
+    a("--data", default=SUPPRESS, metavar="PATH",
+      help="your dataset: a folder (Pascal VOC root, images with VOC XML, YOLO txt with data.yaml, "
+           "COCO JSON) or a data.yaml or COCO .json file (default: the built-in synthetic shapes "
+           "set, generated on first use)")
+    a("--classes", default=SUPPRESS,
+      help="class names: a file with one per line, or 'a,b,c' (default: from the data)")
+    a("--train-split", default=SUPPRESS, metavar="NAME",
+      help="the split to train on (default: the data's train split)")
+    a("--val-split", default=SUPPRESS, metavar="NAME",
+      help="the split to validate on (default: val/valid/test if the data has one, else a part of "
+           "train)")
+    a("--val-fraction", type=float, default=SUPPRESS, metavar="F",
+      help="share of train held out for validation when the data has no validation split "
+           "(default: 0.2)")
+    a("--out", default=SUPPRESS, metavar="DIR",
+      help="run folder (default: runs/yolo; a new run takes the next free name, runs/yolo2, ...)")
+    a("--exist-ok", action="store_true", default=SUPPRESS,
+      help="write into --out even if it holds another run")
+    a("--resume", action="store_true",
+      help="continue the run in --out (default: the latest under runs/yolo) from its last.npz, "
+           "with its own options")
+
+
+def add_training_options(a):
+    a("--steps", type=int, default=SUPPRESS, metavar="N",
+      help="optimizer steps (default: from the data: a fixed compute budget, at least 15 epochs)")
+    a("--epochs", type=int, default=SUPPRESS, metavar="N",
+      help="alternatively, passes over the training split")
+    a("--batch-size", type=int, default=SUPPRESS, metavar="N", help="images per step (default: 32)")
+    a("--img-size", type=int, default=SUPPRESS, metavar="PX",
+      help="square input size, a multiple of 32 (default: 32 x grid)")
+    a("--grid", dest="S", type=int, default=SUPPRESS, metavar="S",
       help="the output grid is S x S (default: from how crowded the objects are, at least 7)")
-    a("--boxes", dest="B", type=int, default=S, metavar="B", help="boxes predicted per cell (default: 2)")
-    a("--backbone", default=S, choices=["resnet18", "resnet34", "resnet50"], help="(default: resnet18)")
-    a("--width", type=float, default=S, help="channel width factor of the backbone (default: 0.25)")
-    a("--head", default=S, choices=["conv", "fc"], help="conv, or the paper's fully connected head (default: conv)")
-    a("--lr", type=float, default=S, help="AdamW learning rate (default: 0.01)")
-    a("--weight-decay", type=float, default=S, help="AdamW weight decay (default: 5e-4)")
-    a("--warmup", type=float, default=S, metavar="F", help="warm-up as a fraction of the steps (default: 0.1)")
-    a("--lambda-class", type=float, default=S, metavar="L",
+    a("--boxes", dest="B", type=int, default=SUPPRESS, metavar="B",
+      help="boxes predicted per cell (default: 2)")
+    a("--backbone", default=SUPPRESS, choices=["resnet18", "resnet34", "resnet50"],
+      help="(default: resnet18)")
+    a("--width", type=float, default=SUPPRESS,
+      help="channel width factor of the backbone (default: 0.25)")
+    a("--head", default=SUPPRESS, choices=["conv", "fc"],
+      help="conv, or the paper's fully connected head (default: conv)")
+    a("--lr", type=float, default=SUPPRESS, help="AdamW learning rate (default: 0.01)")
+    a("--weight-decay", type=float, default=SUPPRESS, help="AdamW weight decay (default: 5e-4)")
+    a("--warmup", type=float, default=SUPPRESS, metavar="F",
+      help="warm-up as a fraction of the steps (default: 0.1)")
+    a("--lambda-class", type=float, default=SUPPRESS, metavar="L",
       help="weight of the loss's class term, darknet's class_scale (default: 3; the paper's is 1)")
-    a("--mosaic", type=float, default=S, metavar="P",
-      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, off: not yet measured to help)")
-    a("--window", type=int, default=S, metavar="PX",
-      help="train on windows of this size cut from the input image, 0 for whole images (default: from the data)")
-    a("--ema", dest="ema", action="store_true", default=S,
-      help="evaluate and keep a moving average of the weights over the last 5%% of the steps instead of the "
-           "weights themselves (default: off: the last weights scored higher on the synthetic set and dice)")
-    a("--device", default=S, choices=["cpu", "cuda"], help="(default: cpu)")
-    a("--seed", type=int, default=S, help="seeds the weights, the data order and the held-out split (default: 0)")
-    a("--workers", type=int, default=S, help="data-loading threads (default: 2)")
-    a("--max-steps", type=int, default=S, metavar="N",
+    a("--mosaic", type=float, default=SUPPRESS, metavar="P",
+      help="share of training images tiled from four (YOLOv4's mosaic; default: 0, off: not yet "
+           "measured to help)")
+    a("--window", type=int, default=SUPPRESS, metavar="PX",
+      help="train on windows of this size cut from the input image, 0 for whole images (default: "
+           "from the data)")
+    a("--ema", dest="ema", action="store_true", default=SUPPRESS,
+      help="evaluate and keep a moving average of the weights over the last 5%% of the steps "
+           "instead of the weights themselves (default: off: the last weights scored higher on "
+           "the synthetic set and dice)")
+
+
+def add_run_options(a):
+    a("--device", default=SUPPRESS, choices=["cpu", "cuda"], help="(default: cpu)")
+    a("--seed", type=int, default=SUPPRESS,
+      help="seeds the weights, the data order and the held-out split (default: 0)")
+    a("--workers", type=int, default=SUPPRESS, help="data-loading threads (default: 2)")
+    a("--max-steps", type=int, default=SUPPRESS, metavar="N",
       help="stop after N steps (smoke tests); the schedule stays that of --steps")
-    a("--eval-every", type=int, default=S, metavar="EPOCHS",
+    a("--eval-every", type=int, default=SUPPRESS, metavar="EPOCHS",
       help="validate every this many epochs (default: about 12 times a run)")
-    a("--eval-max-images", type=int, default=S, metavar="N", help="validate on at most N images (default: all)")
-    a("--log-every", type=int, default=S, metavar="STEPS", help="steps between metrics.jsonl lines (default: 10)")
+    a("--eval-max-images", type=int, default=SUPPRESS, metavar="N",
+      help="validate on at most N images (default: all)")
+    a("--log-every", type=int, default=SUPPRESS, metavar="STEPS",
+      help="steps between metrics.jsonl lines (default: 10)")
     a("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
 
 
@@ -71,8 +103,12 @@ def run(args):
     except Stopped as e:
         print(f"tinygrad-yolo train: {e}", file=sys.stderr)
         return e.code
-    print(json.dumps({"map50": None if metrics["map50"] is None else round(metrics["map50"], 4),
-                      "map50_11pt": None if metrics["map50_11pt"] is None else round(metrics["map50_11pt"], 4),
-                      "train_seconds": round(metrics["train_seconds"], 1), "steps": metrics["steps"],
-                      "out": metrics["run"]}))
+    print(json.dumps({"map50": _rounded(metrics["map50"]),
+                      "map50_11pt": _rounded(metrics["map50_11pt"]),
+                      "train_seconds": round(metrics["train_seconds"], 1),
+                      "steps": metrics["steps"], "out": metrics["run"]}))
     return 0
+
+
+def _rounded(value):
+    return None if value is None else round(value, 4)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, List, NamedTuple
+from typing import Callable, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -62,6 +62,8 @@ class DataLoader:
     num_workers: background threads (0 = load in the calling thread, handy for debugging).
     prefetch:  batches queued per worker ahead of the consumer (bounds memory: at most
                max(1, num_workers) * prefetch batches exist beyond the one being used).
+    collate:   ``collate(batch)`` -> what iterating yields instead of the ``Batch``, made on the
+               background threads with the batch (training encodes its targets there).
 
     Each ``iter(loader)`` runs one epoch and then advances the epoch counter; ``set_epoch(e)``
     chooses the epoch of the next iteration.  Breaking out of a loop, or dropping the iterator,
@@ -69,15 +71,19 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size: int, transform: Callable, shuffle: bool = True,
-                 drop_last: bool = False, num_workers: int = 2, seed: int = 0, prefetch: int = 2):
+                 drop_last: bool = False, num_workers: int = 2, seed: int = 0, prefetch: int = 2,
+                 collate: Optional[Callable] = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0 or prefetch < 1:
-            raise ValueError(f"need num_workers >= 0 and prefetch >= 1, got {num_workers}, {prefetch}")
+            raise ValueError(f"need num_workers >= 0 and prefetch >= 1, got {num_workers}, "
+                             f"{prefetch}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         if not callable(transform):
             raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+        if collate is not None and not callable(collate):
+            raise TypeError(f"collate must be callable, got {type(collate).__name__}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.transform = transform
@@ -86,6 +92,7 @@ class DataLoader:
         self.num_workers = int(num_workers)
         self.seed = int(seed)
         self.prefetch = int(prefetch)
+        self.collate = collate
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -112,13 +119,19 @@ class DataLoader:
         except Exception as e:
             raise DataLoaderError(f"loading sample {index} failed: {type(e).__name__}: {e}") from e
         try:
-            return sample, self.transform(sample.image, sample.boxes, sample.labels, sample.difficult,
-                                          rng=sample_rng(self.seed, epoch, int(index)))
+            rng = sample_rng(self.seed, epoch, int(index))
+            return sample, self.transform(sample.image, sample.boxes, sample.labels,
+                                          sample.difficult, rng=rng)
         except Exception as e:
             path = getattr(sample, "path", "?")
-            raise DataLoaderError(f"transforming sample {index} ({path}) failed: {type(e).__name__}: {e}") from e
+            raise DataLoaderError(f"transforming sample {index} ({path}) failed: "
+                                  f"{type(e).__name__}: {e}") from e
 
-    def _make_batch(self, indices: np.ndarray, epoch: int, cancelled: threading.Event) -> Batch:
+    def _make_batch(self, indices: np.ndarray, epoch: int, cancelled: threading.Event):
+        batch = self._batch(indices, epoch, cancelled)
+        return batch if self.collate is None else self.collate(batch)
+
+    def _batch(self, indices: np.ndarray, epoch: int, cancelled: threading.Event) -> Batch:
         images = None
         boxes, labels, difficult, ids = [], [], [], []
         for k, index in enumerate(indices):
@@ -128,8 +141,9 @@ class DataLoader:
             if images is None:  # the first sample fixes the shape; allocate once per batch
                 images = np.empty((len(indices),) + image.shape, dtype=np.float32)
             elif image.shape != images.shape[1:]:
-                raise DataLoaderError(f"sample {index} ({getattr(sample, 'path', '?')}) transformed to shape "
-                                      f"{image.shape}, but the batch has {images.shape[1:]}")
+                raise DataLoaderError(f"sample {index} ({getattr(sample, 'path', '?')}) "
+                                      f"transformed to shape {image.shape}, but the batch has "
+                                      f"{images.shape[1:]}")
             images[k] = image
             boxes.append(np.asarray(b, dtype=np.float32).reshape(-1, 4))
             labels.append(np.asarray(lab, dtype=np.int64).reshape(-1))
@@ -146,7 +160,8 @@ class DataLoader:
         batches are neither loaded nor decoded, and the rest are exactly those of a full epoch)."""
         epoch = self.epoch
         self.epoch += 1
-        jobs = [(epoch, k, idx) for k, idx in enumerate(self.batch_indices(epoch)) if k >= start_batch]
+        jobs = [(epoch, k, idx) for k, idx in enumerate(self.batch_indices(epoch))
+                if k >= start_batch]
         return (batch for _, _, batch in self._run(iter(jobs)))
 
     def stream(self, epoch: int = 0, start_batch: int = 0) -> Iterator:
@@ -155,7 +170,8 @@ class DataLoader:
         epoch's last ones train (a small dataset's epoch is a few steps; a stall at each start
         would cost a tenth of the run). The batches are exactly those of ``iterate``."""
         if len(self) == 0:
-            raise DataLoaderError(f"{len(self.dataset)} samples make no batch of {self.batch_size} with drop_last")
+            raise DataLoaderError(f"{len(self.dataset)} samples make no batch of {self.batch_size} "
+                                  f"with drop_last")
 
         def jobs():
             e, b = epoch, start_batch
@@ -186,9 +202,10 @@ class DataLoader:
             while pending:
                 e, k, future = pending.popleft()
                 batch = future.result()  # re-raises a worker's exception here
-                nxt = next(jobs, None)
-                if nxt is not None:
-                    pending.append((nxt[0], nxt[1], pool.submit(self._make_batch, nxt[2], nxt[0], cancelled)))
+                job = next(jobs, None)
+                if job is not None:
+                    pending.append((job[0], job[1], pool.submit(self._make_batch, job[2], job[0],
+                                                                cancelled)))
                 yield e, k, batch
         finally:
             # Normal end, an exception, break, or the generator being garbage-collected: stop the
@@ -200,6 +217,8 @@ class DataLoader:
             pool.shutdown(wait=not in_worker, cancel_futures=True)
 
     def __repr__(self) -> str:
-        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, transform={self.transform!r}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last}, num_workers={self.num_workers}, "
+        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
+                f"transform={self.transform!r}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, "
+                f"num_workers={self.num_workers}, "
                 f"seed={self.seed}, prefetch={self.prefetch})")

@@ -32,14 +32,16 @@ def _check_inputs(boxes, labels, S, C):
                          f"boxes {boxes.shape}, got {labels.shape}")
     if not np.all(np.isfinite(boxes)):
         bad = np.argwhere(~np.isfinite(boxes))[0][0]
-        raise ValueError(f"encode_targets: box {bad} has non-finite coordinates {boxes[bad].tolist()}")
+        raise ValueError(f"encode_targets: box {bad} has non-finite coordinates "
+                         f"{boxes[bad].tolist()}")
     if boxes.min() < -_TOLERANCE or boxes.max() > 1 + _TOLERANCE:
         bad = np.argwhere((boxes < -_TOLERANCE) | (boxes > 1 + _TOLERANCE))[0][0]
         raise ValueError(f"encode_targets: box {bad} = {boxes[bad].tolist()} is outside [0, 1]; "
                          "boxes must be normalised by the image width and height")
     if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
         bad = np.argwhere((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))[0][0]
-        raise ValueError(f"encode_targets: box {bad} = {boxes[bad].tolist()} has x2 < x1 or y2 < y1")
+        raise ValueError(f"encode_targets: box {bad} = {boxes[bad].tolist()} has x2 < x1 or "
+                         f"y2 < y1")
     if labels.dtype.kind == "f":  # labels often arrive as a float column of an (M, 5) array
         if not np.all(labels == np.round(labels)):
             raise ValueError(f"encode_targets: labels must be whole numbers, got {labels.tolist()}")
@@ -83,8 +85,12 @@ def encode_targets(boxes, labels, S=7, C=20):
     return target, n_dropped
 
 
-def encode_batch(list_of_boxes, list_of_labels, S=7, C=20):
-    """Encode N images; returns ((N, S, S, 5 + C) float32, total number dropped)."""
+def encode_batch(list_of_boxes, list_of_labels, S=7, C=20, size_scale=1.0):
+    """Encode N images; returns ((N, S, S, 5 + C) float32, total number dropped).
+
+    size_scale: the images are training windows cut from an image ``size_scale`` times as wide;
+    w and h are stored in that whole image's units, what the network predicts (the loss, given
+    the same size_scale, compares boxes in the window's frame)."""
     if len(list_of_boxes) != len(list_of_labels):
         raise ValueError(f"encode_batch: got {len(list_of_boxes)} box arrays but "
                          f"{len(list_of_labels)} label arrays")
@@ -96,4 +102,5 @@ def encode_batch(list_of_boxes, list_of_labels, S=7, C=20):
         except ValueError as e:
             raise ValueError(f"encode_batch: image {n}: {e}") from None
         total_dropped += dropped
+    targets[..., 2:4] /= size_scale
     return targets, total_dropped

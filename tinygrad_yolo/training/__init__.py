@@ -4,19 +4,21 @@
     data.py        the dataset in whatever layout, its splits, every image checked up front
     recipe.py      the input size, grid and schedule chosen from the data's statistics
     run_folder.py  one run per folder: auto-numbered, locked, metrics.jsonl
-    loop.py        the steps, exact checkpoints at step boundaries, validation and best.npz
+    run.py         train(): the run from the options to the report
+    resume.py      continuing a run: its checkpoint, the options given again
+    loop.py        Trainer.fit: the steps, exact checkpoints at step boundaries, validation
     signals.py     Ctrl-C / SIGTERM finish the step, save, and exit
     ema.py         a moving average of the weights, evaluated and kept with --ema
-    evaluate.py    VOC mAP, per-class precision/recall, PR curves, the confusion matrix
     report.py      the console lines and the files of the run folder
-    detect.py      detections for image files, folders and globs
+
+Evaluation, detection and the validation pictures are tinygrad_yolo.inference, which training
+imports.
 """
 from .checkpoint import build_model, load_checkpoint, read_checkpoint
 from .config import TrainConfig, check_config
 from .data import DEFAULT_DATA, open_training_data
 from .errors import TrainError
-from .evaluate import evaluate, predict
-from .loop import train
+from .run import train
 
-__all__ = ["TrainConfig", "TrainError", "check_config", "train", "evaluate", "predict", "build_model",
-           "load_checkpoint", "read_checkpoint", "open_training_data", "DEFAULT_DATA"]
+__all__ = ["TrainConfig", "TrainError", "check_config", "train", "build_model", "load_checkpoint",
+           "read_checkpoint", "open_training_data", "DEFAULT_DATA"]

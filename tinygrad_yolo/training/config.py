@@ -18,19 +18,19 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass
 class TrainConfig:
-    data: Optional[str] = None           # a dataset folder/file; None = the synthetic set, made on first use
+    data: Optional[str] = None           # a dataset folder/file; None = the synthetic set
     classes: Optional[str] = None        # a file or comma-separated names (default: from the data)
     train_split: Optional[str] = None    # default: the data's train split
     val_split: Optional[str] = None      # default: its val/valid/test split, else a part of train
     val_fraction: float = 0.2            # held out of train when the data has no validation split
-    out: str = "runs/yolo"               # run folder; a new run takes the next free name (yolo2, ...)
+    out: str = "runs/yolo"               # run folder; a new run takes the next free name (yolo2)
     exist_ok: bool = False               # write into --out even if it holds another run
     steps: Optional[int] = None          # optimizer steps; None = from the data (recipe.plan)
     epochs: Optional[int] = None         # alternatively, passes over the training split
     batch_size: int = 32
     img_size: Optional[int] = None       # None = from the objects' sizes
     S: Optional[int] = None              # the grid; None = from how crowded the objects are
-    window: Optional[int] = None         # train on windows of this size (0 = whole images); None = from the data
+    window: Optional[int] = None         # training windows' size (0: whole images; None: choose)
     B: int = 2
     backbone: str = "resnet18"
     width: float = 0.25
@@ -38,15 +38,15 @@ class TrainConfig:
     lr: float = 1e-2
     weight_decay: float = 5e-4
     warmup: float = 0.1                  # warm-up, as a fraction of the steps
-    lambda_class: float = 3.0            # weight of the class term (darknet's class_scale; the paper's 1)
+    lambda_class: float = 3.0            # the class term's weight (darknet's class_scale)
     mosaic: float = 0.0                  # share of training images made of four (YOLOv4's mosaic)
-    ema: bool = False                    # evaluate and keep a moving average of the weights (off: see ema.py)
+    ema: bool = False                    # evaluate and keep an average of the weights (ema.py)
     device: str = "cpu"
     seed: int = 0
     workers: int = 2
-    max_steps: Optional[int] = None      # stop early (smoke tests); the schedule stays that of `steps`
+    max_steps: Optional[int] = None      # stop early (smoke tests); the schedule stays `steps`'s
     log_every: int = 10
-    eval_every: Optional[int] = None     # validate every this many epochs; None = about 12 times a run
+    eval_every: Optional[int] = None     # epochs between validations; None = about 12 in a run
     eval_max_images: Optional[int] = None
     synthetic: dict = field(default_factory=lambda: dict(n_train=2000, n_val=300, img_size=224))
 
@@ -59,8 +59,16 @@ class TrainConfig:
 RUNTIME_OPTIONS = ("device", "workers", "out", "exist_ok", "log_every", "eval_max_images")
 
 
-def _flag(name):
+def flag(name):
+    """The command-line flag of a TrainConfig field."""
     return {"S": "--grid", "B": "--boxes"}.get(name, "--" + name.replace("_", "-"))
+
+
+def conflict(name, value, before):
+    """The error for an option given to --resume with another value than the run's."""
+    f = flag(name)
+    return TrainError(f"{f} {value} conflicts with the run's {before}: --resume continues the run "
+                      f"with all of its options (drop {f}, or start a new run without --resume)")
 
 
 def _int(cfg, name, low, high=None, optional=False):
@@ -68,19 +76,19 @@ def _int(cfg, name, low, high=None, optional=False):
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TrainError(f"{_flag(name)} must be a whole number, got {value!r}")
+        raise TrainError(f"{flag(name)} must be a whole number, got {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise TrainError(f"{_flag(name)} must be {bound}, got {value}")
+        raise TrainError(f"{flag(name)} must be {bound}, got {value}")
 
 
 def _float(cfg, name, low, high, low_open=False, high_open=False):
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TrainError(f"{_flag(name)} must be a finite number, got {value!r}")
+        raise TrainError(f"{flag(name)} must be a finite number, got {value!r}")
     if value < low or value > high or (low_open and value == low) or (high_open and value == high):
         lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-        raise TrainError(f"{_flag(name)} must lie in {lo}{low:g}, {high:g}{hi}, got {value:g}")
+        raise TrainError(f"{flag(name)} must lie in {lo}{low:g}, {high:g}{hi}, got {value:g}")
 
 
 def grid_sizes(S):
@@ -90,7 +98,7 @@ def grid_sizes(S):
 
 
 def grids_for(img_size):
-    """The grids an input size can give: size / 16, size / 32, and that halved while it stays whole."""
+    """The grids an input size can give: size / 16, size / 32, and that halved while whole."""
     size, out = img_size // 32, [img_size // 16]
     while size >= 1:
         out.append(size)
@@ -110,13 +118,14 @@ def check_img_and_grid(img_size, S):
     if img_size is not None and (img_size < 32 or img_size % 32):
         near = [s for s in (img_size // 32 * 32, img_size // 32 * 32 + 32) if s >= 32]
         hint = f" for --grid {S} use {' or '.join(map(str, grid_sizes(S)[:2]))}" if S else ""
-        raise TrainError(f"--img-size {img_size}: must be a multiple of 32 (the backbone's stride), e.g. "
-                         f"{' or '.join(map(str, near))};{hint}".rstrip(";"))
+        raise TrainError(f"--img-size {img_size}: must be a multiple of 32 (the backbone's "
+                         f"stride), e.g. {' or '.join(map(str, near))};{hint}".rstrip(";"))
     if img_size is not None and S is not None and S not in grids_for(img_size):
-        raise TrainError(f"--img-size {img_size} can't give --grid {S} (its feature map is {img_size // 16} "
-                         f"at stride 16, {img_size // 32} at stride 32): for --grid {S} use --img-size "
-                         f"{' or '.join(map(str, grid_sizes(S)[:3]))}; --img-size {img_size} works with "
-                         f"--grid {' or '.join(map(str, grids_for(img_size)))}")
+        raise TrainError(f"--img-size {img_size} can't give --grid {S} (its feature map is "
+                         f"{img_size // 16} at stride 16, {img_size // 32} at stride 32): for "
+                         f"--grid {S} use --img-size {' or '.join(map(str, grid_sizes(S)[:3]))}; "
+                         f"--img-size {img_size} works with --grid "
+                         f"{' or '.join(map(str, grids_for(img_size)))}")
 
 
 def check_window(img_size, S, window):
@@ -124,8 +133,9 @@ def check_window(img_size, S, window):
         return
     cell = img_size // S
     if window % cell or window > img_size:
-        raise TrainError(f"--window {window}: must be a multiple of the {cell}-pixel cell of --img-size {img_size} "
-                         f"at --grid {S}, at most {img_size} (0: whole images)")
+        raise TrainError(f"--window {window}: must be a multiple of the {cell}-pixel cell of "
+                         f"--img-size {img_size} at --grid {S}, at most {img_size} (0: whole "
+                         f"images)")
 
 
 def check_config(cfg: TrainConfig) -> TrainConfig:
@@ -154,7 +164,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         raise TrainError(f"give --steps ({cfg.steps}) or --epochs ({cfg.epochs}), not both")
     for name, choices in (("backbone", BACKBONES), ("head", HEADS), ("device", DEVICES)):
         if getattr(cfg, name) not in choices:
-            raise TrainError(f"{_flag(name)} must be one of {', '.join(choices)}, got {getattr(cfg, name)!r}")
+            raise TrainError(f"{flag(name)} must be one of {', '.join(choices)}, got "
+                             f"{getattr(cfg, name)!r}")
     check_img_and_grid(cfg.img_size, cfg.S)
     check_window(cfg.img_size, cfg.S, cfg.window)
     if cfg.device == "cuda":
@@ -165,6 +176,6 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
 def check_cuda():
     from ..backend import cuda_available
     if not cuda_available():
-        raise TrainError("--device cuda: CuPy with a working GPU is not available here; install the "
-                         "extra for your CUDA version (pip install \".[cuda12]\" or \".[cuda13]\") or use "
-                         "--device cpu")
+        raise TrainError("--device cuda: CuPy with a working GPU is not available here; install "
+                         "the extra for your CUDA version (pip install \".[cuda12]\" or "
+                         "\".[cuda13]\") or use --device cpu")

@@ -1,15 +1,15 @@
 """An exponential moving average of the weights, the model a run evaluates and keeps.
 
 After each optimizer step every floating-point parameter and buffer (batch-norm statistics
-too) moves as  w_avg <- d * w_avg + (1 - d) * w,  with d ramping up as d = decay * (1 - exp(-k / tau))
-over the k updates so far (ultralytics' ModelEMA): the first steps' weights, far from where
-training is going, are forgotten at once. The average spans about the last 5% of the run
-(1 / (1 - decay) = steps / 20): what validation sees mid-run is smoothed over the last few
-epochs' noise, while the run is still improving. A fixed decay of 0.999 (a 1,000-step memory)
-lagged a 1,183-step run: 0.829 mAP@0.5 on the synthetic set against 0.892 for its last weights,
-0.479 against 0.523 on dice (0.858 against 0.812 on microcontrollers' 7 test images: one object).
-With a cosine schedule the last weights are already an average of sorts, so `train` keeps them
-unless asked (``--ema``).
+too) moves as  w_avg <- d * w_avg + (1 - d) * w,  with d ramping up as
+d = decay * (1 - exp(-k / tau)) over the k updates so far (ultralytics' ModelEMA): the first
+steps' weights, far from where training is going, are forgotten at once. The average spans
+about the last 5% of the run (1 / (1 - decay) = steps / 20): what validation sees mid-run is
+smoothed over the last few epochs' noise, while the run is still improving. A fixed decay of
+0.999 (a 1,000-step memory) lagged a 1,183-step run: 0.829 mAP@0.5 on the synthetic set
+against 0.892 for its last weights, 0.479 against 0.523 on dice (0.858 against 0.812 on
+microcontrollers' 7 test images: one object). With a cosine schedule the last weights are
+already an average of sorts, so `train` keeps them unless asked (``--ema``).
 """
 import math
 
@@ -27,7 +27,8 @@ class ModelEMA:
         self.updates = 0
         self.model.load_state_dict(model.state_dict())
         self.model.eval()
-        self._pairs = list(zip(self.model._state_tensors().values(), model._state_tensors().values()))
+        self._pairs = list(zip(self.model._state_tensors().values(),
+                               model._state_tensors().values()))
 
     def factor(self):
         return self.decay * (1 - math.exp(-self.updates / self.tau))
@@ -44,8 +45,10 @@ class ModelEMA:
                     avg.data[...] = w.data
 
     def state_dict(self):
-        return {"updates": self.updates, "decay": self.decay, "tau": self.tau, "model": self.model.state_dict()}
+        return {"updates": self.updates, "decay": self.decay, "tau": self.tau,
+                "model": self.model.state_dict()}
 
     def load_state_dict(self, state):
-        self.updates, self.decay, self.tau = int(state["updates"]), float(state["decay"]), float(state["tau"])
+        self.updates = int(state["updates"])
+        self.decay, self.tau = float(state["decay"]), float(state["tau"])
         self.model.load_state_dict(state["model"])

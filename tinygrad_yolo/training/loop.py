@@ -1,9 +1,9 @@
-"""The training run: options and data checked first, a schedule chosen from the data, then the
-loop, which saves an exact checkpoint at step boundaries and keeps the best weights seen.
+"""The training loop: ``Trainer.fit`` trains from where the run stands to its last step.
 
-    check the options  ->  read the data, decode every image once  ->  plan (recipe.py)
-    ->  claim a run folder  ->  steps, with validation every few epochs  ->  save best.npz and
-    last.npz  ->  evaluate best.npz  ->  the report
+    for batch in batches:  step  ->  log  ->  at an epoch's end: validate when due, save
+
+Each batch arrives with its targets encoded on the loader's threads (``EncodeTargets``, the
+loader's collate); a step is forward, loss, backward and the optimizer's update, nothing else.
 
 Exactness: a run stopped by Ctrl-C or SIGTERM finishes its step, saves, and exits; resumed, it
 ends bit for bit where the uninterrupted run ends (weights, batch-norm statistics, optimizer,
@@ -12,37 +12,73 @@ saved (the package generator, for dropout).
 """
 import dataclasses
 import math
-import os
 import time
-from pathlib import Path
+from contextlib import closing
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
+import numpy as np
 
 from .. import optim
 from ..data import DataLoader, TrainTransform
 from ..detection import YOLOv1Loss, encode_batch
+from ..inference import EvaluationStopped, evaluate
 from ..nn import init
 from ..tensor import Tensor
 from ..utils import get_rng, seed as seed_everything
 from . import recipe
-from .checkpoint import build_model, read_checkpoint, save_checkpoint
-from .config import RUNTIME_OPTIONS, TrainConfig, check_config, stride_for
-from .data import open_training_data, verify_images
+from .checkpoint import build_model, save_checkpoint
+from .config import stride_for
 from .ema import ModelEMA
-from .pending import PendingSteps
 from .errors import TrainError
-from .evaluate import EvaluationStopped, evaluate
-from .report import Console, epoch_rows, plot_confusion, plot_pr_curves, plot_results, write_results_csv
-from .run_folder import MetricsLog, RunFolder, dumps, latest_run
+from .pending import PendingSteps
 from .signals import StopOnSignal, Stopped
 
 SAVE_EVERY_SECONDS = 300  # mid-epoch checkpoints too, so a long epoch can't lose more than this
+
+
+@dataclass
+class Progress:
+    """Where a run stands; every checkpoint keeps it (as a dict, under train/progress)."""
+    epoch: int = 0                         # epochs finished
+    batch: int = 0                         # batches of the current epoch trained
+    step: int = 0                          # optimizer steps taken
+    dropped: int = 0                       # objects that lost their cell to a larger one
+    objects: int = 0                       # objects trained on
+    best_map: Optional[float] = None       # the best validation mAP@0.5 (best.npz's weights)
+    best_step: Optional[int] = None
+    last_eval_step: Optional[int] = None
+    evals: int = 0
+
+
+class TrainBatch(NamedTuple):
+    """What a step receives."""
+    images: np.ndarray     # (N, 3, H, W) float32
+    targets: np.ndarray    # (N, S, S, 5 + C) float32 (encode_batch), w, h in whole-image units
+    dropped: int           # objects that lost their cell to a larger one
+    objects: int           # objects trained on
+
+
+class EncodeTargets:
+    """The training loader's collate: a batch's boxes become the loss's target grid, on the
+    loader's threads. Difficult/crowd boxes are for evaluation only."""
+
+    def __init__(self, grid, num_classes, size_scale):
+        self.grid, self.num_classes, self.size_scale = grid, num_classes, size_scale
+
+    def __call__(self, batch):
+        keep = [~d for d in batch.difficult]
+        targets, dropped = encode_batch([b[k] for b, k in zip(batch.boxes, keep)],
+                                        [lb[k] for lb, k in zip(batch.labels, keep)], self.grid,
+                                        self.num_classes, self.size_scale)
+        return TrainBatch(batch.images, targets, dropped, int(sum(int(k.sum()) for k in keep)))
 
 
 class _StopRequested(Exception):
     """A signal asked the loop to stop; raised at a step boundary only."""
 
 
-class _EpochMeter:
+class EpochMeter:
     """Images, seconds and mean loss parts since the last epoch line."""
 
     def __init__(self):
@@ -66,72 +102,55 @@ class _EpochMeter:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
 
 
-def resume_config(saved: dict, cfg: TrainConfig, given) -> TrainConfig:
-    """The saved run's options; an option given again must agree with it, except the runtime
-    ones (device, workers, ...) and a larger --steps / --epochs, which extends the run."""
-    merged = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.names()})
-    for name in given:
-        value, before = getattr(cfg, name), saved.get(name)
-        if name in RUNTIME_OPTIONS:
-            setattr(merged, name, value)
-        elif name in ("steps", "epochs"):
-            setattr(merged, name, value)  # checked against the saved schedule once the data is read
-        elif name in ("out", "resume"):
-            continue
-        elif name == "data" and value is not None and before is not None and _same_path(value, before):
-            continue
-        elif value != before:
-            flag = "--" + {"S": "grid", "B": "boxes"}.get(name, name).replace("_", "-")
-            raise TrainError(f"{flag} {value} conflicts with the run's {before}: --resume continues the run "
-                             f"with all of its options (drop {flag}, or start a new run without --resume)")
-    return merged
-
-
-def _same_path(a, b):
-    return Path(os.path.expanduser(a)).resolve() == Path(os.path.expanduser(b)).resolve()
-
-
-def _absolute_data(cfg):
-    """The data path as an absolute one, so a resumed run or `eval` finds it from anywhere."""
-    if cfg.data is None:
-        return cfg
-    return dataclasses.replace(cfg, data=str(Path(os.path.expanduser(cfg.data)).resolve()))
-
-
 class Trainer:
-    """One run. ``train()`` below is the whole procedure; this object holds its state."""
+    """One run: its model, optimizer and schedule, and ``fit``, the loop that trains them.
 
-    def __init__(self, cfg, console):
-        self.cfg, self.console = cfg, console
-        self.state = dict(epoch=0, batch=0, step=0, dropped=0, objects=0, best_map=None, best_step=None,
-                          last_eval_step=None, evals=0)
+    plan: recipe.plan's choices (the config, the training window's grid and size scale, ...);
+    data: training.data's TrainingData; run: the claimed RunFolder; metrics_log: its
+    metrics.jsonl; started: the run's perf_counter() start, for the times logged."""
 
-    # ---- setup ---------------------------------------------------------------------------------
-    def build(self, classes, plan):
+    def __init__(self, plan, data, run, console, metrics_log, started):
+        self.plan, self.cfg, self.data, self.run = plan, plan.config, data, run
+        self.console, self.metrics_log, self.started = console, metrics_log, started
+        self.progress = Progress()
+        self.build()
         cfg = self.cfg
+        transform = TrainTransform(cfg.img_size, **plan.augment)
+        encode = EncodeTargets(plan.grid, len(data.classes), plan.size_scale)
+        self.loader = DataLoader(data.train, cfg.batch_size, transform, shuffle=True,
+                                 drop_last=True, num_workers=cfg.workers, seed=cfg.seed,
+                                 collate=encode)
+        self.steps_per_epoch = len(self.loader)
+        self.stop_at = cfg.steps if cfg.max_steps is None else min(cfg.max_steps, cfg.steps)
+        self.stop = StopOnSignal(console.line)
+        self.pending = PendingSteps(cfg.device)  # the steps whose loss is still on the device
+        self.meter, self.bar, self.last_saved = EpochMeter(), None, None
+
+    # ---- the model and its state ---------------------------------------------------------------
+    def build(self):
+        """The model, loss, optimizer and schedule (and the moving average), from the seed."""
+        cfg, plan = self.cfg, self.plan
         seed_everything(cfg.seed)
-        self.model = build_model(self.model_config(len(classes)))
+        self.model = build_model(self.model_config())
         self.model.to(cfg.device)
-        # Training on windows: the grid of a window, and w, h measured in the whole image's units
-        # (what the network predicts when it detects on a whole image) scaled to the window's.
-        window = cfg.window or cfg.img_size
-        self.grid = window // (cfg.img_size // cfg.S)
-        self.size_scale = cfg.img_size / window
-        self.criterion = YOLOv1Loss(S=self.grid, B=cfg.B, C=len(classes), lambda_class=cfg.lambda_class,
-                                    size_scale=self.size_scale, parts_on_host=False)
+        self.criterion = YOLOv1Loss(S=plan.grid, B=cfg.B, C=len(self.data.classes),
+                                    lambda_class=cfg.lambda_class, size_scale=plan.size_scale,
+                                    parts_on_host=False)
         self.opt = optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        cosine = optim.CosineAnnealingLR(self.opt, T_max=max(1, cfg.steps - plan.warmup_steps))
         self.sched = optim.LinearWarmup(self.opt, warmup_steps=plan.warmup_steps, start_factor=0.1,
-                                        after=optim.CosineAnnealingLR(self.opt, T_max=max(1, cfg.steps - plan.warmup_steps)))
+                                        after=cosine)
         self.ema = None
         if cfg.ema:
             with init.skip_init():
                 average = build_model(self.model.config).to(cfg.device)
             self.ema = ModelEMA(self.model, average, steps=cfg.steps)
 
-    def model_config(self, num_classes):
+    def model_config(self):
         cfg = self.cfg
-        return dict(backbone=cfg.backbone, S=cfg.S, B=cfg.B, C=num_classes, img_size=cfg.img_size, width=cfg.width,
-                    head=cfg.head, stride=stride_for(cfg.img_size, cfg.S))
+        return dict(backbone=cfg.backbone, S=cfg.S, B=cfg.B, C=len(self.data.classes),
+                    img_size=cfg.img_size, width=cfg.width, head=cfg.head,
+                    stride=stride_for(cfg.img_size, cfg.S))
 
     @property
     def eval_model(self):
@@ -142,313 +161,198 @@ class Trainer:
         so its schedule (a closed-form function of the step) is the new one, at the saved step."""
         self.model.load_state_dict(train_state["model"])
         self.opt.load_state_dict(train_state["optimizer"])
-        self.state.update(train_state["progress"])
+        self.progress = Progress(**train_state["progress"])
         if extended:
-            recipe.seek(self.sched, self.state["step"])
+            recipe.seek(self.sched, self.progress.step)
         else:
             self.sched.load_state_dict(train_state["scheduler"])
         if self.ema is not None:
             self.ema.load_state_dict(train_state["ema"])
         get_rng().bit_generator.state = train_state["rng"]
 
-    def checkpoint(self, data_info, classes, full=True):
-        ckpt = {"model": self.eval_model.state_dict(), "config": self.model.config, "classes": list(classes),
-                "data": data_info, "train_config": dataclasses.asdict(self.cfg)}
+    def checkpoint(self, full=True):
+        """The checkpoint dict (checkpoint.py); ``full``: with the state to continue from."""
+        ckpt = {"model": self.eval_model.state_dict(), "config": self.model.config,
+                "classes": list(self.data.classes), "data": self.data.info,
+                "train_config": dataclasses.asdict(self.cfg)}
         if full:
             ckpt["train"] = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                             "scheduler": self.sched.state_dict(), "progress": dict(self.state),
+                             "scheduler": self.sched.state_dict(),
+                             "progress": dataclasses.asdict(self.progress),
                              "ema": None if self.ema is None else self.ema.state_dict(),
                              "rng": get_rng().bit_generator.state}
         return ckpt
 
-    # ---- one step ------------------------------------------------------------------------------
-    def step(self, batch, num_classes):
-        keep = [~d for d in batch.difficult]  # difficult/crowd boxes are for evaluation only
-        targets, lost = encode_batch([b[k] for b, k in zip(batch.boxes, keep)],
-                                     [lb[k] for lb, k in zip(batch.labels, keep)], self.grid, num_classes)
-        targets[..., 2:4] /= self.size_scale  # w, h of the whole image, as the network predicts them
+    # ---- the loop ------------------------------------------------------------------------------
+    def fit(self):
+        """Train to the run's last step (or --max-steps); a signal stops it saved (Stopped)."""
+        self.model.train()
+        self.meter.reset()
+        self.last_saved = time.perf_counter()
+        with self.stop, closing(self.batches()) as batches:
+            try:
+                if self.eval_due():  # resumed at an epoch's end whose validation a signal stopped
+                    self.validate_and_save()
+                for batch in batches:
+                    self.check_stop()
+                    self.log(*self.step(batch), images=len(batch.images))
+                    if self.progress.batch >= self.steps_per_epoch:
+                        self.end_epoch()
+                    elif time.perf_counter() - self.last_saved > SAVE_EVERY_SECONDS:  # a long epoch
+                        self.save()
+                    if self.progress.step >= self.stop_at:
+                        break
+                self.close_bar()
+                self.check_stop()
+                if self.eval_due():  # the run ended inside an epoch (--max-steps, or part epochs)
+                    self.epoch_line(*self.validate_and_save())
+            except (_StopRequested, EvaluationStopped):
+                self.save_and_stop()
+            finally:
+                self.close_bar()
+        return self.progress
+
+    def batches(self):
+        """The training batches from where the run stands on, epochs following each other (the
+        loader never stalls between them); none when the run is already at its end."""
+        p = self.progress
+        if p.step >= self.stop_at:
+            return
+        stream = self.loader.stream(p.epoch, p.batch)
+        try:
+            for _, _, batch in stream:
+                yield batch
+        finally:
+            stream.close()  # stops the loader's threads
+
+    def step(self, batch):
+        """One optimizer step; returns the loss and its parts as they are on the device."""
         pred = self.model(Tensor(batch.images, device=self.cfg.device))
-        loss, parts = self.criterion(pred, targets)
+        loss, parts = self.criterion(pred, batch.targets)
         self.opt.zero_grad()
         loss.backward()
-        if self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss (pending.py)
-            self.check_finite(float(loss.data), self.state["step"] + 1)
+        if self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss
+            self.check_finite(float(loss.data), self.progress.step + 1)
         self.opt.step()
         self.sched.step()
         if self.ema is not None:
             self.ema.update()
-        self.state["step"] += 1
-        self.state["batch"] += 1
-        self.state["dropped"] += lost
-        self.state["objects"] += int(sum(int(k.sum()) for k in keep))
+        p = self.progress
+        p.step, p.batch = p.step + 1, p.batch + 1
+        p.dropped, p.objects = p.dropped + batch.dropped, p.objects + batch.objects
         return loss.data.reshape(()), parts
+
+    def log(self, loss, parts, images):
+        """Keep the step's loss with the host values that go with it, and hand the steps whose
+        losses are read to ``take``: each step on the CPU; on a GPU every log line, epoch end
+        and save, one wait for all the steps since (pending.py)."""
+        p = self.progress
+        if self.bar is None:
+            title = f"epoch {p.epoch + 1}/{self.plan.epochs}"
+            self.bar = self.console.bar(self.steps_per_epoch, title, initial=p.batch - 1)
+        self.meter.add_images(images)
+        info = dict(step=p.step, epoch=p.epoch, lr=self.opt.param_groups[0]["lr"],
+                    images_per_s=self.meter.rate(), dropped=p.dropped, objects=p.objects)
+        self.take(self.pending.add(loss, parts, info))
+        saving = time.perf_counter() - self.last_saved > SAVE_EVERY_SECONDS
+        if (p.step % self.cfg.log_every == 0 or p.step == 1 or p.batch >= self.steps_per_epoch
+                or p.step >= self.stop_at or saving):
+            self.settle()
+        self.bar.update(1)
+
+    def take(self, records):
+        """The steps' losses, now floats: checked, added to the epoch's means, shown, logged."""
+        for value, parts, info in records:
+            self.check_finite(value, info["step"])
+            self.meter.add_parts(parts)
+            if self.bar is not None:
+                self.bar.set_postfix(loss=f"{value:.3f}", img_s=f"{info['images_per_s']:.0f}")
+            if info["step"] % self.cfg.log_every == 0 or info["step"] == 1:
+                self.metrics_log.write(event="step", step=info["step"], epoch=info["epoch"],
+                                       loss=value, **parts, lr=info["lr"],
+                                       images_per_s=info["images_per_s"],
+                                       dropped_objects=info["dropped"], objects=info["objects"])
+
+    def settle(self):
+        self.take(self.pending.flush())
 
     def check_finite(self, value, step):
         if not math.isfinite(value):
             raise TrainError(f"the loss became {value} at step {step}; last.npz holds the run "
                              f"as it was before; try a lower --lr (now {self.cfg.lr:g})")
 
+    # ---- epochs, validation, checkpoints -------------------------------------------------------
+    def end_epoch(self):
+        self.close_bar()
+        p = self.progress
+        p.epoch, p.batch = p.epoch + 1, 0
+        self.epoch_line(*self.validate_and_save())
 
-def _data_banner(data, plan, cfg):
-    src = data.source
-    train_line = f"train {len(data.train):,} images / {data.train.num_boxes():,} boxes ({data.info['train_split']})"
-    if data.info.get("held_out"):
-        held = data.info["held_out"]
-        val_line = (f"val {len(data.val):,} images / {data.val.num_boxes():,} boxes: {held['fraction']:.0%} of "
-                    f"{data.info['train_split']} held out (seed {held['seed']}; the ids are in the checkpoint "
-                    f"and split.json)")
-    else:
-        val_line = f"val {len(data.val):,} images / {data.val.num_boxes():,} boxes ({data.info['val_split']})"
-    names = ", ".join(src.classes) if len(src.classes) <= 24 else ", ".join(src.classes[:24]) + ", ..."
-    rows = [("data", [f"{src.layout} at {src.path}", train_line, val_line] + src.notes),
-            ("classes", f"{len(src.classes)}: {names}")]
-    return rows + plan.banner_rows()
+    def eval_due(self):
+        p = self.progress
+        finished_epoch = p.batch == 0 and p.epoch > 0
+        at_end = p.step >= self.stop_at
+        return p.last_eval_step != p.step and (
+            at_end or (finished_epoch and p.epoch % self.plan.eval_every == 0))
 
-
-def train(cfg: TrainConfig, resume=False, given=(), progress=True, console=None) -> dict:
-    """Train a YOLOv1 detector as ``cfg`` says; returns the final metrics dict.
-
-    resume: continue the run in ``cfg.out`` (the latest run under it when it holds none) with
-    the options saved in its checkpoint; ``given`` names the options the user set explicitly.
-    """
-    console = console or Console(progress=progress)
-    check_config(cfg)
-    cfg = _absolute_data(cfg)
-    saved = None
-    if resume:
-        folder = Path(cfg.out) if (Path(cfg.out) / "last.npz").is_file() else latest_run(cfg.out)
-        run = RunFolder.existing(folder)
-        try:
-            saved = read_checkpoint(run / "last.npz")
-            if "train" not in saved:
-                raise TrainError(f"{run / 'last.npz'}: holds no training state to resume from")
-            cfg = resume_config(saved["train_config"], cfg, given)
-            check_config(cfg)
-        except BaseException:
-            run.close()
-            raise
-    else:
-        run = None
-    runs = [run]  # _train claims a new run's folder once the data has been checked
-    try:
-        return _train(cfg, runs, saved, console)
-    finally:
-        if runs[-1] is not None:
-            runs[-1].close()
-
-
-def _train(cfg, runs, saved, console):
-    started = time.perf_counter()
-    run = runs[0]
-    data = open_training_data(cfg, saved["data"] if saved else None)
-    if saved and saved["classes"] != data.classes:
-        raise TrainError(f"the data's classes {data.classes} are not the run's {saved['classes']}")
-    bar = console.bar(len(data.train) + len(data.val), "checking images", unit="img")
-    verify_images([data.train, data.val], cfg.workers, bar.update)
-    bar.close()
-    plan = recipe.plan(cfg, data.train, data.val, saved_config=saved["train_config"] if saved else None)
-    cfg = plan.config
-    for ds in (data.train, data.val):  # big photos: let the JPEG decoder shrink them (2x the input is plenty)
-        ds.draft_size = 2 * cfg.img_size
-    if run is None:
-        run = RunFolder.create(cfg.out, cfg.exist_ok)
-        runs.append(run)
-        fresh = True
-    else:
-        fresh = False
-    removed = run.clean_temp()
-    trainer = Trainer(cfg, console)
-    trainer.build(data.classes, plan)
-    if saved:
-        trainer.restore(saved["train"], extended=cfg.steps != saved["train_config"]["steps"])
-    else:
-        (run / "split.json").write_text(dumps(data.info, indent=2) + "\n")
-        (run / "config.json").write_text(dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    if data.warnings:
-        (run / "data_warnings.txt").write_text("\n".join(data.warnings) + "\n")
-
-    log = MetricsLog(run / "metrics.jsonl")
-    state = trainer.state
-    rows = _data_banner(data, plan, cfg)
-    rows += [("model", f"YOLOv1 on {cfg.backbone} (width {cfg.width:g}, {cfg.head} head): "
-                       f"{sum(p.size for p in trainer.model.parameters()):,} parameters"),
-             ("device", cfg.device), ("run", f"{run}" + ("" if fresh else f" (resumed at step {state['step']})"))]
-    if data.warnings:
-        rows.append(("warnings", [f"{len(data.warnings)} about the data (in {run / 'data_warnings.txt'}), e.g.",
-                                  *data.warnings[:3]]))
-    if removed:
-        rows.append(("cleaned", f"{len(removed)} temporary file(s) of an interrupted save"))
-    console.banner(rows)
-    log.write(event="start" if fresh else "resume", step=state["step"], epoch=state["epoch"], classes=data.classes,
-              train_images=len(data.train), val_images=len(data.val), data=data.info, config=dataclasses.asdict(cfg))
-
-    loader = DataLoader(data.train, cfg.batch_size, TrainTransform(cfg.img_size, **plan.augment), shuffle=True,
-                        drop_last=True, num_workers=cfg.workers, seed=cfg.seed)
-    steps_per_epoch = len(loader)
-    stop_at = cfg.steps if cfg.max_steps is None else min(cfg.max_steps, cfg.steps)
-    epochs = plan.epochs
-    num_classes = len(data.classes)
-    last = run / "last.npz"
-    best = run / "best.npz"
-
-    def save_last():
-        settle()  # no checkpoint before the pending steps' losses are known to be finite
-        save_checkpoint(last, trainer.checkpoint(data.info, data.classes))
-
-    def validate(stop):
-        """Validation of the averaged weights; keeps best.npz. Returns (mAP, best?)."""
-        metrics = evaluate(trainer.eval_model, data.val, cfg.device, cfg.batch_size, cfg.eval_max_images,
-                           cfg.workers, stop=stop)
-        value = metrics["map50"]
-        state["last_eval_step"] = state["step"]
-        state["evals"] += 1
-        improved = value is not None and (state["best_map"] is None or value > state["best_map"])
-        if improved:
-            state["best_map"], state["best_step"] = value, state["step"]
-            save_checkpoint(best, trainer.checkpoint(data.info, data.classes, full=False))
+    def validate_and_save(self):
+        """At an epoch's end and the run's: validation when due, then last.npz. Returns
+        (mAP, best so far?)."""
+        self.settle()
+        value, improved = self.validate() if self.eval_due() else (None, False)
+        self.save()
         return value, improved
 
-    def eval_due():
-        finished_epoch = state["batch"] == 0 and state["epoch"] > 0
-        at_end = state["step"] >= stop_at
-        return (state["last_eval_step"] != state["step"]) and (
-            at_end or (finished_epoch and state["epoch"] % plan.eval_every == 0))
+    def validate(self):
+        """mAP@0.5 of the evaluated weights on the validation split; best.npz keeps the best."""
+        cfg, p = self.cfg, self.progress
+        metrics = evaluate(self.eval_model, self.data.val, cfg.device, cfg.batch_size,
+                           cfg.eval_max_images, cfg.workers, stop=self.stop)
+        value = metrics["map50"]
+        p.last_eval_step = p.step
+        p.evals += 1
+        improved = value is not None and (p.best_map is None or value > p.best_map)
+        if improved:
+            p.best_map, p.best_step = value, p.step
+            save_checkpoint(self.run / "best.npz", self.checkpoint(full=False))
+        return value, improved
 
-    meter = _EpochMeter()
-    pending = PendingSteps(cfg.device)  # the steps whose loss is still on the device
-    last_saved = time.perf_counter()
-    bar = None
+    def save(self):
+        """last.npz, once the pending steps' losses are known to be finite."""
+        self.settle()
+        save_checkpoint(self.run / "last.npz", self.checkpoint())
+        self.last_saved = time.perf_counter()
 
-    def take(records):
-        """The steps' losses, now floats: checked, added to the epoch's means, shown, logged."""
-        for value, parts, info in records:
-            trainer.check_finite(value, info["step"])
-            meter.add_parts(parts)
-            if bar is not None:
-                bar.set_postfix(loss=f"{value:.3f}", img_s=f"{info['images_per_s']:.0f}")
-            if info["step"] % cfg.log_every == 0 or info["step"] == 1:
-                log.write(event="step", step=info["step"], epoch=info["epoch"], loss=value, **parts, lr=info["lr"],
-                          images_per_s=info["images_per_s"], dropped_objects=info["dropped"],
-                          objects=info["objects"])
+    def epoch_line(self, val, improved):
+        p, cfg, rate = self.progress, self.cfg, self.meter.rate()
+        eta = (self.stop_at - p.step) * cfg.batch_size / max(rate, 1e-9)
+        shown = p.epoch + (1 if p.batch else 0)  # a run that ends inside an epoch shows that one
+        self.console.epoch(shown, self.plan.epochs, p.step, cfg.steps, self.meter.means(), rate,
+                           eta, val, improved)
+        self.metrics_log.write(event="epoch", step=p.step, epoch=p.epoch,
+                               seconds=time.perf_counter() - self.started, map50=val,
+                               best_map50=p.best_map)
+        self.meter.reset()
 
-    def settle():
-        take(pending.flush())
+    def close_bar(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
-    def boundary():
-        """At the end of an epoch and of the run: validate when due, then save."""
-        settle()
-        val, improved = validate(stop) if eval_due() else (None, False)
-        save_last()
-        return val, improved
+    # ---- stopping ------------------------------------------------------------------------------
+    def check_stop(self):
+        if self.stop.requested:
+            raise _StopRequested()
 
-    def epoch_line(val, improved):
-        rate = meter.rate()
-        eta = (stop_at - state["step"]) * cfg.batch_size / max(rate, 1e-9)
-        shown = state["epoch"] + (1 if state["batch"] else 0)  # a run that ends inside an epoch shows that one
-        console.epoch(shown, epochs, state["step"], cfg.steps, meter.means(), rate, eta, val, improved)
-        log.write(event="epoch", step=state["step"], epoch=state["epoch"], seconds=time.perf_counter() - started,
-                  map50=val, best_map50=state["best_map"])
-        meter.reset()
-
-    trainer.model.train()
-    with StopOnSignal(console.line) as stop:
-        stream = loader.stream(state["epoch"], state["batch"]) if state["step"] < stop_at else iter(())
-        bar = None
-        try:
-            if eval_due():  # resumed at an epoch's end whose validation a signal interrupted
-                boundary()
-            for epoch, k, batch in stream:  # epochs follow each other; the loader never stalls between
-                if stop.requested:
-                    raise _StopRequested()
-                if bar is None:
-                    bar = console.bar(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", initial=k)
-                loss, parts = trainer.step(batch, num_classes)
-                meter.add_images(len(batch.images))
-                take(pending.add(loss, parts, dict(step=state["step"], epoch=state["epoch"],
-                                                   lr=trainer.opt.param_groups[0]["lr"], images_per_s=meter.rate(),
-                                                   dropped=state["dropped"], objects=state["objects"])))
-                if (state["step"] % cfg.log_every == 0 or state["step"] == 1 or state["batch"] >= steps_per_epoch
-                        or state["step"] >= stop_at or time.perf_counter() - last_saved > SAVE_EVERY_SECONDS):
-                    settle()  # a GPU waits here, once per log line, epoch and save
-                bar.update(1)
-                if state["batch"] >= steps_per_epoch:
-                    bar.close()
-                    bar = None
-                    state["epoch"], state["batch"] = state["epoch"] + 1, 0
-                    epoch_line(*boundary())
-                    last_saved = time.perf_counter()
-                elif time.perf_counter() - last_saved > SAVE_EVERY_SECONDS:  # a long epoch
-                    save_last()
-                    last_saved = time.perf_counter()
-                if state["step"] >= stop_at:
-                    break
-            if bar is not None:
-                bar.close()
-            if stop.requested:
-                raise _StopRequested()
-            if eval_due():  # the run ended inside an epoch (--max-steps, or steps not a whole number of epochs)
-                epoch_line(*boundary())
-        except (_StopRequested, EvaluationStopped):
-            save_last()  # settles first: a non-finite loss among the pending steps raises instead
-            log.write(event="stopped", step=state["step"], epoch=state["epoch"], signal=stop.name)
-            raise Stopped(f"stopped by {stop.name} at step {state['step']} of {cfg.steps}: saved {last}; continue "
-                          f"with: tinygrad-yolo train --resume --out {run}", stop.code) from None
-        finally:
-            if hasattr(stream, "close"):
-                stream.close()  # stops the loader's threads
-    train_seconds = time.perf_counter() - started
-    log.write(event="trained", step=state["step"], seconds=train_seconds)
-    log.close()
-    return finish(run, data, trainer, cfg, plan, console, train_seconds)
+    def save_and_stop(self):
+        """Save at this step boundary (settling first: a non-finite loss among the pending steps
+        raises instead), then raise Stopped, which carries the exit status."""
+        self.save()
+        p = self.progress
+        self.metrics_log.write(event="stopped", step=p.step, epoch=p.epoch, signal=self.stop.name)
+        raise Stopped(f"stopped by {self.stop.name} at step {p.step} of {self.cfg.steps}: saved "
+                      f"{self.run / 'last.npz'}; continue with: tinygrad-yolo train --resume --out "
+                      f"{self.run}", self.stop.code) from None
 
 
-def finish(run, data, trainer, cfg, plan, console, train_seconds):
-    """The final evaluation of best.npz and the report; training is already saved."""
-    from .checkpoint import load_checkpoint
-    best_path = run / "best.npz"
-    source = best_path if best_path.is_file() else run / "last.npz"
-    model, ckpt = load_checkpoint(source)
-    model.to(cfg.device)
-    state = trainer.state
-    console.line(f"evaluating {source.name} (step {state['best_step'] or state['step']}) on {len(data.val)} "
-                 f"validation images")
-    bar = console.bar(len(data.val), "evaluating", unit="img")
-    with StopOnSignal(console.line) as stop:
-        try:
-            metrics = evaluate(model, data.val, cfg.device, cfg.batch_size, workers=cfg.workers, stop=stop,
-                               progress=bar.update)
-        except EvaluationStopped:
-            raise Stopped(f"evaluation stopped by {stop.name}; the trained weights are saved in {source}; evaluate "
-                          f"them with: tinygrad-yolo eval --weights {source}", stop.code) from None
-    bar.close()
-    curves = metrics.pop("curves")
-    metrics.update(classes=data.classes, steps=state["step"], epochs=state["epoch"], best_step=state["best_step"],
-                   weights=str(source), train_seconds=train_seconds, dropped_objects=state["dropped"],
-                   objects=state["objects"], config=dataclasses.asdict(cfg), data=data.info, run=str(run))
-    (run / "metrics.json").write_text(dumps(metrics, indent=2) + "\n")
-    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(dumps({"event": "eval", "step": state["step"], "map50": metrics["map50"],
-                       "map50_11pt": metrics["map50_11pt"]}) + "\n")
-    console.table(data.classes, metrics)
-    title = f"{Path(str(data.source.path)).name}: {source.name}, step {state['best_step'] or state['step']}"
-    files = write_report(run, data, model, metrics, curves, cfg.device, title)
-    console.line(f"saved to {run}: {', '.join(files)}")
-    return metrics
-
-
-def write_report(run, data, model, metrics, curves, device, title):
-    """results.csv, results.png, pr_curve.png, confusion_matrix.png and val_*.jpg in the run folder."""
-    from .pictures import validation_pictures
-    rows = epoch_rows(run / "metrics.jsonl")
-    write_results_csv(run / "results.csv", rows)
-    plot_results(run / "results.png", run / "metrics.jsonl", title)
-    plot_pr_curves(run / "pr_curve.png", curves, data.classes, metrics["ap"], f"precision-recall\n{title}")
-    plot_confusion(run / "confusion_matrix.png", curves["confusion"], data.classes,
-                   f"confusion matrix at score >= 0.25, IoU >= 0.5\n{title}")
-    pictures = validation_pictures(run, model, data.val, device)
-    names = ["best.npz", "last.npz", "metrics.json", "results.csv", "results.png", "pr_curve.png",
-             "confusion_matrix.png"]
-    return [n for n in names if (run / n).is_file()] + ([f"val_*.jpg ({len(pictures)})"] if pictures else [])
-
-
-__all__ = ["train", "resume_config", "Trainer", "finish"]
+__all__ = ["Trainer", "Progress", "TrainBatch", "EncodeTargets", "SAVE_EVERY_SECONDS"]

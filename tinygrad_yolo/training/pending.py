@@ -17,7 +17,7 @@ from ..backend import array_module, to_numpy
 class PendingSteps:
     def __init__(self, device):
         self.at_once = device == "cpu"
-        self.records = []  # (loss, parts, info): loss and parts 0-d arrays, info a dict of host values
+        self.records = []  # (loss, parts, info): loss, parts 0-d arrays; info a dict of host values
 
     def __len__(self):
         return len(self.records)
@@ -28,7 +28,7 @@ class PendingSteps:
         return self.flush() if self.at_once else []
 
     def flush(self):
-        """[(loss, parts, info)] with loss and parts as Python floats, oldest first; empties the list."""
+        """[(loss, parts, info)], loss and parts as floats, oldest first; empties the list."""
         records, self.records = self.records, []
         if not records:
             return []

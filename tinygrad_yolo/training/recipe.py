@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TrainConfig, check_img_and_grid, check_window, stride_for
+from .config import TrainConfig, check_img_and_grid, check_window, conflict, stride_for
 from .errors import TrainError
 
 MIN_OBJECT_PX = 24       # the median object's side at the input size
@@ -31,7 +31,7 @@ MIN_IMG, MAX_IMG = 224, 640
 MAX_SHARED = 0.05        # at most this share of the objects may lose their cell to a larger one
 WINDOW = 192             # training windows of large inputs
 COMPUTE_BUDGET = 1.9e9   # images x pixels per image over the run: 1,180 steps of 32 at 224^2
-STRIDE16_COST = 1.3      # a stride-16 backbone's step, relative to stride 32 at the same size (measured)
+STRIDE16_COST = 1.3      # a stride-16 backbone's step, relative to stride 32 at the same size
 MIN_EPOCHS = 15
 EVALS = 12
 
@@ -45,7 +45,8 @@ def shared_cell_fraction(records, S):
         if len(b) == 0:
             continue
         cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-        cells = np.minimum((cy * S).astype(int), S - 1) * S + np.minimum((cx * S).astype(int), S - 1)
+        rows = np.minimum((cy * S).astype(int), S - 1)
+        cells = rows * S + np.minimum((cx * S).astype(int), S - 1)
         dropped += len(cells) - len(np.unique(cells))
         total += len(cells)
     return dropped / max(total, 1)
@@ -63,8 +64,9 @@ class Statistics:
 
 def statistics(dataset):
     records = dataset.records
-    sides = np.concatenate([np.sqrt(np.clip((r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1]), 0, None))
-                            for r in records if len(r.boxes)] or [np.zeros(0)])
+    areas = [(r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1])
+             for r in records if len(r.boxes)]
+    sides = np.concatenate([np.sqrt(np.clip(a, 0, None)) for a in areas] or [np.zeros(0)])
     image_side = float(np.median([max(r.width, r.height) for r in records])) if records else 0.0
     pct = (lambda q: float(np.percentile(sides, q)) if len(sides) else 0.0)
     return Statistics(len(records), len(sides), pct(50), pct(10), pct(90), image_side)
@@ -78,6 +80,9 @@ class Plan:
     eval_every: int              # epochs between validations
     augment: dict                # TrainTransform's keyword arguments
     notes: list                  # (banner key, text): each choice and why
+    grid: int                    # the training window's grid (S on whole images)
+    size_scale: float            # img_size / window: targets and predictions give w, h in the
+                                 # whole image's units, what the network predicts when it detects
 
     def banner_rows(self):
         return list(self.notes)
@@ -103,7 +108,8 @@ def choose_grid(stats, cfg, img, records):
     shared = shared_cell_fraction(records, coarse)
     if shared <= MAX_SHARED:
         return coarse, f"stride 32; {shared:.1%} of the objects share a cell there"
-    return fine, f"stride 16: at stride 32 (S = {coarse}) {shared:.1%} of the objects would share a cell"
+    return fine, (f"stride 16: at stride 32 (S = {coarse}) {shared:.1%} of the objects would "
+                  f"share a cell")
 
 
 def choose_window(cfg, img, S, stats):
@@ -113,38 +119,68 @@ def choose_window(cfg, img, S, stats):
         return img, "whole images"
     cell = img // S
     window = cell * math.ceil(max(WINDOW, 4 * stats.large_side * img) / cell)
-    return min(window, img), (f"windows of {min(window, img)} px cut from the {img}-px image, around an object "
-                              f"3 times in 4 (small objects at full size for "
-                              f"{(min(window, img) / img) ** 2:.0%} of the pixels; detection runs on whole images)")
+    window = min(window, img)
+    share = (window / img) ** 2
+    return window, (f"windows of {window} px cut from the {img}-px image, around an object 3 times "
+                    f"in 4 (small objects at full size for {share:.0%} of the pixels; detection "
+                    f"runs on whole images)")
 
 
 def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
     """Resolve every "choose from the data" option of ``cfg`` for the training split ``train``."""
-    stats = statistics(train)
     cfg = dataclasses.replace(cfg)
-    notes = []
     if saved_config is not None:  # a resumed run: its choices stand (steps may have been raised)
-        for name in ("img_size", "S", "window", "batch_size"):
+        for name in ("img_size", "S", "window"):
             setattr(cfg, name, saved_config[name])
+    notes = resolve_input(cfg, statistics(train), train.records)
+    asked = cfg.batch_size
+    if len(train) < cfg.batch_size:
+        notes.append(("batch", f"{len(train)} (the training split is smaller than --batch-size "
+                               f"{cfg.batch_size})"))
+        cfg.batch_size = len(train)
+    if saved_config is not None and cfg.batch_size != saved_config["batch_size"]:
+        raise conflict("batch_size", asked, saved_config["batch_size"])
+    steps_per_epoch = max(1, len(train) // cfg.batch_size)
+    window = cfg.window or cfg.img_size
+    saved_steps = None if saved_config is None else saved_config["steps"]
+    steps, how = choose_steps(cfg, steps_per_epoch, window, saved_steps)
+    cfg.steps, cfg.epochs = steps, None
+    epochs = math.ceil(cfg.steps / steps_per_epoch)
+    warmup_steps = int(round(cfg.warmup * cfg.steps))
+    eval_every = cfg.eval_every or max(1, round(epochs / EVALS))
+    cfg.eval_every = eval_every
+    notes.append(("schedule", f"{cfg.steps:,} steps of batch {cfg.batch_size} = {epochs} epochs of "
+                              f"{steps_per_epoch} steps ({how}); AdamW lr {cfg.lr:g}, warm-up "
+                              f"{warmup_steps} steps, then cosine; "
+                              f"{'EMA of the weights; ' if cfg.ema else ''}validation every "
+                              f"{eval_every} epoch{'s' if eval_every > 1 else ''}"))
+    augment = dict(scale=0.2, translate=0.2, window=cfg.window or None, mosaic=cfg.mosaic,
+                   dataset=train if cfg.mosaic else None)
+    return Plan(cfg, warmup_steps, epochs, eval_every, augment, notes,
+                grid=window // (cfg.img_size // cfg.S), size_scale=cfg.img_size / window)
+
+
+def resolve_input(cfg, stats, records):
+    """Set the input size, the grid and the window of ``cfg``; returns the banner's notes."""
     img, why_size = choose_size(stats, cfg)
-    S, why_grid = choose_grid(stats, cfg, img, train.records)
+    S, why_grid = choose_grid(stats, cfg, img, records)
     check_img_and_grid(img, S)
     window, why_window = choose_window(cfg, img, S, stats)
     check_window(img, S, window)
     cfg.img_size, cfg.S, cfg.window = img, S, (0 if window == img else window)
-    shared = shared_cell_fraction(train.records, S)
-    notes.append(("objects", f"{stats.objects:,} in {stats.images:,} training images; median side "
-                             f"{stats.median_side:.1%} of the image, 10% under {stats.small_side:.1%}"))
-    notes.append(("input", f"{img} x {img}, median object {stats.median_side * img:.0f} px ({why_size})"))
-    notes.append(("grid", f"S = {S}, {img // S}-px cells ({why_grid}); {shared:.1%} of the training objects "
-                          f"share a cell and are not learned"))
-    notes.append(("window", why_window))
+    shared = shared_cell_fraction(records, S)
+    return [("objects", f"{stats.objects:,} in {stats.images:,} training images; median side "
+                        f"{stats.median_side:.1%} of the image, 10% under {stats.small_side:.1%}"),
+            ("input", f"{img} x {img}, median object {stats.median_side * img:.0f} px "
+                      f"({why_size})"),
+            ("grid", f"S = {S}, {img // S}-px cells ({why_grid}); {shared:.1%} of the training "
+                     f"objects share a cell and are not learned"),
+            ("window", why_window)]
 
-    if len(train) < cfg.batch_size:
-        notes.append(("batch", f"{len(train)} (the training split is smaller than --batch-size {cfg.batch_size})"))
-        cfg.batch_size = len(train)
-    steps_per_epoch = max(1, len(train) // cfg.batch_size)
-    saved_steps = None if saved_config is None else saved_config["steps"]
+
+def choose_steps(cfg, steps_per_epoch, window, saved_steps=None):
+    """(steps, how chosen): as given, the resumed run's, or a fixed compute budget of at least
+    MIN_EPOCHS epochs; a resumed run's may only grow."""
     if cfg.epochs is not None:
         steps, how = cfg.epochs * steps_per_epoch, f"--epochs {cfg.epochs}"
     elif cfg.steps is not None and cfg.steps != saved_steps:
@@ -152,25 +188,15 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
     elif saved_steps is not None:
         steps, how = saved_steps, "the run's"
     else:
-        cost = STRIDE16_COST if stride_for(img, S) == 16 else 1.0
+        cost = STRIDE16_COST if stride_for(cfg.img_size, cfg.S) == 16 else 1.0
         budget = int(round(COMPUTE_BUDGET / (cfg.batch_size * window * window * cost)))
         steps = max(budget, MIN_EPOCHS * steps_per_epoch)
-        how = (f"a fixed compute budget at {window}^2" if steps == budget else f"at least {MIN_EPOCHS} epochs")
+        how = (f"a fixed compute budget at {window}^2" if steps == budget else
+               f"at least {MIN_EPOCHS} epochs")
     if saved_steps is not None and steps < saved_steps:
-        raise TrainError(f"--steps/--epochs can only extend a resumed run: it has {saved_steps} steps, "
-                         f"asked for {steps}")
-    cfg.steps, cfg.epochs = int(steps), None
-    epochs = math.ceil(cfg.steps / steps_per_epoch)
-    warmup_steps = int(round(cfg.warmup * cfg.steps))
-    eval_every = cfg.eval_every or max(1, round(epochs / EVALS))
-    cfg.eval_every = eval_every
-    notes.append(("schedule", f"{cfg.steps:,} steps of batch {cfg.batch_size} = {epochs} epochs of "
-                              f"{steps_per_epoch} steps ({how}); AdamW lr {cfg.lr:g}, warm-up "
-                              f"{warmup_steps} steps, then cosine; {'EMA of the weights; ' if cfg.ema else ''}"
-                              f"validation every {eval_every} epoch{'s' if eval_every > 1 else ''}"))
-    augment = dict(scale=0.2, translate=0.2, window=cfg.window or None, mosaic=cfg.mosaic,
-                   dataset=train if cfg.mosaic else None)
-    return Plan(cfg, warmup_steps, epochs, eval_every, augment, notes)
+        raise TrainError(f"--steps/--epochs can only extend a resumed run: it has {saved_steps} "
+                         f"steps, asked for {steps}")
+    return int(steps), how
 
 
 def seek(scheduler, step):

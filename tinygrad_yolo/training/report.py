@@ -5,7 +5,6 @@ val_*.jpg), after ultralytics' and darknet's reports.
 import csv
 import math
 import sys
-import time
 
 import numpy as np
 
@@ -36,8 +35,8 @@ class Console:
 
     def bar(self, total, desc, initial=0, unit="step"):
         from tqdm import tqdm
-        return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
-                    disable=not self.progress, file=sys.stderr)
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False,
+                    dynamic_ncols=True, disable=not self.progress, file=sys.stderr)
 
     def banner(self, rows):
         width = max(len(k) for k, _ in rows)
@@ -48,7 +47,8 @@ class Console:
     def epoch(self, epoch, epochs, step, steps, parts, rate, eta, val=None, best=False):
         loss = sum(parts.values())
         detail = " ".join(f"{k} {v:.2f}" for k, v in parts.items())
-        text = (f"epoch {epoch:>{len(str(epochs))}}/{epochs}  step {step:>{len(str(steps))}}/{steps}  "
+        text = (f"epoch {epoch:>{len(str(epochs))}}/{epochs}  "
+                f"step {step:>{len(str(steps))}}/{steps}  "
                 f"loss {loss:.3f} ({detail})  {rate:.0f} img/s  ETA {_fmt_time(eta)}")
         if val is not None:
             text += f"  val mAP@0.5 {_num(val)}" + (" (best)" if best else "")
@@ -57,14 +57,46 @@ class Console:
     def table(self, classes, metrics):
         """The per-class table of a final evaluation."""
         w = max([len(c) for c in classes] + [8])
-        self.line(f"{'class':<{w}}  {'images':>7}  {'objects':>7}  {'P':>6}  {'R':>6}  {'AP@0.5':>7}")
+        self.line(f"{'class':<{w}}  {'images':>7}  {'objects':>7}  {'P':>6}  {'R':>6}  "
+                  f"{'AP@0.5':>7}")
         images = metrics.get("images_with", [None] * len(classes))
         total_objects = sum(metrics["instances"])
-        self.line(f"{'all':<{w}}  {metrics['images']:>7}  {total_objects:>7}  {_num(_mean(metrics['precision'])):>6}  "
-                  f"{_num(_mean(metrics['recall'])):>6}  {_num(metrics['map50']):>7}")
+        self.line(f"{'all':<{w}}  {metrics['images']:>7}  {total_objects:>7}  "
+                  f"{_num(_mean(metrics['precision'])):>6}  {_num(_mean(metrics['recall'])):>6}  "
+                  f"{_num(metrics['map50']):>7}")
         for c, name in enumerate(classes):
-            self.line(f"{name:<{w}}  {images[c] if images[c] is not None else '-':>7}  {metrics['instances'][c]:>7}  "
-                      f"{_num(metrics['precision'][c]):>6}  {_num(metrics['recall'][c]):>6}  {_num(metrics['ap'][c]):>7}")
+            shown = images[c] if images[c] is not None else "-"
+            self.line(f"{name:<{w}}  {shown:>7}  {metrics['instances'][c]:>7}  "
+                      f"{_num(metrics['precision'][c]):>6}  {_num(metrics['recall'][c]):>6}  "
+                      f"{_num(metrics['ap'][c]):>7}")
+
+
+def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
+    """The start banner's rows: the data, the plan's choices and why, the model, the run folder."""
+    cfg, src = plan.config, data.source
+    info = data.info
+    train = (f"train {len(data.train):,} images / {data.train.num_boxes():,} boxes "
+             f"({info['train_split']})")
+    if info.get("held_out"):
+        held = info["held_out"]
+        val = (f"val {len(data.val):,} images / {data.val.num_boxes():,} boxes: "
+               f"{held['fraction']:.0%} of {info['train_split']} held out (seed {held['seed']}; "
+               f"the ids are in the checkpoint and split.json)")
+    else:
+        val = f"val {len(data.val):,} images / {data.val.num_boxes():,} boxes ({info['val_split']})"
+    names = ", ".join(src.classes[:24]) + (", ..." if len(src.classes) > 24 else "")
+    rows = [("data", [f"{src.layout} at {src.path}", train, val] + src.notes),
+            ("classes", f"{len(src.classes)}: {names}")] + plan.banner_rows()
+    rows += [("model", f"YOLOv1 on {cfg.backbone} (width {cfg.width:g}, {cfg.head} head): "
+                       f"{parameters:,} parameters"),
+             ("device", cfg.device),
+             ("run", f"{run}" + ("" if resumed_at is None else f" (resumed at step {resumed_at})"))]
+    if data.warnings:
+        rows.append(("warnings", [f"{len(data.warnings)} about the data (in "
+                                  f"{run / 'data_warnings.txt'}), e.g.", *data.warnings[:3]]))
+    if removed:
+        rows.append(("cleaned", f"{len(removed)} temporary file(s) of an interrupted save"))
+    return rows
 
 
 def _mean(values):
@@ -85,13 +117,16 @@ def epoch_rows(metrics_path):
             current.setdefault("steps", []).append(r)
         elif r.get("event") == "epoch":
             steps = current.get("steps", [])
-            row = {"epoch": r["epoch"], "step": r["step"], "seconds": round(r.get("seconds", 0.0), 1)}
+            row = {"epoch": r["epoch"], "step": r["step"],
+                   "seconds": round(r.get("seconds", 0.0), 1)}
             for part in PARTS:
                 vals = [s[part] for s in steps if s.get(part) is not None]
                 row[part] = round(float(np.mean(vals)), 5) if vals else None
-            row["loss"] = round(sum(row[p] for p in PARTS), 5) if all(row[p] is not None for p in PARTS) else None
+            whole = all(row[p] is not None for p in PARTS)
+            row["loss"] = round(sum(row[p] for p in PARTS), 5) if whole else None
             row["lr"] = steps[-1].get("lr") if steps else None
-            row["images_per_s"] = round(steps[-1]["images_per_s"], 1) if steps and steps[-1].get("images_per_s") else None
+            rate = steps[-1].get("images_per_s") if steps else None
+            row["images_per_s"] = round(rate, 1) if rate else None
             row["val_map50"] = r.get("map50")
             out.append(row)
             current = {}
@@ -158,8 +193,8 @@ def plot_pr_curves(path, curves, classes, ap, title):
             continue
         # the monotone envelope VOC's AP integrates, drawn as a step curve
         env = np.maximum.accumulate(p[::-1])[::-1] if len(p) else p
-        ax.step(np.concatenate([[0], r]), np.concatenate([[env[0] if len(env) else 0], env]), where="post",
-                lw=1, alpha=0.8, label=f"{name} {ap[c]:.3f}")
+        ax.step(np.concatenate([[0], r]), np.concatenate([[env[0] if len(env) else 0], env]),
+                where="post", lw=1, alpha=0.8, label=f"{name} {ap[c]:.3f}")
         interpolated.append(np.array([env[r >= t].max() if np.any(r >= t) else 0.0 for t in grid]))
     if interpolated:
         mean = np.mean(interpolated, axis=0)
@@ -171,7 +206,8 @@ def plot_pr_curves(path, curves, classes, ap, title):
     ax.set_ylabel("precision")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8 if len(classes) <= 20 else 6, ncol=1 if len(classes) <= 12 else 2)
+    ax.legend(loc="lower left", fontsize=8 if len(classes) <= 20 else 6,
+              ncol=1 if len(classes) <= 12 else 2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -207,10 +243,3 @@ def plot_confusion(path, matrix, classes, title):
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
-
-class Stopwatch:
-    def __init__(self):
-        self.start = time.perf_counter()
-
-    def seconds(self):
-        return time.perf_counter() - self.start

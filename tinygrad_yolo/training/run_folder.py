@@ -5,6 +5,9 @@ A new run never writes into a folder that holds files: ``runs/yolo`` taken, it b
 A lock file (``.lock``, an advisory ``flock`` held while the run lives) refuses a second
 process in the same folder; the operating system drops it when the process dies, however it
 dies. Temporary files of interrupted atomic writes are removed when a run (re)opens its folder.
+
+    with RunFolder.create("runs/yolo") as run:    # or RunFolder.existing(...) to resume
+        ...                                       # the lock is released however this ends
 """
 import json
 import math
@@ -22,6 +25,8 @@ LOCK_NAME = ".lock"
 
 
 class RunFolder:
+    """A run's folder, locked while the object is open; ``run / "last.npz"`` is a path in it."""
+
     def __init__(self, path: Path, lock_fd: int):
         self.path = Path(path)
         self._lock_fd = lock_fd
@@ -54,12 +59,11 @@ class RunFolder:
         raise TrainError(f"--out {base}: no free run folder name left")
 
     @classmethod
-    def existing(cls, path) -> "RunFolder":
-        """The folder of a run to resume: it must hold a checkpoint."""
-        path = Path(path)
+    def existing(cls, out) -> "RunFolder":
+        """The run to resume: ``out`` when it holds a checkpoint, else the latest run under it."""
+        path = Path(out)
         if not (path / "last.npz").is_file():
-            raise TrainError(f"--resume: {path} holds no last.npz to resume from"
-                             + ("" if path.is_dir() else " (no such folder)"))
+            path = latest_run(out)
         return cls(path, _lock(path))
 
     # ---- housekeeping ------------------------------------------------------------------------
@@ -73,6 +77,13 @@ class RunFolder:
             except OSError:
                 pass
         return removed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def close(self):
         if self._lock_fd is not None:
@@ -91,7 +102,7 @@ class RunFolder:
 
 
 def latest_run(base) -> Path:
-    """The most recently written run of ``base`` (runs/yolo, runs/yolo2, ...) holding a checkpoint."""
+    """The most recently written run of ``base`` (runs/yolo, runs/yolo2, ...) with a checkpoint."""
     base = Path(base)
     candidates = [p for p in base.parent.glob(base.name + "*")
                   if p.is_dir() and (p.name == base.name or p.name[len(base.name):].isdigit())
@@ -111,8 +122,8 @@ def _lock(path: Path) -> int:
                 pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             finally:
                 os.close(fd)
-            raise TrainError(f"run folder {path} is in use by another training (pid {pid}); wait for it, "
-                             f"or choose another --out") from None
+            raise TrainError(f"run folder {path} is in use by another training (pid {pid}); wait "
+                             f"for it, or choose another --out") from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
@@ -159,6 +170,13 @@ class MetricsLog:
 
     def close(self):
         self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def _drop_partial_line(path: Path):

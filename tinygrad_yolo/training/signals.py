@@ -38,11 +38,11 @@ class StopOnSignal:
             raise KeyboardInterrupt  # the second signal: out at once
         self.signum = signum
         if self.notify is not None:
-            self.notify(f"{NAMES.get(signum, signum)}: stopping after this step to save the checkpoint "
-                        f"(press Ctrl-C again to quit at once)")
+            self.notify(f"{NAMES.get(signum, signum)}: stopping after this step to save the "
+                        f"checkpoint (press Ctrl-C again to quit at once)")
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # only the main thread may set them
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
             for s in NAMES:
                 self._previous[s] = signal.signal(s, self._handle)
         return self

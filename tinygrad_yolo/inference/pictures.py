@@ -14,7 +14,8 @@ def validation_pictures(run, model, dataset, device, n_images=4):
     transform = EvalTransform(model.img_size)
     written = []
     # spread over the split, not only its first images
-    for k, i in enumerate(np.unique(np.linspace(0, len(dataset) - 1, min(n_images, len(dataset))).astype(int))):
+    picked = np.linspace(0, len(dataset) - 1, min(n_images, len(dataset))).astype(int)
+    for k, i in enumerate(np.unique(picked)):
         sample = dataset[int(i)]
         x = transform(sample.image, sample.boxes, sample.labels).image[None]
         det = postprocess(predict(model, x, device), S=model.S, B=model.B, C=model.C,
@@ -23,7 +24,8 @@ def validation_pictures(run, model, dataset, device, n_images=4):
         image = sample.image
         if max(image.size) > MAX_SIDE:
             scale = MAX_SIDE / max(image.size)
-            image = image.resize((max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
+            image = image.resize((max(1, round(image.size[0] * scale)),
+                                  max(1, round(image.size[1] * scale))))
         path = run / f"val_{k}.jpg"
         draw_detections(image, det, dataset.classes, truth).save(path, quality=90)
         written.append(path)

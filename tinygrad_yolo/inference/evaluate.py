@@ -36,13 +36,15 @@ def detect_split(model, dataset, device="cpu", batch_size=32, workers=2, max_ima
                  progress=None, conf_threshold=EVAL_CONF, iou_threshold=0.5):
     """(detections, ground truths (M, 5), difficult flags) per image of ``dataset``."""
     S, B, C, size = model.S, model.B, model.C, model.img_size
-    loader = DataLoader(dataset, batch_size, EvalTransform(size), shuffle=False, num_workers=workers)
+    loader = DataLoader(dataset, batch_size, EvalTransform(size), shuffle=False,
+                        num_workers=workers)
     detections, truths, difficult = [], [], []
     for batch in loader:
         if stop is not None and stop():
             raise EvaluationStopped()
         out = predict(model, batch.images, device)
-        detections += postprocess(out, S=S, B=B, C=C, conf_threshold=conf_threshold, iou_threshold=iou_threshold)
+        detections += postprocess(out, S=S, B=B, C=C, conf_threshold=conf_threshold,
+                                  iou_threshold=iou_threshold)
         for boxes, labels, dif in zip(batch.boxes, batch.labels, batch.difficult):
             truths.append(np.concatenate([boxes, labels[:, None].astype(np.float32)], axis=1))
             difficult.append(dif)
@@ -54,7 +56,8 @@ def detect_split(model, dataset, device="cpu", batch_size=32, workers=2, max_ima
 
 
 def _nan_to_none(values):
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+            for v in values]
 
 
 def score(detections, truths, difficult, num_classes):
@@ -70,25 +73,29 @@ def score(detections, truths, difficult, num_classes):
             precision.append(0.0), recall.append(0.0)
         else:
             k = int(np.nonzero(shown)[0][-1])  # the curve's point at the display threshold
-            precision.append(float(all_point["precision"][c][k])), recall.append(float(all_point["recall"][c][k]))
+            precision.append(float(all_point["precision"][c][k]))
+            recall.append(float(all_point["recall"][c][k]))
     return {
         "map50": None if math.isnan(all_point["map"]) else float(all_point["map"]),
         "map50_11pt": None if math.isnan(eleven["map"]) else float(eleven["map"]),
         "ap": _nan_to_none(all_point["ap"].tolist()),
         "ap_11pt": _nan_to_none(eleven["ap"].tolist()),
         "instances": [int(n) for n in all_point["n_pos"]],
-        "images_with": [sum(1 for t, d in zip(truths, difficult) if np.any((t[:, 4] == c) & ~np.asarray(d, bool)))
+        "images_with": [sum(1 for t, d in zip(truths, difficult)
+                            if np.any((t[:, 4] == c) & ~np.asarray(d, bool)))
                         for c in range(num_classes)],
         "precision": precision,
         "recall": recall,
         "images": len(truths),
         "curves": {"recall": all_point["recall"], "precision": all_point["precision"],
-                   "confusion": confusion_matrix(detections, truths, num_classes, DISPLAY_CONF, 0.5, difficult)},
+                   "confusion": confusion_matrix(detections, truths, num_classes, DISPLAY_CONF, 0.5,
+                                                 difficult)},
     }
 
 
-def evaluate(model, dataset, device="cpu", batch_size=32, max_images=None, workers=2, stop=None, progress=None):
+def evaluate(model, dataset, device="cpu", batch_size=32, max_images=None, workers=2, stop=None,
+             progress=None):
     """VOC mAP@0.5 (both interpolations) and the per-class figures of ``model`` on ``dataset``."""
-    detections, truths, difficult = detect_split(model, dataset, device, batch_size, workers, max_images, stop,
-                                                 progress)
+    detections, truths, difficult = detect_split(model, dataset, device, batch_size, workers,
+                                                 max_images, stop, progress)
     return score(detections, truths, difficult, model.C)

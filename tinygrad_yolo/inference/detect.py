@@ -9,7 +9,6 @@ the network (clipped at 0), so a score is usually in [0, 1] but can exceed 1.
 """
 import glob
 import json
-import math
 import os
 from pathlib import Path
 
@@ -19,16 +18,7 @@ from ..data import DatasetError, EvalTransform, open_rgb
 from ..data.images import is_image_file
 from ..data.files import walk_files
 from ..detection import postprocess
-from .checkpoint import load_checkpoint
-from .errors import TrainError
 from .evaluate import predict
-
-
-def check_thresholds(conf, iou):
-    if not (isinstance(conf, (int, float)) and math.isfinite(conf) and conf >= 0):
-        raise TrainError(f"--conf must be a finite score >= 0, got {conf!r}")
-    if not (isinstance(iou, (int, float)) and math.isfinite(iou) and 0 < iou <= 1):
-        raise TrainError(f"--iou must lie in (0, 1], got {iou!r}")
 
 
 def collect_images(sources):
@@ -40,21 +30,23 @@ def collect_images(sources):
         if p.is_dir():
             images = [f for f in walk_files(p) if is_image_file(f)]
             if not images:
-                raise TrainError(f"{p}: a folder without images")
+                raise DatasetError(f"{p}: a folder without images")
             found += [(f, Path(p.name) / f.relative_to(p)) for f in images]
         elif p.is_file():
             found.append((p, None))
         elif glob.has_magic(source):
-            matches = sorted(Path(m) for m in glob.glob(source, recursive=True) if is_image_file(m) and Path(m).is_file())
+            matches = sorted(Path(m) for m in glob.glob(source, recursive=True)
+                             if is_image_file(m) and Path(m).is_file())
             if not matches:
-                raise TrainError(f"{source}: no image matches this pattern")
+                raise DatasetError(f"{source}: no image matches this pattern")
             found += [(m, None) for m in matches]
         else:
-            raise TrainError(f"{source}: no such image, folder or pattern")
+            raise DatasetError(f"{source}: no such image, folder or pattern")
     loose = [f for f, rel in found if rel is None]
-    if loose:  # single files: relative to their common folder, so equal names in other folders stay apart
+    if loose:  # single files: relative to their common folder, so equal names elsewhere stay apart
         common = Path(os.path.commonpath([str(f.resolve().parent) for f in loose]))
-        found = [(f, rel if rel is not None else f.resolve().relative_to(common)) for f, rel in found]
+        found = [(f, rel if rel is not None else f.resolve().relative_to(common))
+                 for f, rel in found]
     seen, out = set(), []
     for f, rel in found:
         key = str(f.resolve())
@@ -64,42 +56,46 @@ def collect_images(sources):
     return out
 
 
-def detect(weights, sources, out_dir, device="cpu", conf_threshold=0.25, iou_threshold=0.5, save_txt=False,
-           batch_size=8):
-    """Detect objects in ``sources`` (files, folders, globs); returns the JSON-able results and
-    writes the annotated copies, per-image JSON (and YOLO txt) under ``out_dir``."""
-    from ..viz import draw_detections
-    check_thresholds(conf_threshold, iou_threshold)
-    images = collect_images(sources)
-    model, ckpt = load_checkpoint(weights)
-    model.to(device)
-    classes = ckpt["classes"]
+def detect(model, classes, images, out_dir, device="cpu", conf_threshold=0.25, iou_threshold=0.5,
+           save_txt=False):
+    """Detect objects with ``model`` (on ``device``) in ``images``, collect_images' list; returns
+    the JSON-able results and writes the annotated copies, per-image JSON (and YOLO txt) under
+    ``out_dir``."""
     out_dir = Path(out_dir)
     transform, results = EvalTransform(model.img_size), []
     empty_boxes, empty_labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
     for path, rel in images:
-        try:
-            image = open_rgb(path)
-        except DatasetError as e:
-            raise TrainError(str(e)) from None
+        image = open_rgb(path)
         x = transform(image, empty_boxes, empty_labels).image[None]
         det = postprocess(predict(model, x, device), S=model.S, B=model.B, C=model.C,
                           conf_threshold=conf_threshold, iou_threshold=iou_threshold)[0]
-        W, H = image.size
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        draw_detections(image, det, classes).save(target, quality=92) if target.suffix.lower() in (".jpg", ".jpeg") \
-            else draw_detections(image, det, classes).save(target)
-        record = {"image": str(path), "output": str(target), "width": W, "height": H, "detections": [
-            {"class": classes[int(c)], "class_id": int(c), "score": round(float(s), 4),
-             "box": [round(float(x1 * W), 1), round(float(y1 * H), 1), round(float(x2 * W), 1), round(float(y2 * H), 1)]}
-            for x1, y1, x2, y2, s, c in det]}
-        target.with_suffix(target.suffix + ".json").write_text(json.dumps(record, indent=2) + "\n")
+        record = save_detections(image, det, classes, path, out_dir / rel)
         if save_txt:
             txt = out_dir / "labels" / rel.with_suffix(".txt")
             txt.parent.mkdir(parents=True, exist_ok=True)
-            txt.write_text("".join(f"{int(c)} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f} {s:.4f}\n"
+            txt.write_text("".join(f"{int(c)} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} "
+                                   f"{x2 - x1:.6f} {y2 - y1:.6f} {s:.4f}\n"
                                    for x1, y1, x2, y2, s, c in det))
         results.append(record)
     (out_dir / "detections.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def save_detections(image, det, classes, path, target):
+    """The annotated copy of ``image`` at ``target`` and the JSON of its detections beside it;
+    returns that record (boxes in the image's pixels)."""
+    from ..viz import draw_detections
+    W, H = image.size
+    target.parent.mkdir(parents=True, exist_ok=True)
+    picture = draw_detections(image, det, classes)
+    if target.suffix.lower() in (".jpg", ".jpeg"):
+        picture.save(target, quality=92)
+    else:
+        picture.save(target)
+    record = {"image": str(path), "output": str(target), "width": W, "height": H, "detections": [
+        {"class": classes[int(c)], "class_id": int(c), "score": round(float(s), 4),
+         "box": [round(float(x1 * W), 1), round(float(y1 * H), 1), round(float(x2 * W), 1),
+                 round(float(y2 * H), 1)]}
+        for x1, y1, x2, y2, s, c in det]}
+    target.with_suffix(target.suffix + ".json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
