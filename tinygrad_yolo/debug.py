@@ -21,7 +21,10 @@ from .backend import array_module, is_cuda_array, synchronize
 from .function import Function
 
 
-class _Observer:
+class Observer:
+    """Watches every op while active (``with``): the hooks Function.apply and Tensor.backward
+    call around each forward and backward. Subclasses override the ones they need."""
+
     def __enter__(self):
         Function._observers.append(self)
         return self
@@ -35,7 +38,7 @@ class _Observer:
     def after_backward(self, fn, grads): pass
 
 
-class Profiler(_Observer):
+class Profiler(Observer):
     """Times every op's forward and backward; ``verbose`` prints each one as it runs.
 
     On the CPU each op is timed with the host clock. On CUDA an op's kernels are queued, not run,
@@ -149,7 +152,7 @@ def _finite(a):
     return bool(array_module(a).isfinite(a).all())
 
 
-class detect_anomaly(_Observer):
+class detect_anomaly(Observer):
     """Raise at the first op whose forward output or backward gradient is not finite."""
 
     def after_forward(self, fn, inputs, out):

@@ -11,7 +11,7 @@ the graph, a per-layer gradient-flow probe, and plots (matplotlib, drawn off-scr
 import numpy as np
 
 from .backend import to_numpy
-from .debug import _Observer
+from .debug import Observer
 
 
 # ---- recording a forward and a backward ---------------------------------------------------
@@ -59,7 +59,7 @@ def op_settings(fn):
     return ", ".join(parts)
 
 
-class Recording(_Observer):
+class Recording(Observer):
     """What one forward and one backward did, op by op (``with tg.viz.record() as rec:``).
 
     For every op recorded in the graph: its name and settings, its inputs' graph nodes, and
@@ -136,7 +136,7 @@ class Recording(_Observer):
         output, and what it sent to each input (with the running sum where a tensor receives
         more than one contribution). ``names``: {name: tensor} for leaves and intermediates."""
         label = _Namer(names, self)
-        fmt = lambda a: _format_array(a, precision, one_line=True)  # noqa: E731
+        fmt = lambda a: format_array(a, precision, one_line=True)  # noqa: E731
         running = {}
         lines = []
         for step, fn in enumerate(self.visits, 1):
@@ -193,7 +193,9 @@ def record(max_values=64):
     return Recording(max_values=max_values)
 
 
-def _format_array(a, precision=3, one_line=False):
+def format_array(a, precision=3, one_line=False):
+    """``a`` as short text: ``precision`` significant digits, arrays of more than two axes
+    flattened; ``one_line`` for a trace line instead of a DOT label's wrapped rows."""
     a = np.asarray(a) + 0.0  # + 0.0 turns -0.0 into 0.0
     if a.ndim > 2:  # row-major on one line; the shape is written beside it
         a = a.reshape(-1)
@@ -216,10 +218,10 @@ def _tensor_label(shape, dtype, name=None, grad=None, value=None, max_values=8):
     parts.append(f"{tuple(shape)} {dtype}")
     small = int(np.prod(shape)) <= max_values
     if value is not None and small:
-        parts.append(f"data {_format_array(value)}")
+        parts.append(f"data {format_array(value)}")
     if grad is not None:
         if small:
-            parts.append(f"grad {_format_array(grad)}")
+            parts.append(f"grad {format_array(grad)}")
         parts.append(f"|grad| = {float(np.linalg.norm(grad)):.3g}")
     return "\n".join(parts)
 
@@ -327,7 +329,7 @@ def to_dot(tensor, params=None, grad_norms=False, title=None, record=None, max_v
         uses[key] = uses.get(key, 0) + 1
     for key, fn, g, _ in edges:
         if g is not None and uses[key] > 1:
-            part = _format_array(g) if g.size <= max_values else f"|g| = {float(np.linalg.norm(g)):.3g}"
+            part = format_array(g) if g.size <= max_values else f"|g| = {float(np.linalg.norm(g)):.3g}"
             lines.append(f'  {key} -> f{id(fn)} [label="{_escape("grad part " + part)}"];')
         else:
             lines.append(f"  {key} -> f{id(fn)};")

@@ -15,7 +15,7 @@ def add_arguments(parser):
 
 
 def _fmt(a):
-    return tg.viz._format_array(np.asarray(a), precision=4, one_line=True)
+    return tg.viz.format_array(np.asarray(a), precision=4, one_line=True)
 
 
 def lesson_values(seed):

@@ -22,7 +22,8 @@ from .coco import find_coco_files, read_coco_source
 from .dataset import DatasetError, DetectionDataset, parse_classes
 from .images import is_image_file
 from .files import walk_files
-from .voc import VOCDataset, _keep_known, is_voc_root, read_xml_folder, resolve_classes
+from .voc import (is_voc_root, keep_known_classes, read_voc_split, read_xml_folder,
+                  resolve_classes)
 from .yolo_txt import find_yaml, has_yolo_labels, read_yolo_folder, read_yolo_yaml
 
 TRAIN_NAMES = ("train", "training", "train2017", "train2014", "trainval")
@@ -71,19 +72,14 @@ def _voc_root(root: Path, classes, skip_bad, draft_size) -> DataSource:
         raise DatasetError(f"{main}: no split files (train.txt, val.txt, ...)")
     preferred = [n for n in ("train", "val", "test") if n in names] or names
     # Parse each split once, then give every split one class list (from all of them).
-    records = {n: _parse_voc_split(root, n, skip_bad) for n in preferred}
+    records = {n: read_voc_split(root, n, skip_bad) for n in preferred}
     class_list = resolve_classes([r for rs in records.values() for r in rs], classes, root)
     splits = {n: _dataset(rs, class_list, n, root, skip_bad, draft_size) for n, rs in records.items()}
     return DataSource("Pascal VOC root", root, class_list, splits)
 
 
-def _parse_voc_split(root, split, skip_bad):
-    from .voc import _collect, read_split_ids
-    return _collect(read_split_ids(root, split), lambda i: VOCDataset._parse(root, i), skip_bad)
-
-
 def _dataset(records, classes, split, root, skip_bad, draft_size):
-    return DetectionDataset(_keep_known(records, classes, skip_bad), classes, split, root, draft_size)
+    return DetectionDataset(keep_known_classes(records, classes, skip_bad), classes, split, root, draft_size)
 
 
 def _from_records(layout, root, record_splits, class_list, notes, skip_bad, draft_size) -> DataSource:

@@ -127,7 +127,9 @@ def parse_voc_annotation(xml_path: Union[str, os.PathLike], image_path: Union[st
                   difficult=np.asarray([difficult[k] for k in kept], dtype=bool).reshape(-1), exif=exif)
 
 
-def _collect(items, parse, skip_bad, stacklevel=3):
+def parse_all(items, parse, skip_bad, stacklevel=3):
+    """``parse(item)`` for each item; with ``skip_bad`` an item that raises DatasetError is
+    skipped with a warning (``stacklevel`` points it at the user's call) instead of raising."""
     records = []
     for item in items:
         try:
@@ -150,7 +152,7 @@ def resolve_classes(records: Sequence[Record], classes=None, root: Optional[Path
     return list(names)
 
 
-def _keep_known(records, classes, skip_bad):
+def keep_known_classes(records, classes, skip_bad):
     """Drop (with a warning) records naming unknown classes when skip_bad; else leave them to
     DetectionDataset, which raises naming the file."""
     if not skip_bad:
@@ -186,18 +188,27 @@ class VOCDataset(DetectionDataset):
                  draft_size: Optional[int] = None):
         self.skip_bad = skip_bad
         root = Path(root)
-        records = _collect(read_split_ids(root, split), lambda i: self._parse(root, i), skip_bad)
+        records = read_voc_split(root, split, skip_bad, stacklevel=4)
         names = resolve_classes(records, classes, root)
-        super().__init__(_keep_known(records, names, skip_bad), names, split, root, draft_size)
+        super().__init__(keep_known_classes(records, names, skip_bad), names, split, root, draft_size)
         self.root = root
 
-    @staticmethod
-    def _parse(root: Path, image_id: str) -> Record:
-        xml_path = root / "Annotations" / f"{image_id}.xml"
-        if not inside(xml_path, root):
-            raise DatasetError(f"image id {image_id!r} in the split file points outside {str(root)!r}")
-        ann = read_xml(xml_path)
-        return parse_voc_annotation(xml_path, find_voc_image(root, image_id, xml_filename(ann)), image_id, ann)
+
+def read_voc_split(root: Path, split: str, skip_bad: bool = False, stacklevel: int = 3) -> list:
+    """The Records of the ids in ``root/ImageSets/Main/<split>.txt`` (see ``parse_all`` for
+    ``skip_bad`` and ``stacklevel``)."""
+    return parse_all(read_split_ids(root, split), lambda i: read_voc_record(root, i), skip_bad,
+                     stacklevel=stacklevel)
+
+
+def read_voc_record(root: Path, image_id: str) -> Record:
+    """The Record of one image id of a VOC root: its Annotations/ XML and its JPEGImages/ file."""
+    xml_path = root / "Annotations" / f"{image_id}.xml"
+    if not inside(xml_path, root):
+        raise DatasetError(f"image id {image_id!r} in the split file points outside {str(root)!r}")
+    ann = read_xml(xml_path)
+    image_path = find_voc_image(root, image_id, xml_filename(ann))
+    return parse_voc_annotation(xml_path, image_path, image_id, ann)
 
 
 def read_split_ids(root: Path, split: str) -> list:
@@ -290,6 +301,6 @@ def read_xml_folder(root: Path, skip_bad: bool = False):
         return parse_voc_annotation(xml, image, image_id)
 
     splits = {}
-    for record in _collect(pairs, parse, skip_bad):
+    for record in parse_all(pairs, parse, skip_bad):
         splits.setdefault(split_of(Path(record.image_path).relative_to(root)) or "all", []).append(record)
     return splits, notes
