@@ -18,7 +18,7 @@ class LRScheduler:
             g.setdefault("initial_lr", g["lr"])
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
-        self._apply()
+        self.apply_lr()
 
     def factor(self, epoch):
         """lr / base_lr at step ``epoch``."""
@@ -28,13 +28,14 @@ class LRScheduler:
         f = self.factor(epoch)
         return [base * f for base in self.base_lrs]
 
-    def _apply(self):
+    def apply_lr(self):
+        """Set every group's lr to the schedule's value at step ``last_epoch``."""
         for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
             g["lr"] = lr
 
     def step(self):
         self.last_epoch += 1
-        self._apply()
+        self.apply_lr()
 
     def get_last_lr(self):
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -53,7 +54,7 @@ class LRScheduler:
                 raise ValueError(f"{type(self).__name__}: saved {k}={saved!r} differs from this schedule's {v!r}")
         self.last_epoch = int(state["last_epoch"])
         self.base_lrs = [float(b) for b in state["base_lrs"]]
-        self._apply()
+        self.apply_lr()
 
 
 class StepLR(LRScheduler):
@@ -127,10 +128,10 @@ class LinearWarmup(LRScheduler):
             return list(self.base_lrs)
         return self.after.lr_at(epoch - self.warmup_steps)
 
-    def _apply(self):
+    def apply_lr(self):
         if self.after is not None:  # keep the inner schedule's counter in step for get/state
             self.after.last_epoch = max(0, self.last_epoch - self.warmup_steps)
-        super()._apply()
+        super().apply_lr()
 
     def _hyper(self):
         return {"warmup_steps": self.warmup_steps, "start_factor": self.start_factor}

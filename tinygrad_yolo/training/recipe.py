@@ -176,5 +176,5 @@ def plan(cfg: TrainConfig, train, val, saved_config=None) -> Plan:
 def seek(scheduler, step):
     """Put a closed-form schedule at ``step`` (a resumed run whose length was extended)."""
     scheduler.last_epoch = int(step)
-    scheduler._apply()
+    scheduler.apply_lr()
     return scheduler
