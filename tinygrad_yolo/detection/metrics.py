@@ -105,50 +105,55 @@ def mean_average_precision(detections, ground_truths, num_classes, iou_threshold
               "scores": [np.zeros(0)] * num_classes}
     n_positive = np.zeros(num_classes, dtype=np.int64)
     for c in range(num_classes):
-        # Ground truths of class c per image, their difficult flags and "matched" marks.
+        # Ground truths of class c per image and their difficult flags.
         gt_boxes = [g[cls == c, :4] for g, cls in gts]
         gt_difficult = [flag[cls == c] for flag, (_, cls) in zip(diffs, gts)]
-        matched = [np.zeros(len(b), dtype=bool) for b in gt_boxes]
         n_pos = sum(int(np.sum(~f)) for f in gt_difficult)
         n_positive[c] = n_pos
         if n_pos == 0:
             continue  # AP undefined: no object of this class to find
-
-        image_of = np.concatenate([np.full(int(np.sum(cls == c)), n) for n, (_, cls) in enumerate(dets)])
-        boxes = np.concatenate([d[cls == c, :4] for d, cls in dets])
-        scores = np.concatenate([d[cls == c, 4] for d, cls in dets])
-        order = np.argsort(-scores, kind="stable")
-
-        tp = np.zeros(len(order))
-        fp = np.zeros(len(order))
-        for rank, k in enumerate(order):
-            n = image_of[k]
-            if len(gt_boxes[n]) == 0:
-                fp[rank] = 1
-                continue
-            iou = box_iou(boxes[k:k + 1], gt_boxes[n])[0]
-            best = int(np.argmax(iou))
-            if iou[best] < iou_threshold:
-                fp[rank] = 1
-            elif gt_difficult[n][best]:
-                pass  # matches a difficult object: neither rewarded nor punished
-            elif not matched[n][best]:
-                tp[rank] = 1
-                matched[n][best] = True
-            else:
-                fp[rank] = 1  # duplicate detection of an object already found
-
+        scores, tp, fp = _match_in_score_order(c, dets, gt_boxes, gt_difficult, iou_threshold)
         counted = (tp + fp) > 0  # drop the ignored detections from the curve
         tp, fp = np.cumsum(tp[counted]), np.cumsum(fp[counted])
         recall = tp / n_pos
         precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
         ap[c] = average_precision(recall, precision, method)
         curves["recall"][c], curves["precision"][c] = recall, precision
-        curves["scores"][c] = scores[order][counted]
+        curves["scores"][c] = scores[counted]
 
     valid = ~np.isnan(ap)
     return {"map": float(np.mean(ap[valid])) if np.any(valid) else float("nan"), "ap": ap,
             "n_pos": n_positive, **curves}
+
+
+def _match_in_score_order(c, dets, gt_boxes, gt_difficult, iou_threshold):
+    """Class ``c``'s detections, best score first, matched by the devkit's rule: returns their
+    scores and 0/1 arrays marking each a true or a false positive (neither where it found a
+    difficult object)."""
+    image_of = np.concatenate([np.full(int(np.sum(cls == c)), n) for n, (_, cls) in enumerate(dets)])
+    boxes = np.concatenate([d[cls == c, :4] for d, cls in dets])
+    scores = np.concatenate([d[cls == c, 4] for d, cls in dets])
+    order = np.argsort(-scores, kind="stable")
+    matched = [np.zeros(len(b), dtype=bool) for b in gt_boxes]
+    tp = np.zeros(len(order))
+    fp = np.zeros(len(order))
+    for rank, k in enumerate(order):
+        n = image_of[k]
+        if len(gt_boxes[n]) == 0:
+            fp[rank] = 1
+            continue
+        iou = box_iou(boxes[k:k + 1], gt_boxes[n])[0]
+        best = int(np.argmax(iou))
+        if iou[best] < iou_threshold:
+            fp[rank] = 1
+        elif gt_difficult[n][best]:
+            pass  # matches a difficult object: neither rewarded nor punished
+        elif not matched[n][best]:
+            tp[rank] = 1
+            matched[n][best] = True
+        else:
+            fp[rank] = 1  # duplicate detection of an object already found
+    return scores[order], tp, fp
 
 
 def confusion_matrix(detections, ground_truths, num_classes, conf_threshold=0.25, iou_threshold=0.5,
