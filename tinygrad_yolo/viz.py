@@ -241,100 +241,132 @@ def to_dot(tensor, params=None, grad_norms=False, title=None, record=None, max_v
     the leaves (and of intermediates kept with retain_grad()); call backward(retain_graph=True)
     first so the graph still exists.
     """
-    from .tensor import Tensor
-
-    items = params.items() if isinstance(params, dict) else (params or [])
-    names = {id(p): n for n, p in items}                                   # leaves
-    op_names = {id(p._ctx): n for n, p in items if p._ctx is not None}     # intermediates, by their op
-    lines = ["digraph G {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=8];']
+    dot = _DotGraph(params, grad_norms, record, max_values)
     if title:
-        lines.append(f'  labelloc="t"; label="{_escape(title)}";')
-    drawn = set()
+        dot.lines.append(f'  labelloc="t"; label="{_escape(title)}";')
+    dot.draw_root(tensor)
+    if tensor._ctx is not None:
+        dot.draw_edges(dot.draw_ops(tensor))
+    dot.lines.append("}")
+    return "\n".join(dot.lines) + "\n"
 
-    def box(key, label, color):
-        if key not in drawn:
-            drawn.add(key)
-            lines.append(f'  {key} [shape=box, style=filled, fillcolor={color}, label="{_escape(label)}"];')
 
-    def leaf_grad(t):
-        if record is not None:
-            return record.grad(t)
-        return to_numpy(t.grad.data) if grad_norms and t.grad is not None else None
+class _DotGraph:
+    """The DOT text of one graph as it is written, and where its values and gradients come
+    from: the recording when there is one, else the live graph and the tensors' ``.grad``."""
 
-    def op_grad(fn):  # the gradient of the tensor op ``fn`` made
-        if record is not None:
-            return record.out_grad.get(id(fn))
+    def __init__(self, params, grad_norms, record, max_values):
+        items = params.items() if isinstance(params, dict) else (params or [])
+        self.names = {id(p): n for n, p in items}                                # leaves
+        self.op_names = {id(p._ctx): n for n, p in items if p._ctx is not None}  # by their op
+        self.grad_norms, self.record, self.max_values = grad_norms, record, max_values
+        self.lines = ["digraph G {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];',
+                      '  edge [fontname="Helvetica", fontsize=8];']
+        self.drawn = set()
+
+    def box(self, key, label, color):
+        if key not in self.drawn:
+            self.drawn.add(key)
+            self.lines.append(f'  {key} [shape=box, style=filled, fillcolor={color}, '
+                              f'label="{_escape(label)}"];')
+
+    def leaf_grad(self, t):
+        if self.record is not None:
+            return self.record.grad(t)
+        return to_numpy(t.grad.data) if self.grad_norms and t.grad is not None else None
+
+    def op_grad(self, fn):
+        """The gradient of the tensor op ``fn`` made."""
+        if self.record is not None:
+            return self.record.out_grad.get(id(fn))
         retained = fn._retained() if fn._retained is not None else None
-        return to_numpy(retained.grad.data) if grad_norms and retained is not None and retained.grad is not None \
-            else None
+        if self.grad_norms and retained is not None and retained.grad is not None:
+            return to_numpy(retained.grad.data)
+        return None
 
-    def op_value(fn):
+    def op_value(self, fn):
+        record = self.record
         return record.info[id(fn)]["value"] if record is not None and id(fn) in record.info else None
 
-    def structure(fn):  # (parents, input_meta, settings): from the record once backward freed the op
-        if record is not None and id(fn) in record.info:
-            info = record.info[id(fn)]
+    def structure(self, fn):
+        """(parents, input_meta, settings, constants): from the record once backward freed
+        the op; None when it was freed and not recorded."""
+        if self.record is not None and id(fn) in self.record.info:
+            info = self.record.info[id(fn)]
             return info["parents"], info["meta"], info["settings"], info["constants"]
         if fn.freed:
             return None
         return fn.parents, fn.input_meta, op_settings(fn), [None] * len(fn.parents)
 
-    leaf_color = "lightblue" if tensor.requires_grad else "lightgrey"
-    root_value = to_numpy(tensor.data)
-    root_grad = leaf_grad(tensor) if tensor._ctx is None else op_grad(tensor._ctx)
-    root_name = names.get(id(tensor)) if tensor._ctx is None else op_names.get(id(tensor._ctx))
-    box(f"t{id(tensor)}", _tensor_label(tensor.shape, tensor.dtype, root_name, root_grad, root_value,
-                                        max_values), "white" if tensor._ctx is not None else leaf_color)
-    if tensor._ctx is None:
-        lines.append("}")
-        return "\n".join(lines) + "\n"
-    # The graph holds ops and leaves, not intermediate tensors: an op's result is drawn from
-    # what its consumer recorded about it (shape, dtype) and its values from the record.
-    out_box, seen, stack = {id(tensor._ctx): f"t{id(tensor)}"}, set(), [tensor._ctx]
-    edges = []  # (tensor box, op, gradient sent along the edge or None, graph node)
-    while stack:  # iterative, like backward(): deep graphs don't hit the recursion limit
-        fn = stack.pop()
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        found = structure(fn)
-        if found is None:
-            lines.append(f'  f{id(fn)} [label="{type(fn).__name__} (freed)", style=dashed];')
-        else:
-            parents, meta, settings, constants = found
-            label = fn.name + (f"\n{settings}" if settings else "")
-            lines.append(f'  f{id(fn)} [label="{_escape(label)}", shape=ellipse, style=filled, fillcolor=khaki];')
-            sent = record.sent.get(id(fn), []) if record is not None else []
-            for i, (p, (shape, dtype)) in enumerate(zip(parents, meta)):
-                if p is None:  # a constant, or a tensor that needs no gradient
-                    key = f"c{id(fn)}_{i}"
-                    box(key, _tensor_label(shape, dtype, "constant (no gradient)", value=constants[i],
-                                           max_values=max_values), "lightgrey")
-                elif isinstance(p, Tensor):  # a leaf
-                    key = f"t{id(p)}"
-                    box(key, _tensor_label(shape, dtype, names.get(id(p)), leaf_grad(p), to_numpy(p.data),
-                                           max_values), "lightblue")
-                else:  # another op's result
-                    key = out_box.setdefault(id(p), f"tf{id(p)}")
-                    box(key, _tensor_label(shape, dtype, op_names.get(id(p)), op_grad(p), op_value(p), max_values),
-                        "white")
-                    stack.append(p)
-                edges.append((key, fn, sent[i] if i < len(sent) else None, p))
-        lines.append(f"  f{id(fn)} -> {out_box.setdefault(id(fn), f'tf{id(fn)}')};")
-    # Where a tensor feeds several ops (or one op twice), its gradient is the sum of what
-    # each sends back: label those edges with their part.
-    uses = {}
-    for key, *_ in edges:
-        uses[key] = uses.get(key, 0) + 1
-    for key, fn, g, _ in edges:
-        if g is not None and uses[key] > 1:
-            part = format_array(g) if g.size <= max_values else f"|g| = {float(np.linalg.norm(g)):.3g}"
-            lines.append(f'  {key} -> f{id(fn)} [label="{_escape("grad part " + part)}"];')
-        else:
-            lines.append(f"  {key} -> f{id(fn)};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    def draw_root(self, tensor):
+        leaf = tensor._ctx is None
+        grad = self.leaf_grad(tensor) if leaf else self.op_grad(tensor._ctx)
+        name = self.names.get(id(tensor)) if leaf else self.op_names.get(id(tensor._ctx))
+        color = ("lightblue" if tensor.requires_grad else "lightgrey") if leaf else "white"
+        self.box(f"t{id(tensor)}", _tensor_label(tensor.shape, tensor.dtype, name, grad,
+                                                 to_numpy(tensor.data), self.max_values), color)
+
+    def draw_ops(self, tensor):
+        """Every op behind ``tensor`` and the boxes of its inputs; returns the edges from the
+        inputs to the ops: [(tensor box, op, gradient sent along the edge or None, node)]."""
+        # The graph holds ops and leaves, not intermediate tensors: an op's result is drawn
+        # from what its consumer recorded about it (shape, dtype), its values from the record.
+        out_box, seen, stack = {id(tensor._ctx): f"t{id(tensor)}"}, set(), [tensor._ctx]
+        edges = []
+        while stack:  # iterative, like backward(): deep graphs don't hit the recursion limit
+            fn = stack.pop()
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            found = self.structure(fn)
+            if found is None:
+                self.lines.append(f'  f{id(fn)} [label="{type(fn).__name__} (freed)", '
+                                  f'style=dashed];')
+            else:
+                edges += self.draw_op(fn, *found, out_box, stack)
+            self.lines.append(f"  f{id(fn)} -> {out_box.setdefault(id(fn), f'tf{id(fn)}')};")
+        return edges
+
+    def draw_op(self, fn, parents, meta, settings, constants, out_box, stack):
+        """The ellipse of ``fn`` and a box per input; ops not yet drawn go on ``stack``."""
+        from .tensor import Tensor
+
+        label = fn.name + (f"\n{settings}" if settings else "")
+        self.lines.append(f'  f{id(fn)} [label="{_escape(label)}", shape=ellipse, style=filled, '
+                          f'fillcolor=khaki];')
+        sent = self.record.sent.get(id(fn), []) if self.record is not None else []
+        edges, max_values = [], self.max_values
+        for i, (p, (shape, dtype)) in enumerate(zip(parents, meta)):
+            if p is None:  # a constant, or a tensor that needs no gradient
+                key = f"c{id(fn)}_{i}"
+                self.box(key, _tensor_label(shape, dtype, "constant (no gradient)",
+                                            value=constants[i], max_values=max_values),
+                         "lightgrey")
+            elif isinstance(p, Tensor):  # a leaf
+                key = f"t{id(p)}"
+                self.box(key, _tensor_label(shape, dtype, self.names.get(id(p)), self.leaf_grad(p),
+                                            to_numpy(p.data), max_values), "lightblue")
+            else:  # another op's result
+                key = out_box.setdefault(id(p), f"tf{id(p)}")
+                self.box(key, _tensor_label(shape, dtype, self.op_names.get(id(p)), self.op_grad(p),
+                                            self.op_value(p), max_values), "white")
+                stack.append(p)
+            edges.append((key, fn, sent[i] if i < len(sent) else None, p))
+        return edges
+
+    def draw_edges(self, edges):
+        # Where a tensor feeds several ops (or one op twice), its gradient is the sum of what
+        # each sends back: label those edges with their part.
+        uses = {}
+        for key, *_ in edges:
+            uses[key] = uses.get(key, 0) + 1
+        for key, fn, g, _ in edges:
+            if g is not None and uses[key] > 1:
+                part = (format_array(g) if g.size <= self.max_values
+                        else f"|g| = {float(np.linalg.norm(g)):.3g}")
+                self.lines.append(f'  {key} -> f{id(fn)} [label="{_escape("grad part " + part)}"];')
+            else:
+                self.lines.append(f"  {key} -> f{id(fn)};")
 
 
 def gradient_flow(model):
