@@ -93,13 +93,19 @@ def run(args):
     if not args.json:
         print(f"\n{len(reports) - len(failed)} passed, {len(failed)} failed on {args.device} "
               f"in {time.perf_counter() - start:.1f} s")
-        for r in failed:
-            f = r["failure"]
-            print(f"\nFAIL {r['op']}:", file=sys.stderr)
-            if "error" in f:
-                print(f"  {f['error']}", file=sys.stderr)
-            else:
-                print(f"  smallest failing example: {f['params']}\n  worst at {f['where']}: "
-                      f"analytic {f['analytic']:.10g} vs numeric {f['numeric']:.10g}\n"
-                      f"  reproduce: python -c \"{f['repro']}\"", file=sys.stderr)
+        print_failures(failed)
     return 1 if failed else 0
+
+
+def print_failures(failed):
+    """Each failing op's smallest failing example and how to reproduce it, on stderr."""
+    for r in failed:
+        f = r["failure"]
+        print(f"\nFAIL {r['op']}:", file=sys.stderr)
+        if "error" in f:
+            print(f"  {f['error']}", file=sys.stderr)
+        else:
+            print(f"  smallest failing example: {f['params']}\n"
+                  f"  worst at {f['where']}: analytic {f['analytic']:.10g} vs numeric "
+                  f"{f['numeric']:.10g}\n"
+                  f"  reproduce: python -c \"{f['repro']}\"", file=sys.stderr)

@@ -182,26 +182,12 @@ def generate_synthetic_voc(
     difficulty in [0, 1] scales background contrast, pixel noise and colour jitter (all levels
     stay easy to tell apart by eye).  Refuses to write into a non-empty folder it didn't create.
     """
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-    if not 0 < min_size <= max_size < 1:
-        raise ValueError(f"need 0 < min_size <= max_size < 1, got {min_size}, {max_size}")
-    if img_size < 32:
-        raise ValueError(f"img_size must be >= 32 pixels, got {img_size}")
-    if n_train < 0 or n_val < 0 or seed < 0 or max_objects < 1:
-        raise ValueError("n_train, n_val and seed must be >= 0 and max_objects >= 1")
+    _check_arguments(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size)
     root = Path(root)
-    params = _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size, quality)
+    params = _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size,
+                     quality)
     _claim_folder(root)
-
-    # Mark the folder as ours and unfinished before touching anything else.
-    (root / COMPLETE_MARKER).unlink(missing_ok=True)
-    (root / PROGRESS_MARKER).write_text(json.dumps(params) + "\n")
-    for sub in ("JPEGImages", "Annotations", "ImageSets"):
-        shutil.rmtree(root / sub, ignore_errors=True)  # stale files of an earlier, bigger run
-    (root / "JPEGImages").mkdir()
-    (root / "Annotations").mkdir()
-    (root / "ImageSets" / "Main").mkdir(parents=True)
+    _start_writing(root, params)
 
     splits = {"train": [], "val": []}
     next_id = 0
@@ -223,6 +209,29 @@ def generate_synthetic_voc(
     (root / COMPLETE_MARKER).write_text(json.dumps(params, sort_keys=True) + "\n")
     (root / PROGRESS_MARKER).unlink()
     return root
+
+
+def _check_arguments(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size):
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    if not 0 < min_size <= max_size < 1:
+        raise ValueError(f"need 0 < min_size <= max_size < 1, got {min_size}, {max_size}")
+    if img_size < 32:
+        raise ValueError(f"img_size must be >= 32 pixels, got {img_size}")
+    if n_train < 0 or n_val < 0 or seed < 0 or max_objects < 1:
+        raise ValueError("n_train, n_val and seed must be >= 0 and max_objects >= 1")
+
+
+def _start_writing(root: Path, params: dict) -> None:
+    """Mark the folder as ours and unfinished before touching anything else, then lay out
+    empty VOC folders."""
+    (root / COMPLETE_MARKER).unlink(missing_ok=True)
+    (root / PROGRESS_MARKER).write_text(json.dumps(params) + "\n")
+    for sub in ("JPEGImages", "Annotations", "ImageSets"):
+        shutil.rmtree(root / sub, ignore_errors=True)  # stale files of an earlier, bigger run
+    (root / "JPEGImages").mkdir()
+    (root / "Annotations").mkdir()
+    (root / "ImageSets" / "Main").mkdir(parents=True)
 
 
 def _claim_folder(root: Path) -> None:
