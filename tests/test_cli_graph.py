@@ -61,7 +61,7 @@ def test_grad_on_every_tensor_of_a_whole_resnet(tmp_path, monkeypatch):
     # every tensor a gradient reaches carries one: the input, the 19 convs, 19 BNs' weight and bias,
     # fc's weight and bias, and every intermediate result
     assert len(with_grad) == len(labels) - len(constants) > 1 + 19 + 19 * 2 + 2
-    # the old spelling, --grad-norms, does the same
+    # --grad-norms, the other spelling scripts use, does the same
     code, out2 = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8", "--grad-norms")
     assert code == 0 and len([v for v in boxes(out2.read_text()).values() if "|grad| = " in v]) == len(with_grad)
 

@@ -183,6 +183,6 @@ if _switched_on(PROFILE_ENV):
     Function._observers.append(_debug_profiler)
     atexit.register(lambda: print(_debug_profiler.table(), file=sys.stderr))
 elif _switched_on("DEBUG"):
-    # DEBUG=1 switched the profiler on before; other tools use that name too, so it no longer
-    # does anything but say so.
+    # DEBUG is a name many tools read, so it does not switch the profiler on: saying where the
+    # profiler's own switch is helps whoever set it expecting one.
     print(f"tinygrad_yolo: DEBUG is ignored; set {PROFILE_ENV}=1 for the per-op profiler", file=sys.stderr)
