@@ -17,7 +17,8 @@ from .debug import Observer
 # ---- recording a forward and a backward ---------------------------------------------------
 def _pair(v):
     """An (h, w) setting as people write it: (2, 2) -> '2', (2, 1) -> '2x1', 1 -> '1'."""
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
+    is_int = lambda a: isinstance(a, (int, np.integer))  # noqa: E731
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(is_int(a) for a in v):
         return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
     return str(v)
 
@@ -27,13 +28,17 @@ def _pair(v):
 _SETTINGS = {
     "Conv2d": (("stride", "stride"), ("padding", "padding"), ("dilation", "dilation")),
     "AdaptiveAvgPool2d": (("output_size", "output size"),),
-    "Sum": (("axis", "axis"), ("keepdims", "keepdims")), "Mean": (("axis", "axis"), ("keepdims", "keepdims")),
-    "Max": (("axis", "axis"), ("keepdims", "keepdims")), "Softmax": (("axis", "axis"),),
-    "LogSoftmax": (("axis", "axis"),), "Concatenate": (("axis", "axis"),), "Stack": (("axis", "axis"),),
+    "Sum": (("axis", "axis"), ("keepdims", "keepdims")),
+    "Mean": (("axis", "axis"), ("keepdims", "keepdims")),
+    "Max": (("axis", "axis"), ("keepdims", "keepdims")),
+    "Softmax": (("axis", "axis"),), "LogSoftmax": (("axis", "axis"),),
+    "Concatenate": (("axis", "axis"),), "Stack": (("axis", "axis"),),
     "Reshape": (("shape", "to"),), "Transpose": (("axes", "axes"),), "Pow": (("p", "exponent"),),
-    "LeakyReLU": (("slope", "slope"),), "Clip": (("lo", "min"), ("hi", "max")), "Pad": (("pad_width", "pad"),),
+    "LeakyReLU": (("slope", "slope"),), "Clip": (("lo", "min"), ("hi", "max")),
+    "Pad": (("pad_width", "pad"),),
     "BatchNorm": (("training", "training"), ("eps", "eps"), ("momentum", "momentum")),
-    "Cast": (("dtype", "to"),), "ToDevice": (("device", "to"),), "CrossEntropy": (("reduction", "reduction"),),
+    "Cast": (("dtype", "to"),), "ToDevice": (("device", "to"),),
+    "CrossEntropy": (("reduction", "reduction"),),
 }
 _PAIRS = ("stride", "padding", "dilation")  # (h, w) settings, written 2 or 2x1
 
@@ -49,11 +54,14 @@ def op_settings(fn):
     if kind in ("MaxPool2d", "AvgPool2d") and "args" in d:
         kernel, stride, padding = d["args"]
         kernel = (kernel, kernel) if isinstance(kernel, (int, np.integer)) else tuple(kernel)
-        parts += [f"kernel {kernel[0]}x{kernel[1]}", f"stride {_pair(kernel if stride is None else stride)}",
+        parts += [f"kernel {kernel[0]}x{kernel[1]}",
+                  f"stride {_pair(kernel if stride is None else stride)}",
                   f"padding {_pair(padding)}"]
     for attr, label in _SETTINGS.get(kind, ()):
         value = d.get(attr)
-        if value is None or (attr == "keepdims" and not value) or (attr == "dilation" and _pair(value) == "1"):
+        default = (value is None or (attr == "keepdims" and not value)
+                   or (attr == "dilation" and _pair(value) == "1"))
+        if default:
             continue  # the defaults nobody needs to read
         parts.append(f"{label} {_pair(value) if attr in _PAIRS else value}")
     return ", ".join(parts)
@@ -84,11 +92,14 @@ class Recording(Observer):
         if out._ctx is None:  # nothing recorded: no input needed a gradient
             return
         self.ops.append(fn)
-        small = lambda t: to_numpy(t.data).copy() if t.size <= self.max_values else None  # noqa: E731
-        self.info[id(fn)] = {"name": fn.name, "settings": op_settings(fn), "parents": list(fn.parents),
-                             "meta": list(fn.input_meta), "value": small(out),
-                             # inputs outside the graph (constants) are seen only here
-                             "constants": [small(t) if p is None else None for t, p in zip(inputs, fn.parents)]}
+        def small(t):
+            return to_numpy(t.data).copy() if t.size <= self.max_values else None
+
+        self.info[id(fn)] = {
+            "name": fn.name, "settings": op_settings(fn), "parents": list(fn.parents),
+            "meta": list(fn.input_meta), "value": small(out),
+            # inputs outside the graph (constants) are seen only here
+            "constants": [small(t) if p is None else None for t, p in zip(inputs, fn.parents)]}
 
     def before_backward(self, fn, grad):
         self.visits.append(fn)
@@ -143,7 +154,8 @@ class Recording(Observer):
             info = self.info.get(id(fn))
             if info is None:
                 continue
-            lines.append(f"{step}. {label.op(fn)}: gradient of {label.output(fn)} = {fmt(self.out_grad[id(fn)])}")
+            lines.append(f"{step}. {label.op(fn)}: gradient of {label.output(fn)} = "
+                         f"{fmt(self.out_grad[id(fn)])}")
             for parent, g in zip(info["parents"], self.sent.get(id(fn), [])):
                 if parent is None or g is None:
                     continue
@@ -286,7 +298,9 @@ class _DotGraph:
 
     def op_value(self, fn):
         record = self.record
-        return record.info[id(fn)]["value"] if record is not None and id(fn) in record.info else None
+        if record is None or id(fn) not in record.info:
+            return None
+        return record.info[id(fn)]["value"]
 
     def structure(self, fn):
         """(parents, input_meta, settings, constants): from the record once backward freed
@@ -451,7 +465,10 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
     Lines and labels grow with the image, so they stay readable on a large photo.
     """
     from PIL import Image, ImageDraw
-    img = image.copy() if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    if isinstance(image, Image.Image):
+        img = image.copy()
+    else:
+        img = Image.fromarray(np.asarray(image, dtype=np.uint8))
     img = img.convert("RGB")
     draw = ImageDraw.Draw(img)
     W, H = img.size
@@ -463,8 +480,10 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
         c = int(c)
         return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
 
-    for x1, y1, x2, y2, c in (np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)):
-        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255), width=max(1, width // 2))
+    truth = np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)
+    for x1, y1, x2, y2, c in truth:
+        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255),
+                       width=max(1, width // 2))
     detections = np.zeros((0, 6)) if detections is None else np.asarray(detections, float)
     for x1, y1, x2, y2, score, c in detections:  # every box first, so no box crosses a label
         draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=_palette(int(c)), width=width)
@@ -475,8 +494,12 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
         tw, th = right - left + 4, bottom - top + 4
         tx = min(max(0, x1 * W), max(0, W - tw))
         # above the box, below it, inside at the top: the first place no earlier label holds
-        spots = [ty for ty in (y1 * H - th, y2 * H, y1 * H) if 0 <= ty <= H - th] or [max(0, min(y1 * H, H - th))]
-        ty = next((ty for ty in spots if not any(_overlap((tx, ty, tx + tw, ty + th), r) for r in placed)), spots[0])
+        spots = ([ty for ty in (y1 * H - th, y2 * H, y1 * H) if 0 <= ty <= H - th]
+                 or [max(0, min(y1 * H, H - th))])
+        free = (ty for ty in spots
+                if not any(_overlap((tx, ty, tx + tw, ty + th), r) for r in placed))
+        ty = next(free, spots[0])
+
         placed.append((tx, ty, tx + tw, ty + th))
         draw.rectangle(placed[-1], fill=_palette(int(c)))
         draw.text((tx + 2 - left, ty + 2 - top), label, fill=(0, 0, 0), font=font)
