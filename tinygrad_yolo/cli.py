@@ -34,7 +34,6 @@ def main(argv=None):
                                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         modules[name].add_arguments(command_parser)
 
-
     args = parser.parse_args(argv)
     from .memory import keep_freed_memory
     keep_freed_memory()  # a step's arrays are recycled instead of faulted in anew (see memory.py)

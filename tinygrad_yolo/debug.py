@@ -50,7 +50,8 @@ class Profiler(Observer):
 
     def __init__(self, verbose=False, stream=None):
         self.verbose, self.stream = verbose, stream or sys.stderr
-        self.stats = defaultdict(lambda: [0, 0.0, 0, 0.0])  # op -> [fwd calls, fwd s, bwd calls, bwd s]
+        # op -> [forward calls, forward seconds, backward calls, backward seconds]
+        self.stats = defaultdict(lambda: [0, 0.0, 0, 0.0])
         self._t0 = {}
         self._events = []  # (op, 1 forward | 3 backward, start event, end event) not read yet
 
@@ -70,7 +71,8 @@ class Profiler(Observer):
             self._t0[key] = (None, time.perf_counter(), name)
 
     def _stop(self, key, slot, a):
-        """Count the op; returns its seconds (host clock) or None (a CUDA event pair, read later)."""
+        """Count the op; returns its seconds (host clock) or None (a CUDA event pair, read
+        later)."""
         cp, start, name = self._t0.pop(key)
         s = self.stats[name]
         s[slot - 1] += 1
@@ -124,7 +126,8 @@ class Profiler(Observer):
         lines = [f"{'op':<16}{'calls':>7}{'fwd ms':>10}{'bwd ms':>10}{'share':>8}"]
         for op, fc, fms, bc, bms in rows:
             lines.append(f"{op:<16}{fc:>7}{fms:>10.2f}{bms:>10.2f}{(fms + bms) / total:>8.1%}")
-        lines.append(f"{'total':<16}{'':>7}{sum(r[2] for r in rows):>10.2f}{sum(r[4] for r in rows):>10.2f}")
+        forward, backward = sum(r[2] for r in rows), sum(r[4] for r in rows)
+        lines.append(f"{'total':<16}{'':>7}{forward:>10.2f}{backward:>10.2f}")
         return "\n".join(lines)
 
 
@@ -166,8 +169,8 @@ class detect_anomaly(Observer):
         for i, g in enumerate(grads):
             if g is not None and not _finite(g):
                 where = getattr(fn, "_created_at", "unknown (made before detect_anomaly was on)")
-                raise AnomalyError(f"backward of {fn.name} (created at {where}) produced NaN or Inf "
-                                   f"in the gradient of input {i}")
+                raise AnomalyError(f"backward of {fn.name} (created at {where}) produced NaN or "
+                                   f"Inf in the gradient of input {i}")
 
 
 PROFILE_ENV = "TINYGRAD_YOLO_PROFILE"
@@ -185,4 +188,5 @@ if _switched_on(PROFILE_ENV):
 elif _switched_on("DEBUG"):
     # DEBUG is a name many tools read, so it does not switch the profiler on: saying where the
     # profiler's own switch is helps whoever set it expecting one.
-    print(f"tinygrad_yolo: DEBUG is ignored; set {PROFILE_ENV}=1 for the per-op profiler", file=sys.stderr)
+    print(f"tinygrad_yolo: DEBUG is ignored; set {PROFILE_ENV}=1 for the per-op profiler",
+          file=sys.stderr)

@@ -499,7 +499,6 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
         free = (ty for ty in spots
                 if not any(_overlap((tx, ty, tx + tw, ty + th), r) for r in placed))
         ty = next(free, spots[0])
-
         placed.append((tx, ty, tx + tw, ty + th))
         draw.rectangle(placed[-1], fill=_palette(int(c)))
         draw.text((tx + 2 - left, ty + 2 - top), label, fill=(0, 0, 0), font=font)

@@ -55,5 +55,4 @@ def run(args):
         if train_rate:
             table_row += f"   ({row['loader_over_training']}x the default training step's rate)"
         print(json.dumps(row) if args.json else table_row)
-
     return 0

@@ -93,7 +93,6 @@ def run(args):
         else:
             print(f"{name:<22}{r['examples']:>9}{r['max_abs_err']:>14.2e}"
                   f"{r['max_rel_err']:>14.2e}  {'pass' if r['ok'] else 'FAIL'}", flush=True)
-
     failed = [r for r in reports if not r["ok"]]
     if not args.json:
         print(f"\n{len(reports) - len(failed)} passed, {len(failed)} failed on {args.device} "

@@ -130,7 +130,6 @@ def run(args):
         return 0
     result = subprocess.run([dot, f"-T{args.format}", out, "-o", rendered], capture_output=True,
                             text=True)
-
     if result.returncode != 0:
         raise UserError(f"dot failed to render {args.out}: {result.stderr.strip()}")
     print(f"rendered {os.path.relpath(rendered)}")

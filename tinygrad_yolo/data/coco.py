@@ -87,7 +87,6 @@ def _is_finite_number(v) -> bool:
 
 
 def read_coco(json_path: Path, root: Path, skip_bad: bool = False):
-
     """One COCO file -> (records, {category id: name}, used category ids)."""
     data = load_coco_json(json_path)
     where = str(json_path)
@@ -169,7 +168,6 @@ def read_coco_source(paths: List[Path], root: Path, skip_bad: bool = False):
     if len(set(names)) != len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
         raise DatasetError(f"COCO categories repeat names: {repeated}")
-
     return splits, names, notes
 
 

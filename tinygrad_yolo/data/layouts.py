@@ -129,7 +129,8 @@ def open_dataset(path, classes=None, skip_bad: bool = False,
     if n_xml == 0 and n_txt == 0:
         n_images = sum(1 for f in walk_files(path) if is_image_file(f))
         raise DatasetError(f"{path}: no annotations found ({n_images} images; looked for a VOC "
-                           f"root, VOC .xml files, a data.yaml or YOLO .txt labels, and COCO .json)")
+                           f"root, VOC .xml files, a data.yaml or YOLO .txt labels, and COCO "
+                           f".json)")
     if n_xml >= n_txt:
         record_splits, notes = read_xml_folder(path, skip_bad)
         records = [r for rs in record_splits.values() for r in rs]
@@ -152,7 +153,6 @@ def _yolo(yaml_path, root, explicit, skip_bad, draft_size) -> DataSource:
         names = explicit
     return _from_records("YOLO txt (data.yaml)", yaml_path.parent if root is None else root,
                          record_splits, names, notes, skip_bad, draft_size)
-
 
 
 def _coco(files, root, explicit, skip_bad, draft_size) -> DataSource:

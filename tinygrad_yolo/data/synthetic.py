@@ -52,10 +52,9 @@ def _background(rng: np.random.Generator, size: int, difficulty: float) -> np.nd
     chroma = rng.normal(0, 5 + 20 * difficulty, (grid_n, grid_n, 3))
     grid = grey + tint + lum + chroma
     # PIL "F" images hold one float channel; upsample each channel separately.
-    channels = [
-        np.asarray(Image.fromarray(grid[:, :, c].astype(np.float32), "F").resize((size, size), Image.BICUBIC))
-        for c in range(3)
-    ]
+    channels = [np.asarray(Image.fromarray(grid[:, :, c].astype(np.float32), "F")
+                           .resize((size, size), Image.BICUBIC))
+                for c in range(3)]
     return np.stack(channels, axis=2)
 
 
@@ -110,8 +109,9 @@ def render_image(
             y0 = int(rng.integers(0, img_size - h + 1))
             m = np.asarray(_shape_mask(shape, img_size, x0, y0, x0 + w, y0 + h)) > 0
             covered = owner[m]
-            if all(np.count_nonzero(owner == j) - np.count_nonzero(covered == j) >= min_visible * areas[j]
-                   for j in range(len(areas))):
+            visible = [np.count_nonzero(owner == j) - np.count_nonzero(covered == j)
+                       for j in range(len(areas))]
+            if all(visible[j] >= min_visible * areas[j] for j in range(len(areas))):
                 break
         else:
             continue  # no acceptable placement: fewer objects in this image
@@ -154,7 +154,8 @@ def _annotation_xml(image_id: str, img_size: int, boxes, classes) -> bytes:
     return ET.tostring(ann, encoding="utf-8", xml_declaration=False) + b"\n"
 
 
-def _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size, quality) -> dict:
+def _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size,
+            quality) -> dict:
     return {
         "version": GENERATOR_VERSION, "n_train": int(n_train), "n_val": int(n_val),
         "img_size": int(img_size), "seed": int(seed), "difficulty": float(difficulty),
@@ -194,11 +195,13 @@ def generate_synthetic_voc(
     for split, count in (("train", n_train), ("val", n_val)):
         for k in range(count):
             rng = np.random.default_rng([seed, _SPLIT_CODES[split], k])
-            image, boxes, classes = render_image(rng, img_size, difficulty, max_objects, min_size, max_size)
+            image, boxes, classes = render_image(rng, img_size, difficulty, max_objects, min_size,
+                                                 max_size)
             image_id = f"{next_id:06d}"
             next_id += 1
             image.save(root / "JPEGImages" / f"{image_id}.jpg", "JPEG", quality=quality)
-            (root / "Annotations" / f"{image_id}.xml").write_bytes(_annotation_xml(image_id, img_size, boxes, classes))
+            xml = _annotation_xml(image_id, img_size, boxes, classes)
+            (root / "Annotations" / f"{image_id}.xml").write_bytes(xml)
             splits[split].append(image_id)
 
     main = root / "ImageSets" / "Main"
@@ -241,8 +244,8 @@ def _claim_folder(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     ours = (root / COMPLETE_MARKER).exists() or (root / PROGRESS_MARKER).exists()
     if not ours and any(root.iterdir()):
-        raise DatasetError(f"refusing to generate a synthetic dataset into non-empty folder {str(root)!r} "
-                           f"that was not made by generate_synthetic_voc")
+        raise DatasetError(f"refusing to generate a synthetic dataset into non-empty folder "
+                           f"{str(root)!r} that was not made by generate_synthetic_voc")
 
 
 def is_complete(root: Union[str, os.PathLike], **kwargs) -> bool:

@@ -313,5 +313,4 @@ def read_xml_folder(root: Path, skip_bad: bool = False):
     for record in parse_all(pairs, parse, skip_bad):
         split = split_of(Path(record.image_path).relative_to(root)) or "all"
         splits.setdefault(split, []).append(record)
-
     return splits, notes

@@ -268,4 +268,3 @@ def has_yolo_labels(root: Path) -> int:
     """How many images under root have a YOLO label file (to tell this layout from XML folders)."""
     return sum(1 for f in walk_files(root)
                if is_image_file(f) and any(p.is_file() for p in label_path(f)))
-
