@@ -16,7 +16,8 @@ def test_single_box_lands_in_its_cell():
 
 
 def test_centre_at_one_goes_to_last_cell():
-    target, _ = encode_targets(np.array([[0.8, 0.8, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]), np.array([0, 1]), S=2, C=2)
+    target, _ = encode_targets(np.array([[0.8, 0.8, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]),
+                               np.array([0, 1]), S=2, C=2)
     # (0.9, 0.9) -> cell (1, 1); the zero-area box at (1, 1) also -> cell (1, 1) and is dropped.
     assert target[1, 1, 4] == 1 and target[..., 4].sum() == 1
     target, _ = encode_targets(np.array([[1.0, 0.0, 1.0, 0.2]]), np.array([1]), S=2, C=2)
@@ -48,7 +49,8 @@ def test_float_labels_are_accepted_when_whole():
 def test_encode_batch_stacks_and_sums_dropped():
     two_in_one_cell = np.array([[0.0, 0.0, 0.2, 0.2], [0.0, 0.0, 0.1, 0.1]])
     targets, dropped = encode_batch([two_in_one_cell, np.zeros((0, 4)), two_in_one_cell],
-                                    [np.array([0, 1]), np.zeros(0, int), np.array([1, 0])], S=3, C=2)
+                                    [np.array([0, 1]), np.zeros(0, int), np.array([1, 0])],
+                                    S=3, C=2)
     assert targets.shape == (3, 3, 3, 7) and dropped == 2
     np.testing.assert_array_equal(targets[:, 0, 0, 5:], [[1, 0], [0, 0], [0, 1]])
 
