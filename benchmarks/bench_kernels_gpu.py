@@ -15,7 +15,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a checkout without install
+# a checkout without install
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from tinygrad_yolo import backend
 from tinygrad_yolo.ops.geometry import window
@@ -46,7 +47,8 @@ def median_ms(cp, fn, warmup, repeats):
 
 
 def copy_gbps(cp, nbytes, warmup, repeats):
-    """Bandwidth of a device-to-device copy moving nbytes in total (nbytes/2 read + nbytes/2 written)."""
+    """Bandwidth of a device-to-device copy moving nbytes in total (nbytes/2 read + nbytes/2
+    written)."""
     src = cp.ones(nbytes // 2, dtype=cp.uint8)
     dst = cp.empty_like(src)
     ms = median_ms(cp, lambda: dst.data.copy_from_device(src.data, src.nbytes), warmup, repeats)
@@ -76,7 +78,8 @@ def main():
         col = im2col_gpu(x, g)
         ops = {
             "im2col": (lambda: im2col_gpu(x, g), lambda: im2col(x, *geometry)),
-            "col2im": (lambda: col2im_gpu(col, x.shape, g), lambda: col2im(col, x.shape, *geometry)),
+            "col2im": (lambda: col2im_gpu(col, x.shape, g),
+                       lambda: col2im(col, x.shape, *geometry)),
         }
         for op, (kernel_fn, xp_fn) in ops.items():
             # Results first: a fast wrong kernel is worth nothing.
@@ -86,10 +89,13 @@ def main():
             ceiling = copy_gbps(cp, nbytes, args.warmup, args.repeats)
             print(json.dumps({
                 "case": name, "op": op, "dtype": args.dtype, "batch": args.batch,
-                "x_shape": list(x.shape), "col_shape": list(col.shape), "mbytes": round(nbytes / 1e6, 1),
+                "x_shape": list(x.shape), "col_shape": list(col.shape),
+                "mbytes": round(nbytes / 1e6, 1),
                 "kernel_ms": round(ms, 4), "kernel_GBps": round(nbytes / ms / 1e6, 1),
-                "copy_GBps": round(ceiling, 1), "fraction_of_copy": round(nbytes / ms / 1e6 / ceiling, 3),
-                "xp_path_ms": round(median_ms(cp, xp_fn, args.warmup, args.repeats), 4), "device": device,
+                "copy_GBps": round(ceiling, 1),
+                "fraction_of_copy": round(nbytes / ms / 1e6 / ceiling, 3),
+                "xp_path_ms": round(median_ms(cp, xp_fn, args.warmup, args.repeats), 4),
+                "device": device,
             }), flush=True)
 
 

@@ -1,6 +1,7 @@
 """Throughput of the data loader alone (JPEG decode + augmentation in background threads).
 
-    python benchmarks/bench_loader.py [--sizes 224,112] [--workers 2] [--batch 32] [--transform train]
+    python benchmarks/bench_loader.py [--sizes 224,112] [--workers 2] [--batch 32]
+                                      [--transform train]
 
 Prints one JSON line per (img_size, workers) config.  The synthetic dataset (160 px JPEGs) is
 generated once into data_cache/bench_synthetic_voc.
@@ -14,12 +15,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tinygrad_yolo.data import DataLoader, EvalTransform, TrainTransform, VOCDataset, ensure_synthetic_voc  # noqa: E402
+from tinygrad_yolo.data import (DataLoader, EvalTransform, TrainTransform,  # noqa: E402
+                                VOCDataset, ensure_synthetic_voc)
 
 
 def measure(ds, img_size, batch, workers, transform, batches, prefetch):
     t = TrainTransform(img_size) if transform == "train" else EvalTransform(img_size)
-    loader = DataLoader(ds, batch, t, shuffle=True, drop_last=True, num_workers=workers, prefetch=prefetch)
+    loader = DataLoader(ds, batch, t, shuffle=True, drop_last=True, num_workers=workers,
+                        prefetch=prefetch)
     it = iter(loader)
     for _ in range(2):  # warm-up: thread start, first allocations
         next(it)
@@ -38,10 +41,12 @@ def measure(ds, img_size, batch, workers, transform, batches, prefetch):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=os.path.join("data_cache", "bench_synthetic_voc"))
     p.add_argument("--sizes", default="224,112", help="model input sizes, comma-separated")
-    p.add_argument("--workers", default="2", help="thread counts, comma-separated (0 = main thread)")
+    p.add_argument("--workers", default="2",
+                   help="thread counts, comma-separated (0 = main thread)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--batches", type=int, default=40, help="timed batches per config")
     p.add_argument("--prefetch", type=int, default=2)
@@ -54,7 +59,8 @@ def main():
     ds = VOCDataset(args.root, "train")
     for size in (int(s) for s in args.sizes.split(",")):
         for workers in (int(w) for w in args.workers.split(",")):
-            ips, ms = measure(ds, size, args.batch, workers, args.transform, args.batches, args.prefetch)
+            ips, ms = measure(ds, size, args.batch, workers, args.transform, args.batches,
+                              args.prefetch)
             print(json.dumps({
                 "bench": "loader", "img_size": size, "batch": args.batch, "workers": workers,
                 "prefetch": args.prefetch, "transform": args.transform, "source_px": 160,

@@ -20,7 +20,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 # tinygrad_yolo before NumPy: the package sets OpenBLAS's thread timeout, read when NumPy loads it.
-from tinygrad_yolo.bench import B, C, CONFIGS, S, random_targets, time_steps, training_step  # noqa: E402
+from tinygrad_yolo.bench import (B, C, CONFIGS, S, random_targets, time_steps,  # noqa: E402
+                                 training_step)
 
 import numpy as np  # noqa: E402
 
@@ -38,11 +39,32 @@ def current_rss_mb():
 # ---- PyTorch: the identical network --------------------------------------------------------
 def torch_step_fn(cfg, device="cpu"):
     import torch
-    from torch import nn
 
     if device == "cpu":
         torch.set_num_threads(2)
     torch.manual_seed(0)
+    model = torch_model(cfg).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    images = rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32)
+    x = torch.from_numpy(images).to(device)
+    t = torch.from_numpy(random_targets(rng, cfg["batch"])).to(device)
+    rows = torch.arange(S, dtype=torch.float32, device=device).view(1, S, 1, 1)
+    cols = torch.arange(S, dtype=torch.float32, device=device).view(1, 1, S, 1)
+
+    def step():
+        loss = torch_yolo_loss(model(x).permute(0, 2, 3, 1), t, rows, cols)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def torch_model(cfg):
+    """The YOLO-ResNet-18 of tinygrad_yolo.bench at ``cfg``'s width and input size."""
+    import torch
+    from torch import nn
 
     def ch(c):
         return max(1, int(round(c * cfg["width"])))
@@ -54,8 +76,10 @@ def torch_step_fn(cfg, device="cpu"):
             self.bn1 = nn.BatchNorm2d(cout)
             self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
             self.bn2 = nn.BatchNorm2d(cout)
-            self.down = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                         if stride != 1 or cin != cout else None)
+            self.down = None
+            if stride != 1 or cin != cout:
+                self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
 
         def forward(self, x):
             y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
@@ -73,49 +97,42 @@ def torch_step_fn(cfg, device="cpu"):
         layers += [nn.Conv2d(cin, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.LeakyReLU(0.1)]
         size //= 2
     hidden = max(8, int(round(256 * cfg["width"])))
-    layers += [nn.Conv2d(cin, hidden, 3, 1, 1, bias=False), nn.BatchNorm2d(hidden), nn.LeakyReLU(0.1),
-               nn.Conv2d(hidden, B * 5 + C, 1)]
-    model = nn.Sequential(*layers).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
-    rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32)).to(device)
-    t = torch.from_numpy(random_targets(rng, cfg["batch"])).to(device)
-    rows = torch.arange(S, dtype=torch.float32, device=device).view(1, S, 1, 1)
-    cols = torch.arange(S, dtype=torch.float32, device=device).view(1, 1, S, 1)
+    layers += [nn.Conv2d(cin, hidden, 3, 1, 1, bias=False), nn.BatchNorm2d(hidden),
+               nn.LeakyReLU(0.1), nn.Conv2d(hidden, B * 5 + C, 1)]
+    return nn.Sequential(*layers)
+
+
+def torch_yolo_loss(pred, t, rows, cols):
+    """The same formula as tinygrad_yolo.detection.YOLOv1Loss, in PyTorch: ``pred`` (N, S, S,
+    B*5 + C), ``t`` the encoded targets, ``rows``/``cols`` the cells' indices."""
+    import torch
 
     def xyxy(b):  # (..., 4) of x, y, sqrt w, sqrt h -> image frame
         cx, cy = (cols + b[..., 0]) / S, (rows + b[..., 1]) / S
         w, h = b[..., 2] ** 2, b[..., 3] ** 2
         return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
 
-    def yolo_loss(pred):  # the same formula as tinygrad_yolo.detection.YOLOv1Loss
-        n = pred.shape[0]
-        boxes = pred[..., :B * 5].reshape(n, S, S, B, 5)
-        true = torch.cat([t[..., 0:2], t[..., 2:4].sqrt()], -1).unsqueeze(3)
-        with torch.no_grad():
-            p, q = xyxy(boxes[..., :4]), xyxy(true)
-            lt, rb = torch.maximum(p[..., :2], q[..., :2]), torch.minimum(p[..., 2:], q[..., 2:])
-            inter = (rb - lt).clamp(min=0).prod(-1)
-            area = lambda z: (z[..., 2] - z[..., 0]).clamp(min=0) * (z[..., 3] - z[..., 1]).clamp(min=0)  # noqa
-            iou = inter / (area(p) + area(q) - inter).clamp(min=1e-12)
-            err = ((boxes[..., :4] - true) ** 2).sum(-1)
-            best = torch.where(iou == iou.max(-1, keepdim=True).values, err, torch.inf).argmin(-1)
-            resp = (torch.arange(B, device=device) == best.unsqueeze(-1)) & (t[..., 4:5] > 0)
-            resp = resp.float()
-        sq = (boxes[..., :4] - true) ** 2
-        conf = boxes[..., 4]
-        loss = (5 * (sq[..., 0:2].sum(-1) * resp).sum() + 5 * (sq[..., 2:4].sum(-1) * resp).sum()
-                + ((conf - iou) ** 2 * resp).sum() + 0.5 * (conf ** 2 * (1 - resp)).sum()
-                + ((pred[..., B * 5:] - t[..., 5:]) ** 2 * t[..., 4:5]).sum())
-        return loss / n
+    def area(z):
+        return (z[..., 2] - z[..., 0]).clamp(min=0) * (z[..., 3] - z[..., 1]).clamp(min=0)
 
-    def step():
-        loss = yolo_loss(model(x).permute(0, 2, 3, 1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    n = pred.shape[0]
+    boxes = pred[..., :B * 5].reshape(n, S, S, B, 5)
+    true = torch.cat([t[..., 0:2], t[..., 2:4].sqrt()], -1).unsqueeze(3)
+    with torch.no_grad():
+        p, q = xyxy(boxes[..., :4]), xyxy(true)
+        lt, rb = torch.maximum(p[..., :2], q[..., :2]), torch.minimum(p[..., 2:], q[..., 2:])
+        inter = (rb - lt).clamp(min=0).prod(-1)
+        iou = inter / (area(p) + area(q) - inter).clamp(min=1e-12)
+        err = ((boxes[..., :4] - true) ** 2).sum(-1)
+        best = torch.where(iou == iou.max(-1, keepdim=True).values, err, torch.inf).argmin(-1)
+        resp = (torch.arange(B, device=pred.device) == best.unsqueeze(-1)) & (t[..., 4:5] > 0)
+        resp = resp.float()
+    sq = (boxes[..., :4] - true) ** 2
+    conf = boxes[..., 4]
+    loss = (5 * (sq[..., 0:2].sum(-1) * resp).sum() + 5 * (sq[..., 2:4].sum(-1) * resp).sum()
+            + ((conf - iou) ** 2 * resp).sum() + 0.5 * (conf ** 2 * (1 - resp)).sum()
+            + ((pred[..., B * 5:] - t[..., 5:]) ** 2 * t[..., 4:5]).sum())
+    return loss / n
 
 
 def worker(framework, config, steps, warmup, profile_path):
@@ -132,13 +149,16 @@ def worker(framework, config, steps, warmup, profile_path):
         with tg.profile() as prof:
             step()
         with open(profile_path, "w") as f:
-            f.write(f"# per-op profile of one training step, ours, {config} {cfg}\n{prof.table()}\n")
+            f.write(f"# per-op profile of one training step, ours, {config} {cfg}\n"
+                    f"{prof.table()}\n")
     print(json.dumps(result))
 
 
 def run_worker(framework, config, steps, warmup, profile_path=None):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, "--configs", config,
-           "--steps", str(steps), "--warmup", str(warmup)] + (["--profile", profile_path] if profile_path else [])
+           "--steps", str(steps), "--warmup", str(warmup)]
+    if profile_path:
+        cmd += ["--profile", profile_path]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{framework} {config} failed:\n{out.stderr[-2000:]}")
@@ -155,7 +175,8 @@ def have_torch():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--configs", default="r18_b8,r18_b16,tiny_b32", help=f"from {', '.join(CONFIGS)}")
+    ap.add_argument("--configs", default="r18_b8,r18_b16,tiny_b32",
+                    help=f"from {', '.join(CONFIGS)}")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per round")
     ap.add_argument("--rounds", type=int, default=2, help="alternating ours/PyTorch rounds")
     ap.add_argument("--warmup", type=int, default=2)
@@ -173,7 +194,9 @@ def main():
         runs = {f: [] for f in frameworks}
         for r in range(args.rounds):
             for f in frameworks:
-                profile = os.path.join(args.profile_dir, f"profile_{config}.txt") if (f == "ours" and r == 0) else None
+                profile = None
+                if f == "ours" and r == 0:  # the first round's step, profiled
+                    profile = os.path.join(args.profile_dir, f"profile_{config}.txt")
                 runs[f].append(run_worker(f, config, args.steps, args.warmup, profile))
         batch = CONFIGS[config]["batch"]
         row = {"config": config, **CONFIGS[config], "steps": args.steps * args.rounds}
@@ -184,11 +207,13 @@ def main():
             row[f"{f}_images_per_s"] = round(batch / med, 2)
             row[f"{f}_peak_rss_mb"] = round(max(r["peak_rss_mb"] for r in rs), 1)
             # what training adds on top of libraries + model + data: activations, gradients, buffers
-            row[f"{f}_step_mem_mb"] = round(max(r["peak_rss_mb"] - r["rss_before_steps_mb"] for r in rs), 1)
+            added = max(r["peak_rss_mb"] - r["rss_before_steps_mb"] for r in rs)
+            row[f"{f}_step_mem_mb"] = round(added, 1)
         if "torch" in runs:
             row["ratio_time"] = round(row["ours_s_per_step"] / row["torch_s_per_step"], 3)
             row["ratio_peak_rss"] = round(row["ours_peak_rss_mb"] / row["torch_peak_rss_mb"], 3)
-            row["ratio_step_mem"] = round(row["ours_step_mem_mb"] / max(row["torch_step_mem_mb"], 1e-9), 3)
+            torch_mem = max(row["torch_step_mem_mb"], 1e-9)
+            row["ratio_step_mem"] = round(row["ours_step_mem_mb"] / torch_mem, 3)
         print(json.dumps(row), flush=True)
 
 

@@ -28,7 +28,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 def parse_args(doc, argv=None, add=None):
     """--quick (a reduced size that still makes a meaningful figure, in seconds to a minute or
-    two; --small is the old spelling), --smoke (smaller still: every line runs, for
+    two; --small is another spelling), --smoke (smaller still: every line runs, for
     tests/test_examples.py; implies --quick where a demo has no smoke size of its own),
     --out (figure folder), --seed; ``add(parser)`` adds a demo's own flags. The output folder
     is created."""

@@ -100,6 +100,12 @@ def seconds(r):
     return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
 
 
+def below(x, bound):
+    """"below ``bound``" while ``x`` is: what a rounding error is said as, since its digits
+    move with the CPU (1e-9 on one x86 CPU, 1.8e-9 on another) and the bound does not."""
+    return f"below {num(bound)}" if x < bound else num(x)
+
+
 def signed(x, digits=2):
     return f"{x:+.{digits}f}".replace("-", "−")
 
@@ -109,9 +115,10 @@ def demo1(r):
     return (f"Identity block, x of shape {tuple(r['x_shape'])}, float64: |dL/dy| = {num(i['norm_dy'])}, "
             f"|branch part| = {num(i['norm_branch'])}, |dL/dx| = {num(i['norm_dx'])}, "
             f"max |dL/dx − (branch + skip)| = {num(i['max_abs_error'])} and max |skip part − dL/dy| = "
-            f"{num(i['skip_minus_dy'])}. Central differences agree with backward() to "
-            f"{num(i['numeric_relative_error'], 2)} along a random direction ({num(p['numeric_relative_error'], 2)} "
-            f"for the stride-2 projection block) and to {num(e['max_relative_error'], 2)} element by element on the "
+            f"{num(i['skip_minus_dy'])}. Central differences agree with backward() to a relative error "
+            f"{below(i['numeric_relative_error'], 1e-8)} along a random direction "
+            f"({below(p['numeric_relative_error'], 1e-8)} for the stride-2 projection block) and "
+            f"{below(e['max_relative_error'], 1e-8)} element by element on the "
             f"figure's {e['count']} elements. {e['relu_off']} of those {e['count']} have y ≤ 0, where the final ReLU "
             f"zeroes dL/dy: there the skip part is 0 and the branch part is not ({e['branch_nonzero_where_off']} of "
             f"{e['relu_off']}). The sum is exact because it is how `backward()` builds dL/dx: a tensor used twice "
@@ -201,7 +208,7 @@ def demo7(r):
     rel = r["relative"]
     return (f"Squared error on w, h: {num(r['big']['raw'])} px² for both boxes. On √w, √h: {r['big']['sqrt']:.6f} px "
             f"(20x30 → 18x27) and {r['small']['sqrt']:.6f} px (4x6 → 2x3), {r['ratio_small_over_big']:.2f}x more "
-            f"for the small box; `YOLOv1Loss` gives the same to {num(r['max_loss_difference'], 1)}. At the same "
+            f"for the small box; `YOLOv1Loss` gives the same to {below(r['max_loss_difference'], 1e-12)}. At the same "
             f"relative error (10%: 4x6 → 3.6x5.4) the big box costs {num(rel['raw_big_over_small'])}x the small "
             f"one on w, h and still {num(rel['sqrt_big_over_small'])}x on √w, √h: the square root only partly "
             "evens out box sizes.")

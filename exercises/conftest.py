@@ -21,7 +21,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def pytest_addoption(parser):
     parser.addoption("--solutions", action="store_true",
-                     help="check the reference solutions in exercises/solutions/ instead of your files")
+                     help="check the reference solutions in exercises/solutions/ instead of your "
+                          "files")
 
 
 def pytest_configure(config):
@@ -33,4 +34,5 @@ def pytest_configure(config):
 def pytest_report_header(config):
     import exercises
     source = os.environ.get("EXERCISES", exercises.SOURCE)
-    return f"exercises: checking {'exercises/solutions/' if source == 'solutions' else 'your files in exercises/'}"
+    checked = "exercises/solutions/" if source == "solutions" else "your files in exercises/"
+    return f"exercises: checking {checked}"

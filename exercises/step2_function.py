@@ -35,8 +35,8 @@ class Tensor:
     def backward(self):
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires a gradient
         (``self`` must have one element)."""
-        raise ExerciseNotDone("step 2: write Tensor.backward (topological order, then one walk back "
-                              "with a dict of gradients)")
+        raise ExerciseNotDone("step 2: write Tensor.backward (topological order, then one walk "
+                              "back with a dict of gradients)")
 
     # a few operators, so that expressions read naturally
     def __add__(self, other): return Add.apply(self, _tensor(other))
@@ -63,8 +63,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs):
         """Run the op on Tensors; record the graph edge when an input needs a gradient."""
-        raise ExerciseNotDone("step 2: write Function.apply (forward on the arrays, wrap, record _ctx and "
-                              "parents when an input requires a gradient)")
+        raise ExerciseNotDone("step 2: write Function.apply (forward on the arrays, wrap, record "
+                              "_ctx and parents when an input requires a gradient)")
 
 
 # ---- given: a few ops, each saving in forward what its backward needs ------------------------

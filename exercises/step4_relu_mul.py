@@ -25,7 +25,8 @@ class Mul(Function):
         raise ExerciseNotDone("step 4: write Mul.forward (save a and b, return a * b)")
 
     def backward(self, g):
-        raise ExerciseNotDone("step 4: write Mul.backward (g * b for a, g * a for b, None where not needed)")
+        raise ExerciseNotDone("step 4: write Mul.backward (g * b for a, g * a for b, None where "
+                              "not needed)")
 
 
 class ReLU(Function):
@@ -33,4 +34,5 @@ class ReLU(Function):
         raise ExerciseNotDone("step 4: write ReLU.forward (max(x, 0); save what backward needs)")
 
     def backward(self, g):
-        raise ExerciseNotDone("step 4: write ReLU.backward (g where the input was positive, 0 elsewhere)")
+        raise ExerciseNotDone("step 4: write ReLU.backward (g where the input was positive, 0 "
+                              "elsewhere)")

@@ -44,7 +44,8 @@ def im2col(x, kh, kw, stride=1, padding=0, dilation=1):
 
 def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
     """The adjoint of im2col: sum every entry of ``col`` onto the input pixel it came from."""
-    raise ExerciseNotDone("step 5: write col2im (+= each tap's slice into a padded zero image, then crop)")
+    raise ExerciseNotDone("step 5: write col2im (+= each tap's slice into a padded zero image, "
+                          "then crop)")
 
 
 class Conv2d(Function):
@@ -55,8 +56,9 @@ class Conv2d(Function):
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
 
     def forward(self, x, w, b=None):
-        raise ExerciseNotDone("step 5: write Conv2d.forward (im2col, then W (K, C*kh*kw) times col)")
+        raise ExerciseNotDone(
+            "step 5: write Conv2d.forward (im2col, then W (K, C*kh*kw) times col)")
 
     def backward(self, g):
-        raise ExerciseNotDone("step 5: write Conv2d.backward (dW = sum over n of gy colᵀ, dx = col2im(Wᵀ gy), "
-                              "db = gy summed)")
+        raise ExerciseNotDone("step 5: write Conv2d.backward (dW = sum over n of gy colᵀ, dx = "
+                              "col2im(Wᵀ gy), db = gy summed)")

@@ -31,12 +31,13 @@ class BatchNorm(Function):
     def __init__(self, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
         if not training:
             raise ValueError("this exercise is batch norm in training mode (batch statistics) only")
-        self.running_mean, self.running_var, self.momentum, self.eps = running_mean, running_var, momentum, eps
+        self.running_mean, self.running_var = running_mean, running_var
+        self.momentum, self.eps = momentum, eps
 
     def forward(self, x, weight, bias):
-        raise ExerciseNotDone("step 6: write BatchNorm.forward (batch mean and variance per channel, x̂, "
-                              "γ x̂ + β; save x̂ and 1/√(var + eps))")
+        raise ExerciseNotDone("step 6: write BatchNorm.forward (batch mean and variance per "
+                              "channel, x̂, γ x̂ + β; save x̂ and 1/√(var + eps))")
 
     def backward(self, g):
-        raise ExerciseNotDone("step 6: write BatchNorm.backward (dγ = Σ g x̂, dβ = Σ g, and dx through the "
-                              "mean and the variance)")
+        raise ExerciseNotDone("step 6: write BatchNorm.backward (dγ = Σ g x̂, dβ = Σ g, and dx "
+                              "through the mean and the variance)")

@@ -12,8 +12,9 @@ which measures the two parts of dL/dx,
 by feeding the branch and the shortcut two separate leaf copies of x (retain_grad() on y
 gives dL/dy). Demo 1 (examples/01_residual_split.py) does the same on the project's block.
 
-Check it: pytest exercises -m step7          (the reference: exercises/solutions/step7_residual.py)
-Read alongside: tinygrad_yolo/models/resnet.py; examples/01_residual_split.py, 02_identity_default.py.
+Check it: pytest exercises -m step7     (the reference: exercises/solutions/step7_residual.py)
+Read alongside: tinygrad_yolo/models/resnet.py; examples/01_residual_split.py,
+02_identity_default.py.
 """
 import tinygrad_yolo as tg  # noqa: F401  (tg.Tensor)
 from tinygrad_yolo import nn
@@ -45,12 +46,13 @@ class BasicBlock(nn.Module):
         raise ExerciseNotDone("step 7: write BasicBlock.shortcut (x itself, or self.downsample(x))")
 
     def forward(self, x):
-        raise ExerciseNotDone("step 7: write BasicBlock.forward (relu(F(x) + shortcut(x)); no addition "
-                              "when residual is False)")
+        raise ExerciseNotDone("step 7: write BasicBlock.forward (relu(F(x) + shortcut(x)); no "
+                              "addition when residual is False)")
 
 
 def split_gradient(block, x, upstream):
     """For L = sum(upstream * block(x)) (x, upstream: NumPy arrays), the two parts of dL/dx:
     returns (branch part, skip part, dL/dy) as NumPy arrays, y = F(x) + shortcut(x) being the
     sum before the block's final ReLU."""
-    raise ExerciseNotDone("step 7: write split_gradient (two leaf copies of x, y.retain_grad(), one backward)")
+    raise ExerciseNotDone("step 7: write split_gradient (two leaf copies of x, y.retain_grad(), "
+                          "one backward)")

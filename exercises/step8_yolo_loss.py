@@ -38,7 +38,8 @@ from exercises import ExerciseNotDone
 
 def decode_xyxy(boxes, S):
     """(N, S, S, K, 4) of (x, y, √w, √h) in cell (row i, column j) -> image-frame xyxy."""
-    raise ExerciseNotDone("step 8: write decode_xyxy (centre ((j + x) / S, (i + y) / S), size (√w², √h²))")
+    raise ExerciseNotDone("step 8: write decode_xyxy (centre ((j + x) / S, (i + y) / S), "
+                          "size (√w², √h²))")
 
 
 def target_boxes(target):
@@ -50,8 +51,9 @@ def assign(pred, target, S, B):
     """NumPy arrays in: (responsible (N, S, S, B) bool, iou (N, S, S, B)). ``responsible`` has
     one True in every cell with an object: the first of the highest IoU where any IoU is positive,
     else the first of the smallest RMSE (darknet's rule)."""
-    raise ExerciseNotDone("step 8: write assign (decode both, IoU per predictor; the argmax where one "
-                          "overlaps, else the argmin of the RMSE; only in cells with an object)")
+    raise ExerciseNotDone("step 8: write assign (decode both, IoU per predictor; the argmax where "
+                          "one overlaps, else the argmin of the RMSE; only in cells with an "
+                          "object)")
 
 
 def yolo_loss(pred, target, responsible, iou, S, B, C, lambda_coord=5.0, lambda_noobj=0.5,

@@ -53,9 +53,11 @@ def test_step1_values_and_gradients_match_the_engine():
             ts = [tg.Tensor(np.float64(v), requires_grad=True) for v in (a0, b0, c0)]
             ref = f(*ts)
             ref.backward()
-            assert out.data == pytest.approx(ref.item(), rel=1e-12, abs=1e-12), f"expression {k}: forward"
+            assert out.data == pytest.approx(ref.item(), rel=1e-12, abs=1e-12), (
+                f"expression {k}: forward")
             for name, v, t in zip("abc", (va, vb, vc), ts):
-                assert v.grad == pytest.approx(t.grad.item(), rel=1e-9, abs=1e-12), f"expression {k}: d/d{name}"
+                assert v.grad == pytest.approx(t.grad.item(), rel=1e-9, abs=1e-12), (
+                    f"expression {k}: d/d{name}")
 
 
 @pytest.mark.step1
@@ -69,7 +71,8 @@ def test_step1_agrees_with_central_differences(a0, b0):
     a, b = Value(a0), Value(b0)
     f(a, b).backward()
     eps = 1e-6
-    for name, v, plus, minus in (("a", a, (a0 + eps, b0), (a0 - eps, b0)), ("b", b, (a0, b0 + eps), (a0, b0 - eps))):
+    for name, v, plus, minus in (("a", a, (a0 + eps, b0), (a0 - eps, b0)),
+                                 ("b", b, (a0, b0 + eps), (a0, b0 - eps))):
         numeric = (f(*map(Value, plus)).data - f(*map(Value, minus)).data) / (2 * eps)
         if abs(a0 * b0 + np.exp(a0)) > 1e-3:  # away from the ReLU's kink
             assert v.grad == pytest.approx(numeric, rel=1e-5, abs=1e-6), name
@@ -165,8 +168,9 @@ def test_step3_sum_to_is_the_adjoint_of_broadcasting(pair, seed):
         g, x = rng.standard_normal(out_shape), rng.standard_normal(shape)
         summed = sum_to(g, shape)
         assert summed.shape == tuple(shape)
-        assert float((g * np.broadcast_to(x, out_shape)).sum()) == pytest.approx(float((summed * x).sum()), rel=1e-10,
-                                                                                abs=1e-10)
+        expected = float((summed * x).sum())
+        got = float((g * np.broadcast_to(x, out_shape)).sum())
+        assert got == pytest.approx(expected, rel=1e-10, abs=1e-10)
 
 
 @pytest.mark.step3
@@ -175,13 +179,15 @@ def test_step3_sum_to_is_the_adjoint_of_broadcasting(pair, seed):
 def test_step3_the_engine_runs_on_your_sum_to(case, data):
     """The project's gradient checks of the broadcasting ops, with your sum_to in backward()."""
     import importlib
-    engine = importlib.import_module("tinygrad_yolo.tensor")  # (tg.tensor is also a function's name)
+    # (tg.tensor is also a function's name)
+    engine = importlib.import_module("tinygrad_yolo.tensor")
     run_registered_case(case, data, [(engine, "sum_to", load("step3_broadcast").sum_to)])
 
 
 # ---- step 4: ReLU and Mul -----------------------------------------------------------------------
 @pytest.mark.step4
-@pytest.mark.parametrize("case, module_attr", [("mul", ("elementwise", "Mul")), ("relu", ("activation", "ReLU"))])
+@pytest.mark.parametrize("case, module_attr", [("mul", ("elementwise", "Mul")),
+                                               ("relu", ("activation", "ReLU"))])
 @given(data=st.data())
 def test_step4_the_projects_gradient_checks_pass_with_your_op(case, module_attr, data):
     import importlib
@@ -210,7 +216,8 @@ def conv_geometry(draw):
                                  for lo, hi in ((1, 3), (0, 2), (1, 2)))
     H = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 8))
     W = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 8))
-    return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W), kh, kw, stride, padding, dilation
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W)
+    return shape, kh, kw, stride, padding, dilation
 
 
 @pytest.mark.step5
@@ -241,9 +248,11 @@ def test_step5_forward_matches_the_projects_conv2d():
     from tinygrad_yolo.nn import functional as F
     Conv2d = load("step5_conv").Conv2d
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
-    ref = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=(2, 1), padding=(1, 2), dilation=(1, 2))
-    mine = Conv2d.apply(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    x, w, b = (rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2)),
+               rng.standard_normal(4))
+    settings = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    ref = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), **settings)
+    mine = Conv2d.apply(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), **settings)
     np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -252,7 +261,8 @@ def test_step5_forward_matches_the_projects_conv2d():
 @given(data=st.data())
 def test_step6_the_projects_batch_norm_gradient_check_passes_with_your_op(data):
     import tinygrad_yolo.ops.norm as NM
-    run_registered_case("batch_norm_train", data, [(NM, "BatchNorm", load("step6_batchnorm").BatchNorm)])
+    run_registered_case("batch_norm_train", data,
+                        [(NM, "BatchNorm", load("step6_batchnorm").BatchNorm)])
 
 
 @pytest.mark.step6
@@ -283,7 +293,8 @@ def blocks(m, stride, in_ch, out_ch, residual=True):
 
 
 @pytest.mark.step7
-@pytest.mark.parametrize("stride, in_ch, out_ch, residual", [(1, 3, 3, True), (2, 3, 6, True), (1, 3, 3, False)])
+@pytest.mark.parametrize("stride, in_ch, out_ch, residual",
+                         [(1, 3, 3, True), (2, 3, 6, True), (1, 3, 3, False)])
 def test_step7_your_block_computes_the_projects_block(stride, in_ch, out_ch, residual):
     mine, ref = blocks(load("step7_residual"), stride, in_ch, out_ch, residual)
     x = np.random.default_rng(2).standard_normal((2, in_ch, 6, 6))
@@ -329,7 +340,8 @@ def test_step7_a_zeroed_branch_makes_the_identity():
 def detection_batch(draw):
     """(pred, target, S, B, C): a random target from encode_batch, predictions near it."""
     from tinygrad_yolo.detection import encode_batch
-    S, B, C, N = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    S, B = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    C, N = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
     boxes, labels = [], []
     for _ in range(N):
@@ -340,7 +352,8 @@ def detection_batch(draw):
     target = encode_batch(boxes, labels, S=S, C=C)[0].astype(np.float64)
     pred = rng.standard_normal((N, S, S, B * 5 + C)) * 0.3
     boxes_pred = pred[..., :B * 5].reshape(N, S, S, B, 5)
-    boxes_pred[..., :4] += np.concatenate([target[..., :2], np.sqrt(target[..., 2:4])], axis=-1)[..., None, :]
+    true_boxes = np.concatenate([target[..., :2], np.sqrt(target[..., 2:4])], axis=-1)
+    boxes_pred[..., :4] += true_boxes[..., None, :]
     return pred, target, S, B, C
 
 
@@ -368,7 +381,8 @@ def test_step8_no_overlap_the_closest_box_is_responsible():
     from tinygrad_yolo.detection import YOLOv1Loss, encode_batch
     m = load("step8_yolo_loss")
     S, B, C = 2, 2, 1
-    target = encode_batch([np.array([[0.1, 0.1, 0.3, 0.3]])], [np.array([0])], S=S, C=C)[0].astype(np.float64)
+    target, _ = encode_batch([np.array([[0.1, 0.1, 0.3, 0.3]])], [np.array([0])], S=S, C=C)
+    target = target.astype(np.float64)
     pred = np.zeros((1, S, S, B * 5 + C))
     pred[0, 0, 0, :5] = [0.95, 0.95, 0.1, 0.1, 0.5]     # far: the opposite corner of the cell
     pred[0, 0, 0, 5:10] = [0.75, 0.75, 0.1, 0.1, 0.5]   # nearer, still no overlap
@@ -379,13 +393,16 @@ def test_step8_no_overlap_the_closest_box_is_responsible():
 
 
 @pytest.mark.step8
-@given(batch=detection_batch(), lambdas=st.sampled_from([(5.0, 0.5, 1.0), (1.0, 1.0, 1.0), (2.0, 0.1, 3.0)]))
+@given(batch=detection_batch(),
+       lambdas=st.sampled_from([(5.0, 0.5, 1.0), (1.0, 1.0, 1.0), (2.0, 0.1, 3.0)]))
 def test_step8_loss_matches_the_project_and_gradchecks(batch, lambdas):
     from tinygrad_yolo.detection import YOLOv1Loss
     m = load("step8_yolo_loss")
     pred, target, S, B, C = batch
-    loss = YOLOv1Loss(S=S, B=B, C=C, lambda_coord=lambdas[0], lambda_noobj=lambdas[1], lambda_class=lambdas[2])
-    responsible, iou = loss.assign(pred, target)  # the project's assignment: the same constants for both
+    loss = YOLOv1Loss(S=S, B=B, C=C, lambda_coord=lambdas[0], lambda_noobj=lambdas[1],
+                      lambda_class=lambdas[2])
+    # the project's assignment: the same constants for both
+    responsible, iou = loss.assign(pred, target)
     total, parts = m.yolo_loss(tg.Tensor(pred), target, responsible, iou, S, B, C, *lambdas)
     ref_total, ref_parts = loss.compute(tg.Tensor(pred), target, responsible, iou)
     assert total.item() == pytest.approx(ref_total.item(), rel=1e-12, abs=1e-12)
@@ -399,8 +416,10 @@ def test_step8_no_box_or_class_gradient_outside_object_cells():
     from tinygrad_yolo.detection import encode_batch
     m = load("step8_yolo_loss")
     S, B, C = 3, 2, 2
-    target = encode_batch([np.array([[0.1, 0.1, 0.3, 0.4]])], [np.array([1])], S=S, C=C)[0].astype(np.float64)
-    pred = tg.Tensor(np.random.default_rng(7).standard_normal((1, S, S, B * 5 + C)), requires_grad=True)
+    target, _ = encode_batch([np.array([[0.1, 0.1, 0.3, 0.4]])], [np.array([1])], S=S, C=C)
+    target = target.astype(np.float64)
+    pred = tg.Tensor(np.random.default_rng(7).standard_normal((1, S, S, B * 5 + C)),
+                     requires_grad=True)
     responsible, iou = m.assign(pred.numpy(), target, S, B)
     m.yolo_loss(pred, target, responsible, iou, S, B, C)[0].backward()
     g = pred.grad.numpy()

@@ -12,23 +12,30 @@ W = tg.Tensor(np.ones((3, 2, 3, 3), np.float32))
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda: F.conv2d(X, W, stride=1.5), TypeError, "conv2d: stride must be an int or a (h, w) pair of ints, got 1.5"),
+    (lambda: F.conv2d(X, W, stride=1.5), TypeError,
+     "conv2d: stride must be an int or a (h, w) pair of ints, got 1.5"),
     (lambda: F.conv2d(X, W, stride=(2, 1.0)), TypeError, "conv2d: stride must be an int"),
     (lambda: F.conv2d(X, W, stride=True), TypeError, "conv2d: stride must be an int"),
     (lambda: F.conv2d(X, W, stride="2"), TypeError, "conv2d: stride must be an int"),
     (lambda: F.conv2d(X, W, stride=0), ValueError, "conv2d: stride must be positive, got 0"),
     (lambda: F.conv2d(X, W, padding=-1), ValueError, "conv2d: padding must be >= 0, got -1"),
     (lambda: F.conv2d(X, W, padding=0.5), TypeError, "conv2d: padding must be an int"),
-    (lambda: F.conv2d(X, W, dilation=(1, 0)), ValueError, "conv2d: dilation must be positive, got (1, 0)"),
-    (lambda: F.conv2d(X, W, stride=(1, 1, 1)), ValueError, "conv2d: stride must be an int or a (h, w) pair"),
+    (lambda: F.conv2d(X, W, dilation=(1, 0)), ValueError,
+     "conv2d: dilation must be positive, got (1, 0)"),
+    (lambda: F.conv2d(X, W, stride=(1, 1, 1)), ValueError,
+     "conv2d: stride must be an int or a (h, w) pair"),
     (lambda: F.max_pool2d(X, 1.5), TypeError, "max_pool2d: kernel_size must be an int"),
-    (lambda: F.max_pool2d(X, 2, stride=0), ValueError, "max_pool2d: stride must be positive, got 0"),
+    (lambda: F.max_pool2d(X, 2, stride=0), ValueError,
+     "max_pool2d: stride must be positive, got 0"),
     (lambda: F.avg_pool2d(X, 2, stride=1.5), TypeError, "avg_pool2d: stride must be an int"),
-    (lambda: F.avg_pool2d(X, (2, 0)), ValueError, "avg_pool2d: kernel_size must be positive, got (2, 0)"),
-    (lambda: F.adaptive_avg_pool2d(X, 1.5), TypeError, "adaptive_avg_pool2d: output_size must be an int"),
+    (lambda: F.avg_pool2d(X, (2, 0)), ValueError,
+     "avg_pool2d: kernel_size must be positive, got (2, 0)"),
+    (lambda: F.adaptive_avg_pool2d(X, 1.5), TypeError,
+     "adaptive_avg_pool2d: output_size must be an int"),
     (lambda: tg.nn.Conv2d(2, 3, 1.5), TypeError, "Conv2d: kernel_size must be an int"),
     (lambda: tg.nn.Conv2d(2, 3, 3, stride=1.5), TypeError, "Conv2d: stride must be an int"),
-    (lambda: tg.nn.Conv2d(2, 3, 3, dilation=0), ValueError, "Conv2d: dilation must be positive, got 0"),
+    (lambda: tg.nn.Conv2d(2, 3, 3, dilation=0), ValueError,
+     "Conv2d: dilation must be positive, got 0"),
     (lambda: tg.nn.Conv2d(2.5, 3, 3), TypeError, "Conv2d: (in, out) channels must be an int"),
     (lambda: tg.nn.Conv2d(2, 0, 3), ValueError, "Conv2d: (in, out) channels must be positive"),
 ])
@@ -58,7 +65,8 @@ def test_conv2d_with_an_empty_dimension(algorithm, N, C, K):
     y = tg.ops.conv.Conv2d.apply(x, w, b, stride=1, padding=1, algorithm=algorithm)
     assert y.shape == (N, K, 28, 28)
     # no input channels: every output is the bias (a sum over nothing is 0)
-    np.testing.assert_array_equal(y.numpy(), np.broadcast_to(b.numpy()[None, :, None, None], y.shape))
+    np.testing.assert_array_equal(y.numpy(),
+                                  np.broadcast_to(b.numpy()[None, :, None, None], y.shape))
     assert grads_of(y, x, w, b) == [x.shape, w.shape, b.shape]
     np.testing.assert_array_equal(w.grad.numpy(), 0)
 
@@ -89,4 +97,5 @@ def test_softmax_and_losses_with_an_empty_dimension():
     with pytest.raises(ValueError, match="cross_entropy: the batch is empty"):
         F.cross_entropy(no_rows, np.zeros(0, np.int64))
     with pytest.raises(ValueError, match="YOLOv1Loss: the batch is empty"):
-        tg.detection.YOLOv1Loss(S=2, B=1, C=1)(tg.Tensor(np.zeros((0, 2, 2, 6))), np.zeros((0, 2, 2, 6)))
+        tg.detection.YOLOv1Loss(S=2, B=1, C=1)(tg.Tensor(np.zeros((0, 2, 2, 6))),
+                                               np.zeros((0, 2, 2, 6)))

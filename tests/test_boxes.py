@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_yolo.detection import box_area, box_iou, cxcywh_to_xyxy, elementwise_box_iou, xyxy_to_cxcywh
+from tinygrad_yolo.detection import (box_area, box_iou, cxcywh_to_xyxy, elementwise_box_iou,
+                                     xyxy_to_cxcywh)
 
 
 def test_format_round_trip_known_box():
@@ -21,7 +22,8 @@ def test_formats_keep_leading_axes():
 
 
 def test_box_area_clamps_inverted_boxes_to_zero():
-    np.testing.assert_allclose(box_area(np.array([[0, 0, 2, 3], [1, 1, 0, 2], [0, 0, 0, 0]])), [6, 0, 0])
+    np.testing.assert_allclose(box_area(np.array([[0, 0, 2, 3], [1, 1, 0, 2], [0, 0, 0, 0]])),
+                               [6, 0, 0])
 
 
 def test_iou_hand_computed():
@@ -70,7 +72,8 @@ def test_iou_matches_scalar_loop_and_is_symmetric(a, b):
         for k in range(len(b)):
             iw = max(0.0, min(a[m, 2], b[k, 2]) - max(a[m, 0], b[k, 0]))
             ih = max(0.0, min(a[m, 3], b[k, 3]) - max(a[m, 1], b[k, 1]))
-            union = (a[m, 2] - a[m, 0]) * (a[m, 3] - a[m, 1]) + (b[k, 2] - b[k, 0]) * (b[k, 3] - b[k, 1]) - iw * ih
+            union = ((a[m, 2] - a[m, 0]) * (a[m, 3] - a[m, 1])
+                     + (b[k, 2] - b[k, 0]) * (b[k, 3] - b[k, 1]) - iw * ih)
             expected = iw * ih / union if union > 0 else 0.0
             assert out[m, k] == pytest.approx(expected, abs=1e-12)
     np.testing.assert_allclose(out, box_iou(b, a).T)

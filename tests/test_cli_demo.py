@@ -32,8 +32,8 @@ def test_demo_writes_the_graph_with_values(tmp_path, capsys):
     path = tmp_path / "lesson.dot"
     assert main(["demo", "--dot", str(path)]) == 0
     dot = path.read_text()
-    for name in ("W1\\n(3, 2) float64\\ndata", "W2.T", "(y - t)^2", "constant (no gradient)\\n(1, 2) float64\\ndata",
-                 "Pow\\nexponent 2"):
+    for name in ("W1\\n(3, 2) float64\\ndata", "W2.T", "(y - t)^2",
+                 "constant (no gradient)\\n(1, 2) float64\\ndata", "Pow\\nexponent 2"):
         assert name in dot, name
     assert f"wrote {path}" in capsys.readouterr().out
 

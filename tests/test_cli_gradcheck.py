@@ -15,7 +15,8 @@ def test_all_ops_pass_with_a_table(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["op", "examples"]
     for name in CASES:
-        assert any(line.startswith(name + " ") and line.rstrip().endswith("pass") for line in out.splitlines()), name
+        assert any(line.startswith(name + " ") and line.rstrip().endswith("pass")
+                   for line in out.splitlines()), name
     assert f"{len(CASES)} passed, 0 failed on cpu" in out
 
 
@@ -27,7 +28,8 @@ def test_json_lines(capsys):
 
 
 def test_broken_backward_is_caught_and_reported(capsys, monkeypatch):
-    monkeypatch.setattr(elementwise.Mul, "backward", lambda self, g: (g * self.b * 1.01, g * self.a))
+    monkeypatch.setattr(elementwise.Mul, "backward",
+                        lambda self, g: (g * self.b * 1.01, g * self.a))
     assert main(["gradcheck", "--ops", "mul", "--examples", "5"]) == 1
     captured = capsys.readouterr()
     assert "FAIL" in captured.out

@@ -31,7 +31,8 @@ def test_basic_block_default_shows_shortcut_projection(tmp_path, monkeypatch, ca
     assert code == 0
     text = out.read_text()
     check_dot(text)
-    for name in ("conv1.weight", "conv2.weight", "bn1.weight", "downsample.0.weight", "input\\n(2, 16, 8, 8)"):
+    for name in ("conv1.weight", "conv2.weight", "bn1.weight", "downsample.0.weight",
+                 "input\\n(2, 16, 8, 8)"):
         assert name in text, name
     assert "Conv2d" in text and "BatchNorm" in text and "Add" in text and "ReLU" in text
     captured = capsys.readouterr()
@@ -51,7 +52,8 @@ def boxes(text):
 
 
 def test_grad_on_every_tensor_of_a_whole_resnet(tmp_path, monkeypatch):
-    code, out = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8", "--grad")
+    code, out = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8",
+                          "--grad")
     text = out.read_text()
     check_dot(text)
     assert code == 0 and "layer3.2.conv2.weight" in text and "fc.weight" in text
@@ -61,9 +63,11 @@ def test_grad_on_every_tensor_of_a_whole_resnet(tmp_path, monkeypatch):
     # every tensor a gradient reaches carries one: the input, the 19 convs, 19 BNs' weight and bias,
     # fc's weight and bias, and every intermediate result
     assert len(with_grad) == len(labels) - len(constants) > 1 + 19 + 19 * 2 + 2
-    # the old spelling, --grad-norms, does the same
-    code, out2 = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8", "--grad-norms")
-    assert code == 0 and len([v for v in boxes(out2.read_text()).values() if "|grad| = " in v]) == len(with_grad)
+    # --grad-norms, the other spelling scripts use, does the same
+    code, out2 = run_graph(tmp_path, monkeypatch, "--model", "resnet20", "--input-size", "8",
+                           "--grad-norms")
+    graded = [v for v in boxes(out2.read_text()).values() if "|grad| = " in v]
+    assert code == 0 and len(graded) == len(with_grad)
 
 
 def test_grad_shows_the_gradients_meeting_at_the_add(tmp_path, monkeypatch):
@@ -87,8 +91,8 @@ def test_grad_shows_the_gradients_meeting_at_the_add(tmp_path, monkeypatch):
 
 
 def test_small_tensors_show_values_and_signed_gradients(tmp_path, monkeypatch):
-    code, out = run_graph(tmp_path, monkeypatch, "--grad", "--in-channels", "1", "--out-channels", "1",
-                          "--input-size", "2", "--stride", "1")
+    code, out = run_graph(tmp_path, monkeypatch, "--grad", "--in-channels", "1",
+                          "--out-channels", "1", "--input-size", "2", "--stride", "1")
     labels = boxes(out.read_text())
     assert code == 0
     x = next(v for v in labels.values() if v.startswith("input"))
@@ -104,14 +108,17 @@ def test_renders_with_dot_when_installed(tmp_path, monkeypatch, capsys):
     fake.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/args"\nfor a; do last=$a; done\n'
                     'echo "<svg/>" > "$last"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    code, out = run_graph(tmp_path, monkeypatch, "--format", "png", path=str(bindir) + os.pathsep + "/bin")
+    code, out = run_graph(tmp_path, monkeypatch, "--format", "png",
+                          path=str(bindir) + os.pathsep + "/bin")
     assert code == 0
-    assert (bindir / "args").read_text().split() == ["-Tpng", str(out), "-o", str(tmp_path / "g.png")]
+    expected = ["-Tpng", str(out), "-o", str(tmp_path / "g.png")]
+    assert (bindir / "args").read_text().split() == expected
     assert (tmp_path / "g.png").exists() and "rendered" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--shortcut", "A", "--in-channels", "32", "--out-channels", "16"], "shortcut 'A' can only add channels"),
+    (["--shortcut", "A", "--in-channels", "32", "--out-channels", "16"],
+     "shortcut 'A' can only add channels"),
     (["--input-size", "0"], "--input-size must be at least 1"),
     (["--stride", "0"], "must be at least 1"),
 ])

@@ -39,7 +39,8 @@ def run_demo(name, out_dir, capsys, *extra):
         assert f"figure: {figure}" in printed
     assert "runtime:" in printed
     written = json.loads((out_dir / f"{name}.json").read_text())
-    assert written["run"]["demo"] == name and written["run"]["quick"] is True and written["run"]["smoke"] is True
+    run = written["run"]
+    assert run["demo"] == name and run["quick"] is True and run["smoke"] is True
     return results, printed
 
 
@@ -49,7 +50,8 @@ def test_01_residual_split_sums_to_machine_precision(tmp_path, capsys):
         assert r[case]["forward_difference"] == 0.0  # the written-out forward is the block's own
         assert r[case]["max_abs_error"] <= 1e-12
         assert r[case]["relative_error"] <= 1e-12
-        assert r[case]["numeric_relative_error"] < 1e-6  # backward() agrees with central differences
+        # backward() agrees with central differences
+        assert r[case]["numeric_relative_error"] < 1e-6
         assert r[case]["norm_branch"] > 0
     assert r["identity"]["skip_minus_dy"] == 0.0  # the identity hands dL/dy over unchanged
     e = r["elements"]  # the figure's elements, each checked alone
@@ -82,7 +84,8 @@ def test_03_gradient_by_depth(tmp_path, capsys):
     # ResNet-56's by a modest factor (at this seed: about 2700x against 15x)
     assert r["train_plain56"]["spread"] > 100 * r["train_resnet56"]["spread"]
     assert r["train_resnet56"]["spread"] < 100
-    assert r["train_plain56"]["first_over_last"] > 100 and "explodes" in r["verdict"]  # grows, does not vanish
+    # grows, does not vanish
+    assert r["train_plain56"]["first_over_last"] > 100 and "explodes" in r["verdict"]
     # without normalisation (BN at its init statistics) the input gradient of plain-56 is
     # orders of magnitude below ResNet-56's
     assert r["eval_resnet56"]["input_grad_norm"] > 100 * r["eval_plain56"]["input_grad_norm"]
@@ -132,8 +135,10 @@ def test_07_sqrt_table(tmp_path, capsys):
     big = (np.sqrt(20) - np.sqrt(18)) ** 2 + (np.sqrt(30) - np.sqrt(27)) ** 2
     small = (np.sqrt(4) - np.sqrt(2)) ** 2 + (np.sqrt(6) - np.sqrt(3)) ** 2
     assert r["big"]["raw"] == r["small"]["raw"] == 13.0  # the same absolute error
-    assert r["big"]["sqrt"] == pytest.approx(big, abs=1e-12) and big == pytest.approx(0.131670, abs=1e-6)
-    assert r["small"]["sqrt"] == pytest.approx(small, abs=1e-12) and small == pytest.approx(0.857864, abs=1e-6)
+    assert r["big"]["sqrt"] == pytest.approx(big, abs=1e-12)
+    assert big == pytest.approx(0.131670, abs=1e-6)
+    assert r["small"]["sqrt"] == pytest.approx(small, abs=1e-12)
+    assert small == pytest.approx(0.857864, abs=1e-6)
     for name in ("big", "small"):
         assert r[name]["via_loss"] == pytest.approx(r[name]["sqrt"], abs=1e-12)  # YOLOv1Loss agrees
     assert r["ratio_small_over_big"] == pytest.approx(small / big, rel=1e-12)
@@ -162,7 +167,8 @@ def test_08_lambda_noobj_shares(tmp_path, capsys):
     starts = {lam: (t["object"][0], t["empty"][0]) for lam, t in r["sweep"].items()}
     assert len(set(starts.values())) == 1
     for t in r["sweep"].values():
-        assert t["step"][-1] == 10 and np.all(np.isfinite(t["object"] + t["empty"])) and 0 <= t["map50"] <= 1
+        assert t["step"][-1] == 10 and np.all(np.isfinite(t["object"] + t["empty"]))
+        assert 0 <= t["map50"] <= 1
     assert "of the confidence loss" in printed and len(r["figures"]) == 2
 
 
@@ -172,7 +178,8 @@ def test_09_yolo_gradients_go_where_the_loss_says(tmp_path, capsys):
     assert r["shots"][0] == 0 and r["shots"][-1] == r["steps"]
     for step in r["shots"]:
         c = r[f"step_{step}"]
-        # coordinates, sizes, classes: exactly nothing outside the object cells or for the other predictor
+        # coordinates, sizes, classes: exactly nothing outside the object cells or for the other
+        # predictor
         assert c["box_grad_outside_objects"] == 0.0 and c["class_grad_outside_objects"] == 0.0
         assert c["box_grad_other_predictor"] == 0.0
         assert c["box_grad_nonzero_cells"] == c["object_cells"] == len(r["cells"])
@@ -189,7 +196,8 @@ def test_09_yolo_gradients_go_where_the_loss_says(tmp_path, capsys):
 
 def test_a_demo_runs_as_a_script(tmp_path):
     """`python examples/07_sqrt_wh.py --quick --out DIR` from any folder (no import tricks)."""
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "07_sqrt_wh.py"), "--quick", "--out", str(tmp_path)],
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "07_sqrt_wh.py"), "--quick",
+                           "--out", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "6.52x" in proc.stdout and (tmp_path / "07_sqrt_wh.png").is_file()
@@ -200,17 +208,20 @@ def test_a_demo_runs_as_a_script(tmp_path):
 def test_readme_numbers_are_the_recorded_results():
     numbers = load_module("readme_numbers")
     text = numbers.README.read_text(encoding="utf-8")
-    assert numbers.replace_section(text, numbers.render(numbers.load())) == text, \
-        "examples/README.md's numbers differ from examples/results/: run python examples/readme_numbers.py"
+    assert numbers.replace_section(text, numbers.render(numbers.load())) == text, (
+        "examples/README.md's numbers differ from examples/results/: "
+        "run python examples/readme_numbers.py")
 
 
 def test_recorded_results_come_from_the_current_demos():
     numbers, common = load_module("readme_numbers"), load_module("demo_common")
     known = {name for name, _, _ in numbers.RUNS}
-    assert {p.stem for p in numbers.RESULTS.glob("*.json")} <= known, "a result in examples/results/ is no run"
+    recorded = {p.stem for p in numbers.RESULTS.glob("*.json")}
+    assert recorded <= known, "a result in examples/results/ is no run"
     for name, demo, flags in numbers.RUNS:
         if not (numbers.RESULTS / f"{name}.json").is_file():
-            continue  # not recorded: the README says so (test_readme_numbers_are_the_recorded_results)
+            # not recorded: the README says so (test_readme_numbers_are_the_recorded_results)
+            continue
         run = json.loads((numbers.RESULTS / f"{name}.json").read_text())["run"]
         assert run["demo"] == demo and not run["quick"]
         assert run["argv"][:len(flags)] == flags and run["argv"][len(flags)] == "--out"
@@ -240,7 +251,8 @@ DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "exercises" / "README.md"]
 def quoted_blocks(path):
     import re
 
-    return re.findall(r"<!-- quote: (\S+) -->\n```\w*\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"<!-- quote: (\S+) -->\n```\w*\n(.*?)```", path.read_text(encoding="utf-8"),
+                      flags=re.S)
 
 
 def test_walkthrough_quotes_a_lot_of_code():
@@ -285,10 +297,12 @@ def test_links_and_names_exist(doc):
     for target in re.findall(r"\]\((\.\.?/[^)#\s]+)\)", text):
         assert (doc.parent / target).exists(), f"broken link in {doc.name}: {target}"
     # every code-like name in backticks (snake_case or dotted) occurs somewhere in the sources
-    sources = "\n".join(p.read_text(encoding="utf-8") for folder in ("tinygrad_yolo", "kernels", "tests", "examples",
-                                                                    "exercises", "benchmarks")
-                        for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".cu", ".h", ".sh"))
-    sources += "\n".join(str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").rglob("*"))  # results files
+    folders = ("tinygrad_yolo", "kernels", "tests", "examples", "exercises", "benchmarks")
+    sources = "\n".join(p.read_text(encoding="utf-8")
+                        for folder in folders for p in (ROOT / folder).rglob("*")
+                        if p.suffix in (".py", ".cu", ".h", ".sh"))
+    # the results files
+    sources += "\n".join(str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").rglob("*"))
     for span in re.findall(r"`([^`\n]+)`", text):
         for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", span):
             if "_" in name or "." in name:

@@ -21,14 +21,15 @@ from exercises import test_steps  # noqa: E402
 exercises.SOURCE = "solutions"  # what the checks below load, unless EXERCISES says otherwise
 
 # The exercise checks themselves, collected as tests of this module (markers step1..step8).
-globals().update({name: getattr(test_steps, name) for name in dir(test_steps) if name.startswith("test_")})
+globals().update({name: getattr(test_steps, name)
+                  for name in dir(test_steps) if name.startswith("test_")})
 
 STEPS = sorted(p.stem for p in (ROOT / "exercises").glob("step*.py"))
 
 
 def test_there_are_eight_steps_in_the_walkthrough_order():
-    assert STEPS == ["step1_scalar", "step2_function", "step3_broadcast", "step4_relu_mul", "step5_conv",
-                     "step6_batchnorm", "step7_residual", "step8_yolo_loss"]
+    assert STEPS == ["step1_scalar", "step2_function", "step3_broadcast", "step4_relu_mul",
+                     "step5_conv", "step6_batchnorm", "step7_residual", "step8_yolo_loss"]
     assert sorted(p.stem for p in (ROOT / "exercises" / "solutions").glob("step*.py")) == STEPS
     checks = inspect.getsource(test_steps)
     for n in range(1, 9):
@@ -48,7 +49,8 @@ def definitions(path):
                 visit(node.body, prefix + node.name + ".")
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 body = ast.unparse(node)
-                out[prefix + node.name] = (ast.unparse(node.args), body, "raise ExerciseNotDone" in body)
+                out[prefix + node.name] = (ast.unparse(node.args), body,
+                                           "raise ExerciseNotDone" in body)
     visit(tree.body)
     return out
 
@@ -61,14 +63,17 @@ def test_the_stub_matches_its_solution(step):
     todo = [name for name, (_, _, raises) in stub.items() if raises]
     assert todo, f"{step}: the stub leaves nothing to write"
     for name, (args, body, raises) in stub.items():
-        assert args == solution[name][0], f"{step}: {name} takes other arguments in the stub and the solution"
+        assert args == solution[name][0], (
+            f"{step}: {name} takes other arguments in the stub and the solution")
         assert not solution[name][2], f"{step}: the solution's {name} is still a stub"
         if not raises:  # given code: the same in both
-            assert body == solution[name][1], f"{step}: the given {name} differs from the solution's"
+            assert body == solution[name][1], (
+                f"{step}: the given {name} differs from the solution's")
 
 
 def run_pytest(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "exercises", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "exercises", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -76,7 +81,8 @@ def test_a_students_run_checks_their_own_files():
     env = {k: v for k, v in os.environ.items() if k != "EXERCISES"}
     mine = run_pytest("-m", "step3", env=env)
     assert mine.returncode == 1, mine.stdout + mine.stderr
-    assert "exercises/step3_broadcast.py" in mine.stdout and "ExerciseNotDone: step 3: write sum_to" in mine.stdout
+    assert "exercises/step3_broadcast.py" in mine.stdout
+    assert "ExerciseNotDone: step 3: write sum_to" in mine.stdout
     solutions = run_pytest("--solutions", "-m", "step3", env=env)
     assert solutions.returncode == 0, solutions.stdout + solutions.stderr
     assert "5 passed" in solutions.stdout

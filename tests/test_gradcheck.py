@@ -61,8 +61,8 @@ def test_leaves_inputs_unchanged():
 
 
 def test_non_contiguous_inputs_are_perturbed_in_place():
-    # the case: an NCHW view of an NHWC array. reshape(-1) of it is a copy, so perturbing
-    # that copy never reached the input and every numeric derivative came out 0.
+    # an NCHW view of an NHWC array: reshape(-1) of it is a copy, so perturbing that copy would
+    # never reach the input and every numeric derivative would come out 0.
     from tinygrad_yolo.nn import functional as F
     rng = np.random.default_rng(4)
     a = rng.standard_normal((2, 5, 5, 3))

@@ -1,4 +1,5 @@
-"""Importing the package: OpenBLAS's thread timeout is set before NumPy loads, a user's value wins."""
+"""Importing the package: OpenBLAS's thread timeout is set before NumPy loads, a user's value
+wins."""
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ def _env_after_import(env_value):
         env["OPENBLAS_THREAD_TIMEOUT"] = env_value
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     code = "import os, tinygrad_yolo; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
     return out.stdout.strip()
 
 
@@ -37,5 +39,6 @@ def test_the_package_sets_it_before_numpy_is_imported():
              "builtins.__import__ = spy\n"
              "import tinygrad_yolo\n"
              "print(seen)\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == "4"

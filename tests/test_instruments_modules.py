@@ -56,7 +56,8 @@ def test_backward_hooks_chain_in_registration_order():
     m.register_full_backward_hook(lambda mod, g: g + 1.0)
     m.register_full_backward_hook(lambda mod, g: seen.append(g.numpy()))
     m(data((4, 3))).sum().backward()
-    np.testing.assert_array_equal(seen[0], np.full((4, 2), 2.0))  # the second saw the first's result
+    # the second saw the first's result
+    np.testing.assert_array_equal(seen[0], np.full((4, 2), 2.0))
 
 
 def test_pass_through_module_hook_sees_only_its_own_share():

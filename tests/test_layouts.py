@@ -30,8 +30,8 @@ def _xml(path, objects, size=(40, 30), filename=None):
     parts = ["<annotation>"] + ([f"<filename>{filename}</filename>"] if filename else [])
     parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
     for name, x0, y0, x1, y1 in objects:
-        parts.append(f"<object><name>{name}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax>"
-                     f"<ymax>{y1}</ymax></bndbox></object>")
+        parts.append(f"<object><name>{name}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin>"
+                     f"<xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>")
     path.write_text("\n".join(parts + ["</annotation>"]))
 
 
@@ -75,7 +75,8 @@ def test_split_ids_and_filenames_cannot_leave_the_data_folder(tmp_path):
     (root / "ImageSets" / "Main" / "train.txt").write_text("../../secret/x\n")
     with pytest.raises(DatasetError, match="outside"):
         open_dataset(root)
-    # a <filename> with a path is reduced to its bare name: the image is looked for in JPEGImages only
+    # a <filename> with a path is reduced to its bare name: the image is looked for in JPEGImages
+    # only
     (root / "ImageSets" / "Main" / "train.txt").write_text("a\n")
     assert open_dataset(root).splits["train"].image_path(0) == str(root / "JPEGImages" / "a.jpg")
 
@@ -126,7 +127,8 @@ def test_xml_matched_through_its_filename_when_the_stems_differ(tmp_path):
 
 
 def test_exif_rotated_phone_photo_boxes_follow_the_displayed_image(tmp_path):
-    # stored 40 wide x 30 high, orientation 6: displayed 30 wide x 40 high, as the labelling tool showed it
+    # stored 40 wide x 30 high, orientation 6: displayed 30 wide x 40 high, as the labelling tool
+    # showed it
     _image(tmp_path / "images" / "phone.jpg", size=(40, 30), exif_orientation=6)
     _xml(tmp_path / "images" / "phone.xml", [("cup", 1, 1, 30, 20)], size=(30, 40))
     ds = open_dataset(tmp_path).splits["all"]
@@ -139,7 +141,8 @@ def test_exif_rotated_phone_photo_boxes_follow_the_displayed_image(tmp_path):
 
 
 # ---- YOLO txt -----------------------------------------------------------------------------------
-def _yolo_split(root, split, rows_per_image, names_dir="images", labels_dir="labels", layout="roboflow"):
+def _yolo_split(root, split, rows_per_image, names_dir="images", labels_dir="labels",
+                layout="roboflow"):
     for k, rows in enumerate(rows_per_image):
         base = root / split / names_dir if layout == "roboflow" else root / names_dir / split
         lab = root / split / labels_dir if layout == "roboflow" else root / labels_dir / split
@@ -150,7 +153,8 @@ def _yolo_split(root, split, rows_per_image, names_dir="images", labels_dir="lab
 
 
 def test_roboflow_export_with_dotdot_paths_in_data_yaml(tmp_path):
-    _yolo_split(tmp_path, "train", [["0 0.5 0.5 0.2 0.2", "1 0.25 0.25 0.1 0.1"], None])  # None: no label file
+    # None: no label file
+    _yolo_split(tmp_path, "train", [["0 0.5 0.5 0.2 0.2", "1 0.25 0.25 0.1 0.1"], None])
     _yolo_split(tmp_path, "valid", [["1 0.5 0.5 0.3 0.3"]])
     (tmp_path / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 2\n"
                                         "names: ['red', 'blue']\n")
@@ -158,21 +162,25 @@ def test_roboflow_export_with_dotdot_paths_in_data_yaml(tmp_path):
     assert src.layout == "YOLO txt (data.yaml)" and src.classes == ["red", "blue"]
     assert src.train_split() == "train" and src.val_split() == "val"
     train = src.splits["train"]
-    assert len(train) == 2 and train.num_boxes() == 2 and train.get_annotation(1).boxes.shape == (0, 4)
+    assert len(train) == 2 and train.num_boxes() == 2
+    assert train.get_annotation(1).boxes.shape == (0, 4)
     np.testing.assert_allclose(train.get_annotation(0).boxes[0], [0.4, 0.4, 0.6, 0.6], atol=1e-6)
     assert any("../train/images" in n for n in src.notes)  # the substitution is said
-    assert open_dataset(tmp_path / "data.yaml").classes == ["red", "blue"]  # the yaml itself works too
+    # the yaml itself works too
+    assert open_dataset(tmp_path / "data.yaml").classes == ["red", "blue"]
 
 
 def test_ultralytics_layout_with_path_key_names_mapping_and_polygons(tmp_path):
     root = tmp_path / "ds"
-    _yolo_split(root, "train", [["0 0.1 0.1 0.3 0.1 0.3 0.4 0.1 0.4"]], layout="ultralytics")  # a polygon
+    polygon = "0 0.1 0.1 0.3 0.1 0.3 0.4 0.1 0.4"
+    _yolo_split(root, "train", [[polygon]], layout="ultralytics")
     _yolo_split(root, "val", [["1 0.5 0.5 0.2 0.2"]], layout="ultralytics")
     (tmp_path / "cfg.yaml").write_text("path: ds\ntrain: images/train\nval: images/val\n"
                                        "names:\n  0: screw\n  1: washer\n")
     src = open_dataset(tmp_path / "cfg.yaml")
     assert src.classes == ["screw", "washer"]
-    np.testing.assert_allclose(src.splits["train"].get_annotation(0).boxes[0], [0.1, 0.1, 0.3, 0.4], atol=1e-6)
+    np.testing.assert_allclose(src.splits["train"].get_annotation(0).boxes[0], [0.1, 0.1, 0.3, 0.4],
+                               atol=1e-6)
 
 
 def test_yolo_folder_without_yaml_takes_names_from_classes_txt(tmp_path):
@@ -197,14 +205,17 @@ def test_bad_label_lines_name_file_and_line(tmp_path, line, needle):
 
 
 def test_yolo_boxes_out_of_the_image_are_clipped_or_dropped_with_a_warning(tmp_path):
-    _yolo_split(tmp_path, "train", [["0 0.95 0.5 0.2 0.2", "0 0.5 0.5 0 0.1", "0 0.5 0.5 0.2 0.2", "0 0.5 0.5 0.2 0.2"]])
+    _yolo_split(tmp_path, "train", [["0 0.95 0.5 0.2 0.2", "0 0.5 0.5 0 0.1", "0 0.5 0.5 0.2 0.2",
+                                     "0 0.5 0.5 0.2 0.2"]])
     (tmp_path / "data.yaml").write_text("train: train/images\nnames: [a]\n")
     with pytest.warns(UserWarning) as record:
         ds = open_dataset(tmp_path).splits["train"]
     messages = " ".join(str(w.message) for w in record)
-    assert "clipping" in messages and "zero or negative area" in messages and "duplicate" in messages
+    assert "clipping" in messages and "zero or negative area" in messages
+    assert "duplicate" in messages
     assert "train0.txt" in messages
-    np.testing.assert_allclose(ds.get_annotation(0).boxes, [[0.85, 0.4, 1.0, 0.6], [0.4, 0.4, 0.6, 0.6]], atol=1e-6)
+    np.testing.assert_allclose(ds.get_annotation(0).boxes,
+                               [[0.85, 0.4, 1.0, 0.6], [0.4, 0.4, 0.6, 0.6]], atol=1e-6)
 
 
 def test_data_yaml_problems_are_one_line_errors(tmp_path):
@@ -223,7 +234,8 @@ def test_data_yaml_problems_are_one_line_errors(tmp_path):
 def _coco(path, files, anns, categories=((1, "cat"), (2, "dog"))):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
-        "images": [{"id": i, "file_name": f, "width": 40, "height": 30} for i, f in enumerate(files)],
+        "images": [{"id": i, "file_name": f, "width": 40, "height": 30}
+                   for i, f in enumerate(files)],
         "annotations": [{"id": k, "image_id": i, "category_id": c, "bbox": b, "iscrowd": crowd}
                         for k, (i, c, b, crowd) in enumerate(anns)],
         "categories": [{"id": c, "name": n} for c, n in categories]}))
@@ -239,15 +251,17 @@ def test_coco_file_and_folder_layouts(tmp_path):
     assert src.layout == "COCO JSON" and src.classes == ["cat", "dog"]
     ds = src.splits[next(iter(src.splits))]
     np.testing.assert_allclose(ds.get_annotation(0).boxes, [[0, 0, 0.5, 0.5]])
-    assert ds.get_annotation(1).difficult.tolist() == [False, True]  # iscrowd: evaluation ignores it
+    # iscrowd: evaluation ignores it
+    assert ds.get_annotation(1).difficult.tolist() == [False, True]
 
     coco = tmp_path / "coco"
     for split in ("train2017", "val2017"):
         _image(coco / split / f"{split}.jpg")
-        _coco(coco / "annotations" / f"instances_{split}.json", [f"{split}.jpg"], [(0, 2, [1, 1, 10, 10], 0)],
-              categories=((0, "animals"), (1, "cat"), (2, "dog")))
+        _coco(coco / "annotations" / f"instances_{split}.json", [f"{split}.jpg"],
+              [(0, 2, [1, 1, 10, 10], 0)], categories=((0, "animals"), (1, "cat"), (2, "dog")))
     src = open_dataset(coco)
-    assert sorted(src.splits) == ["train2017", "val2017"] and src.classes == ["dog"]  # unused categories left out
+    assert sorted(src.splits) == ["train2017", "val2017"]
+    assert src.classes == ["dog"]  # unused categories left out
     assert src.train_split() == "train2017" and src.val_split() == "val2017"
 
 
@@ -315,15 +329,18 @@ def test_the_data_folder_is_only_read(tmp_path):
 
 
 # ---- the real datasets beside the repository (../shared/data), when present ---------------------
-SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
+                      "data")
 
 
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data (the development datasets) is not here")
+@pytest.mark.skipif(not os.path.isdir(SHARED),
+                    reason="../shared/data (the development datasets) is not here")
 @pytest.mark.parametrize("name, layout, counts, boxes, classes", [
     ("dice", "YOLO txt (data.yaml)", {"train": 200, "val": 50}, 1795, 6),
     ("microcontrollers", "VOC XML folder", {"train": 142, "test": 7}, 177, 4),
 ])
-def test_shared_datasets_read_with_the_counts_their_readme_gives(name, layout, counts, boxes, classes):
+def test_shared_datasets_read_with_the_counts_their_readme_gives(name, layout, counts, boxes,
+                                                                 classes):
     src = _quiet(open_dataset, os.path.join(SHARED, name))
     assert src.layout == layout
     assert {k: len(v) for k, v in src.splits.items()} == counts
@@ -331,15 +348,17 @@ def test_shared_datasets_read_with_the_counts_their_readme_gives(name, layout, c
     assert len(src.classes) == classes
 
 
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data (the development datasets) is not here")
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data (the development datasets) "
+                                                      "is not here")
 @pytest.mark.parametrize("name", ["dice", "microcontrollers"])
 def test_shared_datasets_train_a_few_steps(tmp_path, capsys, name):
     from tinygrad_yolo.cli import main
     run = tmp_path / "run"
-    assert main(["train", "--data", os.path.join(SHARED, name), "--out", str(run), "--max-steps", "2",
-                 "--width", "0.125", "--batch-size", "4", "--workers", "1", "--no-progress", "--eval-max-images",
-                 "4"]) == 0
+    assert main(["train", "--data", os.path.join(SHARED, name), "--out", str(run),
+                 "--max-steps", "2", "--width", "0.125", "--batch-size", "4", "--workers", "1",
+                 "--no-progress", "--eval-max-images", "4"]) == 0
     out = capsys.readouterr().out
     assert "input" in out and "grid" in out and "schedule" in out  # the recipe chose and said so
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["steps"] == 2 and len(metrics["classes"]) == {"dice": 6, "microcontrollers": 4}[name]
+    classes = {"dice": 6, "microcontrollers": 4}[name]
+    assert metrics["steps"] == 2 and len(metrics["classes"]) == classes

@@ -13,7 +13,8 @@ def det(box, score, cls):
 
 
 def test_perfect_detections_give_one():
-    gts = [np.array([[0.1, 0.1, 0.4, 0.5, 0], [0.5, 0.5, 0.9, 0.8, 1]]), np.array([[0.2, 0.3, 0.6, 0.9, 1]])]
+    gts = [np.array([[0.1, 0.1, 0.4, 0.5, 0], [0.5, 0.5, 0.9, 0.8, 1]]),
+           np.array([[0.2, 0.3, 0.6, 0.9, 1]])]
     dets = [np.array([det(g[:4], 0.9, g[4]) for g in image]) for image in gts]
     for method in ("all-point", "11-point"):
         out = mean_average_precision(dets, gts, num_classes=2, method=method)
@@ -65,7 +66,8 @@ def test_detection_of_a_difficult_object_is_ignored():
     # Without the flag and without its detection, recall stops at 1/2.
     assert mean_average_precision([dets[0][1:]], gts, 1)["map"] == pytest.approx(0.5)
     # With the flag and without its detection, the difficult object is not missed.
-    assert mean_average_precision([dets[0][1:]], gts, 1, difficult=[[0, 1]])["map"] == pytest.approx(1.0)
+    result = mean_average_precision([dets[0][1:]], gts, 1, difficult=[[0, 1]])
+    assert result["map"] == pytest.approx(1.0)
 
 
 def test_duplicate_detection_is_a_false_positive():
@@ -85,7 +87,8 @@ def test_iou_threshold_is_inclusive():
 
 def test_detections_in_images_without_ground_truth_are_false_positives():
     gts = [np.array([[0.1, 0.1, 0.3, 0.3, 0]]), np.zeros((0, 5))]
-    dets = [np.array([det([0.1, 0.1, 0.3, 0.3], 0.8, 0)]), np.array([det([0.1, 0.1, 0.3, 0.3], 0.95, 0)])]
+    dets = [np.array([det([0.1, 0.1, 0.3, 0.3], 0.8, 0)]),
+            np.array([det([0.1, 0.1, 0.3, 0.3], 0.95, 0)])]
     # FP then TP: recall 0, 1; precision 0, 1/2 -> AP = 1 * 1/2
     assert mean_average_precision(dets, gts, 1)["map"] == pytest.approx(0.5)
 
@@ -104,12 +107,16 @@ def test_class_without_ground_truth_is_left_out_of_the_mean():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(detections=[np.zeros((1, 5))], ground_truths=[np.zeros((0, 5))]), r"detections of image 0 .*\(K, 6\)"),
-    (dict(detections=[[]], ground_truths=[np.zeros((1, 4))]), r"ground truths of image 0 .*\(M, 5\)"),
-    (dict(detections=[[], []], ground_truths=[[]]), "detections for 2 images but ground truths for 1"),
+    (dict(detections=[np.zeros((1, 5))], ground_truths=[np.zeros((0, 5))]),
+     r"detections of image 0 .*\(K, 6\)"),
+    (dict(detections=[[]], ground_truths=[np.zeros((1, 4))]),
+     r"ground truths of image 0 .*\(M, 5\)"),
+    (dict(detections=[[], []], ground_truths=[[]]),
+     "detections for 2 images but ground truths for 1"),
     (dict(detections=[[[0, 0, 1, 1, 0.5, 3]]], ground_truths=[[]]), r"class ids outside \[0, 3\)"),
     (dict(detections=[[]], ground_truths=[[[0, 0, 1, 1, 1.5]]]), "non-integer class ids"),
-    (dict(detections=[[]], ground_truths=[[[0, 0, 1, 1, 1]]], difficult=[[True, False]]), r"shape \(1,\)"),
+    (dict(detections=[[]], ground_truths=[[[0, 0, 1, 1, 1]]], difficult=[[True, False]]),
+     r"shape \(1,\)"),
     (dict(detections=[[]], ground_truths=[[]], method="trapezoid"), "method must be"),
 ])
 def test_bad_inputs_raise_clear_errors(kwargs, message):
@@ -119,8 +126,9 @@ def test_bad_inputs_raise_clear_errors(kwargs, message):
 
 def devkit_voc_eval(detections, ground_truths, difficult, c, threshold, use_07_metric):
     """The devkit's evaluation rule for one class, restated as a plain loop (written for
-    this test, following the devkit's steps), minus the +1 pixel and with ovmax >= threshold. It keeps ignored (difficult) detections as rows
-    with tp = fp = 0, where mean_average_precision drops them."""
+    this test, following the devkit's steps), minus the +1 pixel and with ovmax >= threshold.
+    It keeps ignored (difficult) detections as rows with tp = fp = 0, where
+    mean_average_precision drops them."""
     class_recs, npos = {}, 0
     for n, (g, d) in enumerate(zip(ground_truths, difficult)):
         R = g[:, 4] == c
@@ -139,7 +147,8 @@ def devkit_voc_eval(detections, ground_truths, difficult, c, threshold, use_07_m
             iw = np.maximum(np.minimum(BBGT[:, 2], bb[2]) - np.maximum(BBGT[:, 0], bb[0]), 0.)
             ih = np.maximum(np.minimum(BBGT[:, 3], bb[3]) - np.maximum(BBGT[:, 1], bb[1]), 0.)
             inters = iw * ih
-            uni = (bb[2] - bb[0]) * (bb[3] - bb[1]) + (BBGT[:, 2] - BBGT[:, 0]) * (BBGT[:, 3] - BBGT[:, 1]) - inters
+            uni = ((bb[2] - bb[0]) * (bb[3] - bb[1])
+                   + (BBGT[:, 2] - BBGT[:, 0]) * (BBGT[:, 3] - BBGT[:, 1]) - inters)
             overlaps = np.where(uni > 0, inters / np.where(uni > 0, uni, 1), 0)
             ovmax, jmax = np.max(overlaps), np.argmax(overlaps)
         if ovmax >= threshold:
@@ -154,7 +163,8 @@ def devkit_voc_eval(detections, ground_truths, difficult, c, threshold, use_07_m
     rec = tp / npos
     prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
     if use_07_metric:
-        return np.mean([np.max(prec[rec >= t]) if np.sum(rec >= t) else 0 for t in np.arange(11) / 10])
+        return np.mean([np.max(prec[rec >= t]) if np.sum(rec >= t) else 0
+                        for t in np.arange(11) / 10])
     mrec, mpre = np.concatenate(([0.], rec, [1.])), np.concatenate(([0.], prec, [0.]))
     for i in range(mpre.size - 1, 0, -1):
         mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
@@ -175,10 +185,12 @@ def _tidy(dets, gts, rng):
     gts = np.concatenate([np.minimum(gts[:, :2], gts[:, 2:4]), np.maximum(gts[:, :2], gts[:, 2:4]),
                           rng.integers(0, 2, (len(gts), 1))], 1)
     copies = gts[rng.integers(0, len(gts), rng.integers(1, 6))] if len(gts) else np.zeros((0, 5))
-    boxes = np.concatenate([np.minimum(dets[:, :2], dets[:, 2:4]), np.maximum(dets[:, :2], dets[:, 2:4])], 1)
+    boxes = np.concatenate([np.minimum(dets[:, :2], dets[:, 2:4]),
+                            np.maximum(dets[:, :2], dets[:, 2:4])], 1)
     boxes = np.concatenate([boxes, copies[:, :4]])
     classes = np.concatenate([rng.integers(0, 2, len(dets)), copies[:, 4]])
-    dets = np.concatenate([boxes, rng.choice([0.2, 0.4, 0.6], size=(len(boxes), 1)), classes[:, None]], 1)
+    scores = rng.choice([0.2, 0.4, 0.6], size=(len(boxes), 1))
+    dets = np.concatenate([boxes, scores, classes[:, None]], 1)
     return dets, gts, rng.random(len(gts)) < 0.3
 
 
@@ -187,7 +199,8 @@ def _tidy(dets, gts, rng):
 def test_matches_devkit_port(images, seed, method, threshold):
     rng = np.random.default_rng(seed)
     dets, gts, difficult = zip(*[_tidy(d, g, rng) for d, g in images])
-    out = mean_average_precision(dets, gts, 2, iou_threshold=threshold, method=method, difficult=difficult)
+    out = mean_average_precision(dets, gts, 2, iou_threshold=threshold, method=method,
+                                 difficult=difficult)
     for c in range(2):
         if sum(int(np.sum(~d[g[:, 4] == c])) for g, d in zip(gts, difficult)) == 0:
             assert np.isnan(out["ap"][c])

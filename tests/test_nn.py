@@ -28,7 +28,8 @@ class Net(nn.Module):
 # ---- registration and traversal ---------------------------------------------------
 def test_named_parameters_use_dotted_paths_in_definition_order():
     names = [n for n, _ in Net().named_parameters()]
-    assert names == ["scale", "fc1.weight", "fc1.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.0.weight"]
+    assert names == ["scale", "fc1.weight", "fc1.bias", "blocks.0.weight", "blocks.0.bias",
+                     "blocks.1.0.weight"]
 
 
 def test_buffers_children_and_modules():
@@ -36,7 +37,8 @@ def test_buffers_children_and_modules():
     assert [n for n, _ in net.named_buffers()] == ["count", "scratch"]
     assert all(not b.requires_grad for b in net.buffers())
     assert [n for n, _ in net.named_children()] == ["fc1", "act", "blocks"]
-    assert [n for n, _ in net.named_modules()] == ["", "fc1", "act", "blocks", "blocks.0", "blocks.1", "blocks.1.0"]
+    assert [n for n, _ in net.named_modules()] == ["", "fc1", "act", "blocks", "blocks.0",
+                                                   "blocks.1", "blocks.1.0"]
     assert len(list(net.modules())) == 7
 
 
@@ -97,7 +99,8 @@ def test_train_eval_propagates():
 def test_call_runs_forward_and_hooks():
     lin = nn.Linear(2, 2)
     seen = []
-    handle = lin.register_forward_hook(lambda m, inp, out: seen.append((m, inp[0].shape, out.shape)))
+    handle = lin.register_forward_hook(
+        lambda m, inp, out: seen.append((m, inp[0].shape, out.shape)))
     lin(tg.zeros(5, 2))
     assert seen == [(lin, (5, 2), (5, 2))]
     handle.remove()
@@ -128,8 +131,9 @@ def test_repr_is_a_readable_tree():
 def test_state_dict_contents_are_host_copies():
     net = Net()
     sd = net.state_dict()
-    assert list(sd) == ["scale", "count", "fc1.weight", "fc1.bias", "blocks.0.weight", "blocks.0.bias",
-                        "blocks.1.0.weight"]  # the non-persistent buffer is left out
+    # the non-persistent buffer is left out
+    assert list(sd) == ["scale", "count", "fc1.weight", "fc1.bias", "blocks.0.weight",
+                        "blocks.0.bias", "blocks.1.0.weight"]
     assert all(isinstance(v, np.ndarray) for v in sd.values())
     sd["fc1.weight"][...] = 99.0
     assert not (net.fc1.weight.numpy() == 99.0).any()
@@ -232,11 +236,12 @@ def test_linear_matches_numpy_and_default_init_bounds():
     lin = nn.Linear(50, 20)
     assert lin.weight.shape == (20, 50) and lin.bias.shape == (20,)
     bound = 1 / math.sqrt(50)  # kaiming_uniform_(a=sqrt(5)) == U(±1/sqrt(fan_in))
-    assert np.abs(lin.weight.numpy()).max() <= bound and np.abs(lin.weight.numpy()).max() > 0.9 * bound
+    largest = np.abs(lin.weight.numpy()).max()
+    assert largest <= bound and largest > 0.9 * bound
     assert np.abs(lin.bias.numpy()).max() <= bound
     x = np.random.default_rng(0).standard_normal((7, 50)).astype(np.float32)
-    np.testing.assert_allclose(lin(tg.Tensor(x)).numpy(), x @ lin.weight.numpy().T + lin.bias.numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lin(tg.Tensor(x)).numpy(),
+                               x @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_linear_gradcheck():
@@ -352,7 +357,8 @@ def test_simple_initialisers_keep_dtype_and_write_in_place():
     data = w.data
     nn.init.normal_(w, 2.0, 0.5)
     assert w.data is data and w.dtype == np.float64
-    assert w.numpy().mean() == pytest.approx(2.0, abs=0.02) and w.numpy().std() == pytest.approx(0.5, rel=0.03)
+    assert w.numpy().mean() == pytest.approx(2.0, abs=0.02)
+    assert w.numpy().std() == pytest.approx(0.5, rel=0.03)
     nn.init.uniform_(w, -1, 3)
     assert w.numpy().min() >= -1 and w.numpy().max() < 3
     nn.init.constant_(w, 0.5)
@@ -417,8 +423,8 @@ def test_batchnorm2d_eval_uses_running_statistics_and_changes_nothing():
     x = bn_input()
     y = bn(tg.Tensor(x)).numpy()
     rm, rv = bn.running_mean.numpy(), bn.running_var.numpy()
-    ref = (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5) * np.array([1, 2, 3.0])[:, None, None] \
-        + np.array([0, 0.5, -0.5])[:, None, None]
+    scale, shift = np.array([1, 2, 3.0])[:, None, None], np.array([0, 0.5, -0.5])[:, None, None]
+    ref = (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5) * scale + shift
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(bn.running_mean.numpy(), [1.0, -1.0, 2.0])
     assert bn.num_batches_tracked.item() == 0
@@ -431,13 +437,14 @@ def test_batchnorm_running_stats_converge_and_cumulative_momentum():
     bn = nn.BatchNorm2d(3)
     for _ in range(80):
         bn(tg.Tensor(x))
-    np.testing.assert_allclose(bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), rtol=1e-3,
+                               atol=1e-3)
     cma = nn.BatchNorm2d(3, momentum=None)  # cumulative average: the plain mean of the batch means
     batches = [bn_input(seed=s) for s in range(3)]
     for b in batches:
         cma(tg.Tensor(b))
-    np.testing.assert_allclose(cma.running_mean.numpy(), np.mean([b.mean(axis=(0, 2, 3)) for b in batches], 0),
-                               rtol=1e-5)
+    mean_of_means = np.mean([b.mean(axis=(0, 2, 3)) for b in batches], 0)
+    np.testing.assert_allclose(cma.running_mean.numpy(), mean_of_means, rtol=1e-5)
 
 
 def test_batchnorm1d_matches_per_feature_normalisation():
@@ -446,7 +453,8 @@ def test_batchnorm1d_matches_per_feature_normalisation():
         x = bn_input(shape)
         axes = (0,) if len(shape) == 2 else (0, 2)
         y = bn(tg.Tensor(x)).numpy()
-        ref = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+        std = np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+        ref = (x - x.mean(axis=axes, keepdims=True)) / std
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
         assert y.shape == shape
     with pytest.raises(ValueError, match="BatchNorm1d\\(3\\) expects 2-d or 3-d"):
@@ -481,7 +489,8 @@ def test_pooling_modules():
     mp = nn.MaxPool2d(2)(t).numpy()
     np.testing.assert_array_equal(mp, x.reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5)))
     ap = nn.AvgPool2d(3, stride=3)(t).numpy()
-    np.testing.assert_allclose(ap, x.reshape(2, 3, 2, 3, 2, 3).mean(axis=(3, 5)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ap, x.reshape(2, 3, 2, 3, 2, 3).mean(axis=(3, 5)), rtol=1e-5,
+                               atol=1e-6)
     gap = nn.AdaptiveAvgPool2d(1)(t).numpy()
     np.testing.assert_allclose(gap, x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6)
     assert nn.MaxPool2d(3, stride=2, padding=1)(t).shape == (2, 3, 3, 3)

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import tinygrad_yolo
-from tinygrad_yolo.checks import (CASES, EXEMPT, LAYOUT_TOLERANCE, STRIDED, build_example, check_example,
-                                  check_float32, check_layouts, covered_functions, is_strided, repro_line)
+from tinygrad_yolo.checks import (CASES, EXEMPT, LAYOUT_TOLERANCE, STRIDED, build_example,
+                                  check_example, check_float32, check_layouts, covered_functions,
+                                  is_strided, repro_line)
 from tinygrad_yolo.function import Function
 
 # a quarter of the profile's examples for each (op, layout) pair: 4 in `ci`, 75 in `thorough`
@@ -40,7 +41,8 @@ def test_strided_inputs(name, layout, data):
     fn, arrays, params = build_example(name, data.draw, layouts=(layout,))
     assume(any(is_strided(a) for a in arrays))
     replay = f"replay: {repro_line(name, params)}"
-    assert check_layouts(fn, arrays) <= LAYOUT_TOLERANCE, f"strided and contiguous inputs differ\n{replay}"
+    assert check_layouts(fn, arrays) <= LAYOUT_TOLERANCE, (
+        f"strided and contiguous inputs differ\n{replay}")
     if layout in CASES[name].layouts:
         result = check_example(name, fn, arrays)
         assert result.ok, f"{result.message()}\n{replay}"
@@ -52,12 +54,14 @@ def test_float32_matches_float64(name, data):
     fn, arrays, params = build_example(name, data.draw)
     error = check_float32(fn, arrays)
     assert error <= CASES[name].float32, (f"float32 is {error:.3g} away from float64 (tolerance "
-                                          f"{CASES[name].float32:.3g})\nreplay: {repro_line(name, params)}")
+                                          f"{CASES[name].float32:.3g})\nreplay: "
+                                          f"{repro_line(name, params)}")
 
 
 def test_every_case_checks_gradients_on_strided_inputs():
     # permuted, reversed and step-2 inputs for every op; broadcast views for all but the ops with
-    # a kink at ties (their values and gradients still meet the contiguous ones in test_strided_inputs)
+    # a kink at ties (their values and gradients still meet the contiguous ones in
+    # test_strided_inputs)
     without_broadcast = set()
     for name, case in CASES.items():
         assert {"contiguous", "permuted", "reversed", "step2"} <= set(case.layouts), name

@@ -35,7 +35,8 @@ def test_encode_then_decode_gives_back_the_boxes():
 @given(st.integers(1, 6), st.integers(1, 3), st.integers(1, 4), st.data())
 def test_encode_decode_round_trip_random(S, B, C, data):
     # One box per cell in a random subset of cells, so none is dropped.
-    cells = data.draw(st.lists(st.tuples(st.integers(0, S - 1), st.integers(0, S - 1)), unique=True, max_size=4))
+    cell = st.tuples(st.integers(0, S - 1), st.integers(0, S - 1))
+    cells = data.draw(st.lists(cell, unique=True, max_size=4))
     frac = st.floats(0.0, 0.999, allow_nan=False)
     boxes, labels = [], []
     for i, j in cells:
@@ -97,7 +98,8 @@ def brute_force_nms(boxes, scores, threshold):
 
 
 def _valid_boxes(raw):
-    return np.concatenate([np.minimum(raw[:, :2], raw[:, 2:]), np.maximum(raw[:, :2], raw[:, 2:])], axis=1)
+    return np.concatenate([np.minimum(raw[:, :2], raw[:, 2:]), np.maximum(raw[:, :2], raw[:, 2:])],
+                          axis=1)
 
 
 _detections = st.integers(0, 12).flatmap(lambda k: st.tuples(
@@ -138,7 +140,8 @@ def test_nms_hand_case():
 
 def test_batched_nms_keeps_overlapping_boxes_of_other_classes():
     boxes = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]])
-    assert batched_nms(boxes, np.array([0.5, 0.9, 0.7]), np.array([0, 1, 0]), 0.5).tolist() == [1, 2]
+    kept = batched_nms(boxes, np.array([0.5, 0.9, 0.7]), np.array([0, 1, 0]), 0.5)
+    assert kept.tolist() == [1, 2]
 
 
 def test_postprocess_removes_duplicates_and_caps_count():
@@ -157,4 +160,5 @@ def test_decode_accepts_a_tensor():
     import tinygrad_yolo as tg
     out = np.zeros((1, 1, 1, 6))
     out[0, 0, 0] = [0.5, 0.5, 0.5, 0.5, 1.0, 1.0]
-    np.testing.assert_allclose(decode(tg.Tensor(out), S=1, B=1, C=1)[0], [[0.375, 0.375, 0.625, 0.625, 1, 0]])
+    np.testing.assert_allclose(decode(tg.Tensor(out), S=1, B=1, C=1)[0],
+                               [[0.375, 0.375, 0.625, 0.625, 1, 0]])

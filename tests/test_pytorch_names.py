@@ -19,13 +19,15 @@ def t(requires_grad=True):
 @pytest.mark.parametrize("method, numpy_fn", [("sum", np.sum), ("mean", np.mean)])
 def test_both_spellings_on_sum_and_mean(method, numpy_fn):
     x = t()
-    for kwargs in [dict(dim=1, keepdim=True), dict(axis=1, keepdims=True), dict(dim=(0, 1)), dict(dim=[0, 1]),
-                   dict(dim=0), dict(axis=0, keepdim=True), dict()]:
+    for kwargs in [dict(dim=1, keepdim=True), dict(axis=1, keepdims=True), dict(dim=(0, 1)),
+                   dict(dim=[0, 1]), dict(dim=0), dict(axis=0, keepdim=True), dict()]:
         axis = kwargs.get("axis", kwargs.get("dim"))
         axis = tuple(axis) if isinstance(axis, list) else axis
         keep = kwargs.get("keepdims", kwargs.get("keepdim", False))
-        np.testing.assert_allclose(getattr(x, method)(**kwargs).numpy(), numpy_fn(A, axis=axis, keepdims=keep))
-    np.testing.assert_allclose(getattr(x, method)(1, True).numpy(), numpy_fn(A, axis=1, keepdims=True))
+        np.testing.assert_allclose(getattr(x, method)(**kwargs).numpy(),
+                                   numpy_fn(A, axis=axis, keepdims=keep))
+    np.testing.assert_allclose(getattr(x, method)(1, True).numpy(),
+                               numpy_fn(A, axis=1, keepdims=True))
     getattr(x, method)(dim=1).sum().backward()
     assert x.grad.shape == A.shape
 
@@ -139,7 +141,8 @@ def test_clip_grad_norm_():
     total = tg.nn.utils.clip_grad_norm_(params, max_norm=1.0)
     assert isinstance(total, tg.Tensor) and total.item() == pytest.approx(5.0)
     clipped = np.sqrt(sum((p.grad.numpy() ** 2).sum() for p in params))
-    assert clipped == pytest.approx(1.0 * 5.0 / (5.0 + 1e-6))  # PyTorch's scale: max_norm / (norm + 1e-6)
+    # PyTorch's scale: max_norm / (norm + 1e-6)
+    assert clipped == pytest.approx(1.0 * 5.0 / (5.0 + 1e-6))
     # below max_norm: untouched; parameters without a gradient are skipped
     params = grads_with_norm([np.array([0.3, 0.4])]) + [tg.Tensor(np.zeros(2), requires_grad=True)]
     assert tg.nn.utils.clip_grad_norm_(params, 1.0).item() == pytest.approx(0.5)

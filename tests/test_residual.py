@@ -24,7 +24,8 @@ from tinygrad_yolo.nn import functional as F
 
 
 def conv_bn(x, w, gamma, beta, stride=1, padding=1):
-    return F.batch_norm(F.conv2d(x, w, stride=stride, padding=padding), None, None, gamma, beta, training=True)
+    return F.batch_norm(F.conv2d(x, w, stride=stride, padding=padding), None, None, gamma, beta,
+                        training=True)
 
 
 def branch(x, w1, g1, b1, w2, g2, b2, stride=1):
@@ -35,7 +36,8 @@ def branch(x, w1, g1, b1, w2, g2, b2, stride=1):
 def relu_margin(x, w1, g1, b1, stride=1):
     """Distance of the ReLU's inputs from its kink (gradchecks need it away from 0)."""
     with tg.no_grad():
-        return float(np.abs(conv_bn(tg.Tensor(x), *(tg.Tensor(a) for a in (w1, g1, b1)), stride).numpy()).min())
+        out = conv_bn(tg.Tensor(x), *(tg.Tensor(a) for a in (w1, g1, b1)), stride)
+        return float(np.abs(out.numpy()).min())
 
 
 @st.composite
@@ -46,8 +48,10 @@ def blocks(draw, widen=False):
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16), label="seed"))
     co = 2 * c if widen else c
     x = rng.standard_normal((n, c, h, w))
-    weights = [rng.standard_normal((co, c, 3, 3)) / 3, rng.uniform(0.5, 1.5, co), rng.standard_normal(co) * 0.1,
-               rng.standard_normal((co, co, 3, 3)) / 3, rng.uniform(0.5, 1.5, co), rng.standard_normal(co) * 0.1]
+    weights = [rng.standard_normal((co, c, 3, 3)) / 3, rng.uniform(0.5, 1.5, co),
+               rng.standard_normal(co) * 0.1,
+               rng.standard_normal((co, co, 3, 3)) / 3, rng.uniform(0.5, 1.5, co),
+               rng.standard_normal(co) * 0.1]
     return x, weights, rng
 
 
@@ -161,7 +165,8 @@ def test_downsampling_block_with_projection_shortcut(block):
     x, weights, rng = block
     assume(relu_margin(x, *weights[:3], stride=2) > 1e-4)
     c, c_out = x.shape[1], weights[0].shape[0]
-    projection = [rng.standard_normal((c_out, c, 1, 1)), rng.uniform(0.5, 1.5, c_out), rng.standard_normal(c_out) * 0.1]
+    projection = [rng.standard_normal((c_out, c, 1, 1)), rng.uniform(0.5, 1.5, c_out),
+                  rng.standard_normal(c_out) * 0.1]
 
     def fn(x, w1, g1, b1, w2, g2, b2, wp, gp, bp):
         return branch(x, w1, g1, b1, w2, g2, b2, stride=2) + shortcut_b(x, wp, gp, bp)

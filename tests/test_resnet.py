@@ -15,8 +15,8 @@ def check_module_gradients(module, x_shape, seed=0, max_elementwise=48):
     module.double()
     x = tg.Tensor(np.random.default_rng(seed).standard_normal(x_shape), requires_grad=True)
     params = list(module.parameters())
-    result = tg.check_gradients(lambda x, *ps: module(x), [x] + params, max_elementwise=max_elementwise,
-                                n_directions=3, seed=seed)
+    result = tg.check_gradients(lambda x, *ps: module(x), [x] + params,
+                                max_elementwise=max_elementwise, n_directions=3, seed=seed)
     assert result.ok, result.message()
     assert result.n_checked >= len(params) + 1
     return result
@@ -106,7 +106,8 @@ def test_zero_init_residual_makes_blocks_start_as_identity():
 
 
 # ---- ImageNet-style models ----------------------------------------------------------
-@pytest.mark.parametrize("ctor,count", [(models.resnet18, 11_689_512), (models.resnet34, 21_797_672),
+@pytest.mark.parametrize("ctor,count", [(models.resnet18, 11_689_512),
+                                        (models.resnet34, 21_797_672),
                                         (models.resnet50, 25_557_032)])
 def test_parameter_counts_match_torchvision(ctor, count):
     assert ctor(num_classes=1000).num_parameters() == count
@@ -114,9 +115,11 @@ def test_parameter_counts_match_torchvision(ctor, count):
 
 def test_resnet18_keys_follow_torchvision():
     sd = models.resnet18(width=0.125).state_dict()
-    assert len(sd) == 122  # 62 parameters + 20 BNs x (running_mean, running_var, num_batches_tracked)
-    for key in ("conv1.weight", "bn1.running_var", "layer1.1.conv2.weight", "layer2.0.downsample.0.weight",
-                "layer2.0.downsample.1.num_batches_tracked", "layer4.1.bn2.bias", "fc.weight", "fc.bias"):
+    # 62 parameters + 20 BNs x (running_mean, running_var, num_batches_tracked)
+    assert len(sd) == 122
+    for key in ("conv1.weight", "bn1.running_var", "layer1.1.conv2.weight",
+                "layer2.0.downsample.0.weight", "layer2.0.downsample.1.num_batches_tracked",
+                "layer4.1.bn2.bias", "fc.weight", "fc.bias"):
         assert key in sd, key
 
 
@@ -161,7 +164,8 @@ def test_resnet_backward_reaches_every_parameter():
     net = models.resnet18(num_classes=4, width=0.125)
     x = tg.Tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32))
     tg.nn.functional.cross_entropy(net(x), np.array([1, 3])).backward()
-    missing = [n for n, p in net.named_parameters() if p.grad is None or not np.abs(p.grad.numpy()).sum() > 0]
+    missing = [n for n, p in net.named_parameters()
+               if p.grad is None or not np.abs(p.grad.numpy()).sum() > 0]
     assert missing == []
 
 
@@ -214,7 +218,8 @@ def test_summary_rows_and_table():
     rows = models.summary(net, (3, 32, 32), print_fn=lines.append)
     by_name = {r.name: r for r in rows}
     assert by_name["conv1"].output_shape == (1, 16, 32, 32) and by_name["conv1"].params == 432
-    assert by_name["layer2.0"].type == "BasicBlock" and by_name["layer2.0"].output_shape == (1, 32, 16, 16)
+    assert by_name["layer2.0"].type == "BasicBlock"
+    assert by_name["layer2.0"].output_shape == (1, 32, 16, 16)
     assert by_name["layer3.2.bn2"].output_shape == (1, 64, 8, 8)
     assert by_name["fc"].output_shape == (1, 10) and by_name["fc"].params == 650
     assert sum(r.params for r in rows) == 269_722

@@ -14,9 +14,11 @@ def test_x_y_are_the_centre_within_the_cell():
     box = np.array([[0.30, 0.50, 0.50, 0.90]])       # centre (0.40, 0.70), 0.2 x 0.4
     target, _ = encode_targets(box, [3], S=7, C=20)
     i, j = np.argwhere(target[..., 4] == 1)[0]
-    assert (i, j) == (4, 2)                          # the cell holding the centre: floor(0.7*7), floor(0.4*7)
+    # the cell holding the centre: floor(0.7*7), floor(0.4*7)
+    assert (i, j) == (4, 2)
     np.testing.assert_allclose(target[i, j, :2], [0.40 * 7 - 2, 0.70 * 7 - 4], atol=1e-6)
-    # a prediction equal to the target decodes back to the box: its centre is (j + x) / S, (i + y) / S
+    # a prediction equal to the target decodes back to the box: its centre is (j + x) / S,
+    # (i + y) / S
     out = np.zeros((7, 7, 30))
     out[i, j, :4] = [*target[i, j, :2], *np.sqrt(target[i, j, 2:4])]
     out[i, j, 4], out[i, j, 10 + 3] = 1.0, 1.0
@@ -31,18 +33,19 @@ def test_a_cell_holds_B_boxes_of_5_and_one_set_of_C_class_scores(B, C):
     model.eval()
     with tg.no_grad():
         out = model(tg.Tensor(np.zeros((1, 3, 64, 64), dtype=np.float32)))
-    assert out.shape == (1, 2, 2, B * 5 + C)  # B * 5 + C: the class scores are the cell's, not each box's
+    # B * 5 + C: the class scores are the cell's, not each box's
+    assert out.shape == (1, 2, 2, B * 5 + C)
 
 
 # 3. the confidence target is the IoU of the predicted box with the truth, not 1
 def test_the_confidence_target_is_the_iou():
     target = np.zeros((1, 1, 1, 6))
     target[0, 0, 0] = [0.5, 0.5, 0.25, 0.16, 1, 1]                   # one box, C = 1
-    pred = np.array([[[[0.5, 0.5, 0.5, 0.3, 0.0, 1.0]]]])          # right centre and width, too short
+    pred = np.array([[[[0.5, 0.5, 0.5, 0.3, 0.0, 1.0]]]])  # right centre and width, too short
     loss = YOLOv1Loss(S=1, B=1, C=1)
     _, iou = loss.assign(pred, target)
     assert 0 < iou[0, 0, 0, 0] < 1
-    pred[..., 4] = iou[0, 0, 0, 0]                                  # confidence = the IoU: no obj loss
+    pred[..., 4] = iou[0, 0, 0, 0]                         # confidence = the IoU: no obj loss
     assert loss(tg.Tensor(pred), target)[1]["obj"] == pytest.approx(0.0, abs=1e-15)
     pred[..., 4] = 1.0                                              # confidence 1 is penalised
     assert loss(tg.Tensor(pred), target)[1]["obj"] == pytest.approx((1 - iou[0, 0, 0, 0]) ** 2)
@@ -50,13 +53,15 @@ def test_the_confidence_target_is_the_iou():
 
 # 4. B = 2 does not let a cell detect two objects
 def test_one_object_and_one_class_per_cell():
-    boxes = np.array([[0.02, 0.02, 0.20, 0.20], [0.05, 0.00, 0.15, 0.20]])  # both centres in cell (0, 0) at S = 7
+    # both centres in cell (0, 0) at S = 7
+    boxes = np.array([[0.02, 0.02, 0.20, 0.20], [0.05, 0.00, 0.15, 0.20]])
     target, dropped = encode_targets(boxes, [2, 5], S=7, C=20)
     assert dropped == 1 and target[..., 4].sum() == 1              # the target keeps one of them
     assert target[0, 0, 5:].argmax() == 2                           # (the larger box, class 2)
     # and the output has one set of class scores per cell: both predictors get the same class
     out = np.zeros((7, 7, 30))
-    out[0, 0, :10] = [0.75, 0.75, 0.45, 0.45, 1.0, 0.75, 0.75, 0.3, 0.55, 1.0]  # two different boxes
+    out[0, 0, :10] = [0.75, 0.75, 0.45, 0.45, 1.0,  # two different boxes
+                      0.75, 0.75, 0.3, 0.55, 1.0]
     out[0, 0, 10 + 2], out[0, 0, 10 + 5] = 0.9, 0.8
     best_per_box = {}
     for x1, y1, x2, y2, score, cls in decode(out, conf_threshold=0.5):
@@ -76,17 +81,20 @@ def size_part(true_wh, pred_wh):
 
 def test_at_the_same_relative_error_the_big_box_still_costs_more():
     big, small = size_part((20, 30), (18, 27)), size_part((4, 6), (3.6, 5.4))   # both 10% off
-    assert big / small == pytest.approx(5.0, rel=1e-9)  # the size ratio (without the sqrt: 25, the area ratio)
+    # the size ratio (without the sqrt: 25, the area ratio)
+    assert big / small == pytest.approx(5.0, rel=1e-9)
 
 
 # 6. with batch norm a deep plain net's gradient does not vanish (He et al. 2016, section 4.1)
 def test_a_deep_plain_net_with_batch_norm_keeps_its_gradient():
     tg.seed(0)
     net = tg.models.plain56(num_classes=10, width=0.25)
-    x = tg.Tensor(np.random.default_rng(0).standard_normal((8, 3, 8, 8)).astype(np.float32), requires_grad=True)
+    x = tg.Tensor(np.random.default_rng(0).standard_normal((8, 3, 8, 8)).astype(np.float32),
+                  requires_grad=True)
     norms = []
     for stage in (net.layer1, net.layer3):  # the gradient at the first and the last stage's input
-        stage.register_forward_hook(lambda m, inputs, out: inputs[0].retain_grad() or norms.append(inputs[0]))
+        stage.register_forward_hook(
+            lambda m, inputs, out: inputs[0].retain_grad() or norms.append(inputs[0]))
     F.cross_entropy(net(x), np.arange(8) % 10).backward()
     first, last = (float(np.linalg.norm(t.grad.numpy())) for t in norms)
     assert first > last > 0  # towards the input it grows: exploding, not vanishing
@@ -127,6 +135,7 @@ def test_zeroed_conv_weights_leave_the_batch_norm_shift():
     np.testing.assert_allclose(out, x + 0.3)        # F(x) = BN(0) = beta, not 0: not the identity
     block.bn2.weight.data[...] = 0.0                # zero_init_residual's way: gamma = 0 ...
     block.bn2.bias.data[...] = 0.0                  # ... and beta = 0, as at init
-    block.conv2.weight.data[...] = np.random.default_rng(3).standard_normal(block.conv2.weight.shape)
+    weights = np.random.default_rng(3).standard_normal(block.conv2.weight.shape)
+    block.conv2.weight.data[...] = weights
     with tg.no_grad():
         np.testing.assert_array_equal(block(tg.Tensor(x)).numpy(), x)

@@ -39,13 +39,13 @@ def test_nested_structure_round_trips_exactly(tmp_path):
     obj = {
         "model": {"conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2),
                   "bn.num_batches_tracked": np.array(5, dtype=np.int64)},
-        "optimizer": {"state": {0: {"step": 3, "exp_avg": np.ones(2)}}, "param_groups": [{"lr": 0.01,
-                      "betas": (0.9, 0.999), "params": [0, 1]}]},
+        "optimizer": {"state": {0: {"step": 3, "exp_avg": np.ones(2)}},
+                      "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "params": [0, 1]}]},
         "epoch": 7, "loss": 0.123456789012345678, "name": "résumé ✓", "done": False, "note": None,
         "history": [1.5, 2, "x", [True, None], (), {}],
         "special": [float("nan"), float("inf"), -0.0, 10 ** 30],
-        "dtypes": [np.zeros(3, dtype=dt) for dt in (np.float16, np.float64, np.int8, np.uint8, np.bool_,
-                                                    np.complex64)],
+        "dtypes": [np.zeros(3, dtype=dt)
+                   for dt in (np.float16, np.float64, np.int8, np.uint8, np.bool_, np.complex64)],
         "numpy_scalars": [np.float32(0.1), np.int64(-3), np.bool_(True)],
         "empty": np.zeros((0, 4)), "strings": np.array(["a", "bc"]),
     }
@@ -83,7 +83,8 @@ def test_model_checkpoint_round_trip(tmp_path):
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
     model(tg.randn(8, 3))  # move the BN running statistics away from their initial values
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    tg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3}, tmp_path / "m.npz")
+    tg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 3},
+            tmp_path / "m.npz")
     ck = tg.load(tmp_path / "m.npz")
     tg.seed(1)
     fresh = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
@@ -141,7 +142,8 @@ def test_killed_save_leaves_previous_checkpoint_intact(tmp_path):
         deadline = time.time() + 60
         while not marker.exists():
             assert proc.poll() is None, "the saving subprocess exited early"
-            assert time.time() < deadline, "the saving subprocess never reached the middle of the write"
+            assert time.time() < deadline, (
+                "the saving subprocess never reached the middle of the write")
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
     finally:

@@ -1,4 +1,5 @@
-"""Synthetic VOC generator: determinism, validity, tight boxes, and ensure_synthetic_voc's caching."""
+"""Synthetic VOC generator: determinism, validity, tight boxes, and ensure_synthetic_voc's
+caching."""
 
 import warnings
 
@@ -21,7 +22,8 @@ SMALL = dict(n_train=12, n_val=5, img_size=64)
 
 
 def _files(root):
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
@@ -44,7 +46,8 @@ def test_dataset_is_valid_voc(tmp_path):
         assert len(ids) == n and not all_ids & set(ids)
         all_ids |= set(ids)
         for i in ids:
-            assert (root / "JPEGImages" / f"{i}.jpg").is_file() and (root / "Annotations" / f"{i}.xml").is_file()
+            assert (root / "JPEGImages" / f"{i}.jpg").is_file()
+            assert (root / "Annotations" / f"{i}.xml").is_file()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no clipped/dropped boxes, no size mismatch
             ds = VOCDataset(root, split)
@@ -109,11 +112,14 @@ def test_ensure_generates_once_and_redoes_interrupted_runs(tmp_path):
     (root / PROGRESS_MARKER).write_text("{}")
     jpg.unlink()
     ensure_synthetic_voc(root, **SMALL)
-    assert jpg.is_file() and (root / COMPLETE_MARKER).is_file() and not (root / PROGRESS_MARKER).exists()
+    assert jpg.is_file() and (root / COMPLETE_MARKER).is_file()
+    assert not (root / PROGRESS_MARKER).exists()
 
     ensure_synthetic_voc(root, **{**SMALL, "n_train": 3})  # different arguments: regenerated
-    assert (root / "ImageSets" / "Main" / "train.txt").read_text().split() == ["000000", "000001", "000002"]
-    assert not (root / "JPEGImages" / "000010.jpg").exists()  # stale files of the bigger run are gone
+    train_ids = (root / "ImageSets" / "Main" / "train.txt").read_text().split()
+    assert train_ids == ["000000", "000001", "000002"]
+    # stale files of the bigger run are gone
+    assert not (root / "JPEGImages" / "000010.jpg").exists()
 
 
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path):

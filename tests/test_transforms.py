@@ -1,4 +1,5 @@
-"""Augmentations keep boxes on the pixels they describe; HSV jitter matches HSV maths and stays in range."""
+"""Augmentations keep boxes on the pixels they describe; HSV jitter matches HSV maths and stays in
+range."""
 
 import colorsys
 
@@ -21,7 +22,8 @@ from tinygrad_yolo.data.transforms import (
 
 
 def rect_image(w, h, box_px, fg=255, bg=0):
-    """HWC uint8 image with the pixel rectangle [x0, x1) x [y0, y1) filled; and its normalised box."""
+    """HWC uint8 image with the pixel rectangle [x0, x1) x [y0, y1) filled; and its normalised
+    box."""
     a = np.full((h, w, 3), bg, np.uint8)
     x0, y0, x1, y1 = box_px
     a[y0:y1, x0:x1] = fg
@@ -49,7 +51,8 @@ def test_hflip_is_pixel_exact_for_pil_and_numpy():
     scale=st.floats(0.8, 1.2),
     tx=st.floats(-0.2, 0.2),
     ty=st.floats(-0.2, 0.2),
-    rect=st.tuples(st.integers(0, 40), st.integers(0, 30), st.integers(14, 50), st.integers(14, 40)),
+    rect=st.tuples(st.integers(0, 40), st.integers(0, 30), st.integers(14, 50),
+                   st.integers(14, 40)),
     out=st.sampled_from([48, 64, 101, (60, 40)]),
 )
 def test_affine_resize_moves_boxes_with_pixels(scale, tx, ty, rect, out):
@@ -71,7 +74,8 @@ def test_affine_resize_moves_boxes_with_pixels(scale, tx, ty, rect, out):
 def test_affine_identity_is_plain_resize():
     a, box = rect_image(50, 40, (10, 10, 30, 20))
     img, b = affine_resize(a, box, 25)
-    np.testing.assert_array_equal(np.asarray(img), np.asarray(Image.fromarray(a).resize((25, 25), Image.BILINEAR)))
+    resized = Image.fromarray(a).resize((25, 25), Image.BILINEAR)
+    np.testing.assert_array_equal(np.asarray(img), np.asarray(resized))
     np.testing.assert_array_equal(b, box)
 
 
@@ -96,7 +100,8 @@ def test_random_scale_translate_keeps_visible_boxes_on_their_pixels():
     a, box = rect_image(80, 60, (60, 8, 78, 30))  # near the right edge: some shifts push it out
     kept = dropped = 0
     for seed in range(40):
-        img, b, keep = random_scale_translate(a, box, np.random.default_rng(seed), 64, fill=(0, 0, 0))
+        img, b, keep = random_scale_translate(a, box, np.random.default_rng(seed), 64,
+                                              fill=(0, 0, 0))
         # The same draws, replayed: zoom, then shift in x and y.
         replay = np.random.default_rng(seed)
         s = replay.uniform(0.8, 1.2)
@@ -130,7 +135,8 @@ def test_hsv_matches_colorsys_reference():
             for y, x in np.ndindex(6, 7):
                 h, s, v = colorsys.rgb_to_hsv(*img[y, x].astype(np.float64))
                 ref[y, x] = colorsys.hsv_to_rgb(h, min(s * sat, 1.0), min(v * exp, 1.0))
-            np.testing.assert_allclose(out, ref, atol=2e-6, err_msg=f"saturation {sat} exposure {exp}")
+            np.testing.assert_allclose(out, ref, atol=2e-6,
+                                       err_msg=f"saturation {sat} exposure {exp}")
 
 
 def test_hsv_and_train_transform_stay_in_unit_range():
@@ -202,7 +208,8 @@ def test_eval_transform_is_a_plain_resize():
     a = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
     box = np.array([[0.1, 0.2, 0.5, 0.6]], np.float32)
     out = EvalTransform(20)(a, box, [4], [True])
-    expected = np.asarray(Image.fromarray(a).resize((20, 20), Image.BILINEAR)).transpose(2, 0, 1) / 255
+    resized = Image.fromarray(a).resize((20, 20), Image.BILINEAR)
+    expected = np.asarray(resized).transpose(2, 0, 1) / 255
     np.testing.assert_allclose(out.image, expected, atol=1e-6)
     np.testing.assert_array_equal(out.boxes, box)
     assert out.labels.tolist() == [4] and out.difficult.tolist() == [True]
@@ -221,7 +228,8 @@ def test_mosaic_keeps_every_box_on_its_rectangle_at_its_pixel_size():
         assert out.size == (64, 64) and len(boxes) == len(labels) == len(difficult)
         for (x0, y0, x1, y1), k in zip(boxes * 64, labels):
             side = {0: (16, 12), 1: (20, 20), 2: (16, 20), 3: (20, 20)}[int(k)]
-            assert x1 - x0 <= side[0] + 1e-4 and y1 - y0 <= side[1] + 1e-4  # never scaled: pixels stay pixels
+            # never scaled: pixels stay pixels
+            assert x1 - x0 <= side[0] + 1e-4 and y1 - y0 <= side[1] + 1e-4
             inside = a[int(round(y0)):int(round(y1)), int(round(x0)):int(round(x1))]
             assert inside.size and (inside == 255).all()  # the box still covers its white rectangle
 
@@ -233,7 +241,8 @@ def test_train_transform_with_mosaic_is_deterministic_and_draws_from_the_dataset
 
         def __getitem__(self, i):
             img, b = rect_image(64, 48, (10 + i, 10, 30, 30))
-            return type("S", (), dict(image=img, boxes=b, labels=np.array([i]), difficult=np.array([False])))
+            return type("S", (), dict(image=img, boxes=b, labels=np.array([i]),
+                                      difficult=np.array([False])))
 
     t = TrainTransform(64, mosaic=1.0, dataset=Four())
     img, b = rect_image(64, 48, (10, 10, 30, 30))

@@ -64,7 +64,8 @@ def test_to_dot_shows_values_signed_gradients_and_the_parts_that_meet():
         y = (a + x).relu().sum()
         y.backward()  # no retain_graph: the record still has the graph
     dot = tg.viz.to_dot(y, {"x": x, "w": w, "a": a}, record=rec)
-    assert "a\\n(2,) float64\\ndata [0.5 2]\\ngrad [1 0]" in dot   # a named intermediate, ReLU-masked
+    # a named intermediate, ReLU-masked
+    assert "a\\n(2,) float64\\ndata [0.5 2]\\ngrad [1 0]" in dot
     # x feeds Mul and Add: each edge carries its part, and the parts add up to x's gradient
     parts = re.findall(r'label="grad part \[([^\]]*)\]"', dot)
     assert sorted(parts) == ["0.5 0", "1 0"]

@@ -16,7 +16,8 @@ def _xml(objects, size=(40, 30), filename=None):
     if filename:
         parts.append(f"<filename>{filename}</filename>")
     if size is not None:
-        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
+        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height>"
+                     f"<depth>3</depth></size>")
     for obj in objects:
         name, x0, y0, x1, y1 = obj[:5]
         diff = f"<difficult>{obj[5]}</difficult>" if len(obj) > 5 else ""
@@ -51,7 +52,8 @@ class VOCFolder:
         return self
 
     def split(self, name="train"):
-        (self.root / "ImageSets" / "Main" / f"{name}.txt").write_text("".join(i + "\n" for i in self.ids))
+        split_file = self.root / "ImageSets" / "Main" / f"{name}.txt"
+        split_file.write_text("".join(i + "\n" for i in self.ids))
         return self.root
 
 
@@ -60,11 +62,13 @@ def test_basic_item_boxes_labels_difficult(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds = VOCDataset(root)
-    assert len(ds) == 1 and ds.classes == ["cat", "dog"] and ds.ids == ["a"]  # the names found, sorted
+    # the names found, sorted
+    assert len(ds) == 1 and ds.classes == ["cat", "dog"] and ds.ids == ["a"]
     s = ds[0]
     assert isinstance(s.image, Image.Image) and s.image.mode == "RGB" and s.image.size == (40, 30)
     # 1-based inclusive pixels -> [xmin - 1, xmax] / size
-    np.testing.assert_array_equal(s.boxes, np.array([[0, 0, 1, 1], [10 / 40, 5 / 30, 20 / 40, 15 / 30]], np.float32))
+    np.testing.assert_array_equal(
+        s.boxes, np.array([[0, 0, 1, 1], [10 / 40, 5 / 30, 20 / 40, 15 / 30]], np.float32))
     assert s.boxes.dtype == np.float32 and s.labels.dtype == np.int64 and s.difficult.dtype == bool
     assert s.labels.tolist() == [1, 0]
     assert s.difficult.tolist() == [False, True]
@@ -76,15 +80,17 @@ def test_basic_item_boxes_labels_difficult(tmp_path):
 
 
 def test_grayscale_png_named_jpg_rgba_and_palette_become_rgb(tmp_path):
-    grey = Image.fromarray(np.arange(30 * 40, dtype=np.uint32).reshape(30, 40).astype(np.uint8), "L")
+    pixels = np.arange(30 * 40, dtype=np.uint32).reshape(30, 40).astype(np.uint8)
+    grey = Image.fromarray(pixels, "L")
     rgba = np.zeros((30, 40, 4), np.uint8)
     rgba[..., 0] = 250
     rgba[:, 20:, 3] = 255  # left half fully transparent
     palette = Image.new("P", (40, 30), 3)
     palette.putpalette([0, 0, 0] * 3 + [255, 0, 0] + [0, 0, 0] * 252)
     root = (VOCFolder(tmp_path)
-            .add("grey", [("dog", 1, 1, 5, 5)], image=grey, fmt="PNG")  # PNG bytes behind a .jpg name
-            .add("rgba", [("dog", 1, 1, 5, 5)], image=Image.fromarray(rgba, "RGBA"), ext=".png", fmt="PNG")
+            .add("grey", [("dog", 1, 1, 5, 5)], image=grey, fmt="PNG")  # PNG bytes, .jpg name
+            .add("rgba", [("dog", 1, 1, 5, 5)], image=Image.fromarray(rgba, "RGBA"), ext=".png",
+                 fmt="PNG")
             .add("pal", [("dog", 1, 1, 5, 5)], image=palette, ext=".png", fmt="PNG")
             .split())
     ds = VOCDataset(root)
@@ -99,7 +105,8 @@ def test_grayscale_png_named_jpg_rgba_and_palette_become_rgb(tmp_path):
 
 def test_sixteen_bit_grey_is_rescaled_not_clipped(tmp_path):
     img = Image.fromarray(np.full((30, 40), 32896, np.uint16))  # 128 * 257: mid grey in 16 bits
-    root = VOCFolder(tmp_path).add("m", [("dog", 1, 1, 5, 5)], image=img, ext=".png", fmt="PNG").split()
+    root = VOCFolder(tmp_path).add("m", [("dog", 1, 1, 5, 5)], image=img, ext=".png",
+                                   fmt="PNG").split()
     assert (np.asarray(VOCDataset(root)[0].image) == 128).all()
 
 
@@ -123,7 +130,8 @@ def test_zero_area_and_outside_boxes_are_dropped_with_warning_partial_ones_clipp
 
 
 def test_xml_size_disagreeing_with_image_trusts_the_image(tmp_path):
-    root = VOCFolder(tmp_path).add("s", [("dog", 1, 1, 40, 30)], size=(40, 30), xml_size=(80, 60)).split()
+    root = VOCFolder(tmp_path).add("s", [("dog", 1, 1, 40, 30)], size=(40, 30),
+                                   xml_size=(80, 60)).split()
     with pytest.warns(UserWarning, match=r"s\.xml.*80x60.*40x30"):
         ds = VOCDataset(root)
     np.testing.assert_allclose(ds[0].boxes, [[0, 0, 1, 1]])
@@ -136,7 +144,8 @@ def test_xml_size_disagreeing_with_image_trusts_the_image(tmp_path):
     (_xml([("dog", 1, 1, 5, 5)]).replace("<ymax>5</ymax>", ""), "has no <ymax>"),
     (_xml([("dog", 1, 1, 5, 5)]).replace("<xmin>1</xmin>", "<xmin>one</xmin>"), "not a number"),
     (_xml([("dog", 1, 1, 5, 5)]).replace("<name>dog</name>", ""), "has no <name>"),
-    (_xml([("dog", 1, 1, 5, 5)]).replace("<bndbox>", "<box>").replace("</bndbox>", "</box>"), "no <bndbox>"),
+    (_xml([("dog", 1, 1, 5, 5)]).replace("<bndbox>", "<box>").replace("</bndbox>", "</box>"),
+     "no <bndbox>"),
 ])
 def test_bad_xml_raises_naming_file_or_is_skipped(tmp_path, xml, needle):
     root = VOCFolder(tmp_path).add("good", [("dog", 1, 1, 5, 5)]).add("bad", xml=xml).split()
@@ -170,8 +179,11 @@ def test_corrupt_or_missing_image_raises_naming_file_or_is_skipped(tmp_path):
 
 def test_truncated_image_fails_at_decode_naming_file(tmp_path):
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(buf, "JPEG")
-    root = VOCFolder(tmp_path).add("cut", [("dog", 1, 1, 5, 5)], image=buf.getvalue()[: len(buf.getvalue()) // 2], size=(160, 120)).split()
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buf, "JPEG")
+    half = buf.getvalue()[: len(buf.getvalue()) // 2]
+    root = VOCFolder(tmp_path).add("cut", [("dog", 1, 1, 5, 5)], image=half,
+                                   size=(160, 120)).split()
     ds = VOCDataset(root)  # the header is intact, so construction succeeds
     assert ds.get_annotation(0).labels.tolist() == [0]
     with pytest.raises(DatasetError, match=r"cut\.jpg"):
@@ -179,7 +191,8 @@ def test_truncated_image_fails_at_decode_naming_file(tmp_path):
 
 
 def test_unknown_class_names(tmp_path):
-    root = VOCFolder(tmp_path).add("a", [("dog", 1, 1, 5, 5)]).add("b", [("unicorn", 1, 1, 5, 5)]).split()
+    root = (VOCFolder(tmp_path).add("a", [("dog", 1, 1, 5, 5)])
+            .add("b", [("unicorn", 1, 1, 5, 5)]).split())
     with pytest.raises(DatasetError, match=r"b\.xml.*unicorn"):
         VOCDataset(root, classes=VOC_CLASSES)
     with pytest.warns(UserWarning, match="unicorn"):

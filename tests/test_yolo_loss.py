@@ -19,8 +19,10 @@ def test_hand_computed_single_cell():
     # S = 1, B = 2, C = 2. Truth: centre (0.5, 0.5), w 0.25, h 0.16 (√: 0.5, 0.4), class 1;
     # as xyxy [0.375, 0.42, 0.625, 0.58], area 0.04.
     target = one_cell_target(0.5, 0.5, 0.25, 0.16, 1, C=2)
-    pred = np.array([[[[0.60, 0.5, 0.5, 0.3, 0.7,     # box 0: w 0.25, h 0.09 -> [0.475, 0.455, 0.725, 0.545]
-                        0.55, 0.5, 0.3, 0.4, 0.4,     # box 1: w 0.09, h 0.16 -> [0.505, 0.42, 0.595, 0.58]
+    # box 0: w 0.25, h 0.09 -> [0.475, 0.455, 0.725, 0.545]
+    # box 1: w 0.09, h 0.16 -> [0.505, 0.42, 0.595, 0.58]
+    pred = np.array([[[[0.60, 0.5, 0.5, 0.3, 0.7,     # box 0
+                        0.55, 0.5, 0.3, 0.4, 0.4,     # box 1
                         0.2, 0.9]]]])                 # class scores
     # IoU box 0: inter 0.15 * 0.09 = 0.0135, union 0.04 + 0.0225 - 0.0135 = 0.049 -> 0.2755
     # IoU box 1: inside the truth, 0.09 * 0.16 / 0.04 = 0.36 -> box 1 is responsible.
@@ -52,11 +54,14 @@ def size_loss(true_wh, pred_wh, image=100.0):
 
 def test_square_roots_make_small_boxes_count_more():
     # Same absolute error of (2, 3) pixels on a 100-pixel image:
-    #   20x30 predicted 18x27: 5 * ((√.20 - √.18)² + (√.30 - √.27)²) = 5 * (0.000527 + 0.000790) = 0.00658
-    #    4x6  predicted  2x3:  5 * ((√.04 - √.02)² + (√.06 - √.03)²) = 5 * (0.003431 + 0.005147) = 0.04289
+    #   20x30 predicted 18x27: 5 * ((√.20 - √.18)² + (√.30 - √.27)²)
+    #                          = 5 * (0.000527 + 0.000790) = 0.00658
+    #    4x6  predicted  2x3:  5 * ((√.04 - √.02)² + (√.06 - √.03)²)
+    #                          = 5 * (0.003431 + 0.005147) = 0.04289
     large, small = size_loss((20, 30), (18, 27)), size_loss((4, 6), (2, 3))
-    assert large == pytest.approx(5 * ((np.sqrt(.2) - np.sqrt(.18)) ** 2 + (np.sqrt(.3) - np.sqrt(.27)) ** 2))
-    assert small == pytest.approx(5 * ((np.sqrt(.04) - np.sqrt(.02)) ** 2 + (np.sqrt(.06) - np.sqrt(.03)) ** 2))
+    r = np.sqrt
+    assert large == pytest.approx(5 * ((r(.2) - r(.18)) ** 2 + (r(.3) - r(.27)) ** 2))
+    assert small == pytest.approx(5 * ((r(.04) - r(.02)) ** 2 + (r(.06) - r(.03)) ** 2))
     assert large == pytest.approx(0.00658, abs=1e-5) and small == pytest.approx(0.04289, abs=1e-5)
     assert small > 6 * large
 
@@ -69,14 +74,16 @@ def test_empty_cells_are_down_weighted_by_lambda_noobj():
     total, parts = YOLOv1Loss(S=S, B=B, C=C)(tg.Tensor(pred), target)
     assert parts["noobj"] == pytest.approx(0.5 * 8 * 0.36)   # 8 predictors, 0.5 * 0.6² each
     assert total.item() == pytest.approx(parts["noobj"])
-    assert YOLOv1Loss(S=S, B=B, C=C, lambda_noobj=1.0)(tg.Tensor(pred), target)[1]["noobj"] == pytest.approx(8 * 0.36)
+    _, parts = YOLOv1Loss(S=S, B=B, C=C, lambda_noobj=1.0)(tg.Tensor(pred), target)
+    assert parts["noobj"] == pytest.approx(8 * 0.36)
 
 
 def test_localisation_is_weighted_by_lambda_coord():
     target = one_cell_target(0.5, 0.5, 0.25, 0.25, 0, C=1)
     pred = np.array([[[[0.6, 0.3, 0.5, 0.5, 1.0, 1.0]]]])    # centre off by (0.1, -0.2)
     for lam in (5.0, 1.0):
-        parts = YOLOv1Loss(S=1, B=1, C=1, lambda_coord=lam, rescore=False)(tg.Tensor(pred), target)[1]
+        loss = YOLOv1Loss(S=1, B=1, C=1, lambda_coord=lam, rescore=False)
+        _, parts = loss(tg.Tensor(pred), target)
         assert parts["coord"] == pytest.approx(lam * (0.01 + 0.04))
         assert parts["size"] == 0 and parts["obj"] == 0 and parts["class"] == 0
 
@@ -109,8 +116,10 @@ def object_cell_problem(S, cell_boxes, truth=(0.5, 0.5, 0.04, 0.04)):
 
 def test_without_overlap_the_smallest_rmse_in_image_units_wins():
     # S = 7, truth w = h = 0.04 (√ 0.2). Neither box overlaps it:
-    #   box 0: x off by 0.45 cells, size exact.   RMSE = 0.45/7 = 0.064;  (x, y, √w, √h) error 0.2025
-    #   box 1: y off by 0.3 cells, √w 0.5 (w 0.25). RMSE = √((0.3/7)² + 0.21²) = 0.214;  error 0.18
+    #   box 0: x off by 0.45 cells, size exact.   RMSE = 0.45/7 = 0.064;
+    #          (x, y, √w, √h) error 0.2025
+    #   box 1: y off by 0.3 cells, √w 0.5 (w 0.25). RMSE = √((0.3/7)² + 0.21²) = 0.214;
+    #          error 0.18
     # darknet's RMSE is in image units with w and h squared back, so box 0 wins; a squared error in
     # (x, y, √w, √h) in cell units would have picked box 1.
     pred, target = object_cell_problem(7, [(0.95, 0.5, 0.2, 0.2), (0.5, 0.8, 0.5, 0.2)])
@@ -160,9 +169,12 @@ def test_all_zero_ious_go_to_the_smaller_coordinate_error():
 
 def test_highest_iou_wins_over_smaller_coordinate_error():
     target = one_cell_target(0.5, 0.5, 0.25, 0.25, 0, C=1)
-    pred = np.array([[[[0.5, 0.5, 0.6, 0.6, 0.3,      # same centre, bigger: IoU .0625/.1296 = 0.48, error 0.02
-                        0.52, 0.5, 0.5, 0.5, 0.6,     # shifted by 0.02: IoU .23*.25/(.125-.0575) = 0.85, error 0.0004
-                        0.5, 0.5, 0.5, 0.53, 0.6,     # same centre, taller: IoU .0625/.070225 = 0.89, error 0.0009
+    # box 0, same centre, bigger: IoU .0625/.1296 = 0.48, error 0.02
+    # box 1, shifted by 0.02: IoU .23*.25/(.125-.0575) = 0.85, error 0.0004
+    # box 2, same centre, taller: IoU .0625/.070225 = 0.89, error 0.0009
+    pred = np.array([[[[0.5, 0.5, 0.6, 0.6, 0.3,      # box 0
+                        0.52, 0.5, 0.5, 0.5, 0.6,     # box 1
+                        0.5, 0.5, 0.5, 0.53, 0.6,     # box 2
                         1.0]]]])
     responsible, iou = YOLOv1Loss(S=1, B=3, C=1).assign(pred, target)
     np.testing.assert_allclose(iou[0, 0, 0], [0.0625 / 0.1296, 0.0575 / 0.0675, 0.0625 / 0.070225])
@@ -182,7 +194,8 @@ def test_iou_is_computed_in_the_image_frame():
     assert loss(tg.Tensor(pred), target)[0].item() == pytest.approx(0.0, abs=1e-10)
 
 
-def darknet_forward_detection(pred, target, S, B, C, coord_scale=5.0, noobject_scale=0.5, rescore=True):
+def darknet_forward_detection(pred, target, S, B, C, coord_scale=5.0, noobject_scale=0.5,
+                              rescore=True):
     """forward_detection_layer of darknet's src/detection_layer.c (training, sqrt=1, softmax=0,
     forced=0, object_scale = class_scale = 1), line by line, on our layouts: per cell ours holds
     B boxes of (x, y, √w, √h, conf) and then C classes, darknet's output the classes of all cells,
@@ -191,7 +204,7 @@ def darknet_forward_detection(pred, target, S, B, C, coord_scale=5.0, noobject_s
     Returns (delta, cost, best): darknet's delta (same layout as pred), the cost whose gradient for
     one image is -2 * delta (darknet's own l.cost adds (1 - C)² and (1 - IoU)² instead, see
     below), divided by the batch like the delta's SGD step, and the best_index of every cell."""
-    def box_iou(a, b):                          # box.c: overlap, box_intersection, box_union, box_iou
+    def box_iou(a, b):                   # box.c: overlap, box_intersection, box_union, box_iou
         def overlap(x1, w1, x2, w2):
             left = max(x1 - w1 / 2, x2 - w2 / 2)
             right = min(x1 + w1 / 2, x2 + w2 / 2)
@@ -223,7 +236,8 @@ def darknet_forward_detection(pred, target, S, B, C, coord_scale=5.0, noobject_s
             for j in range(C):
                 d[5 * B + j] = truth[5 + j] - out[5 * B + j]
                 cost += (truth[5 + j] - out[5 * B + j]) ** 2
-            tbox = [truth[0] / S, truth[1] / S, truth[2], truth[3]]   # truth.x /= side; truth.y /= side
+            # truth.x /= side; truth.y /= side
+            tbox = [truth[0] / S, truth[1] / S, truth[2], truth[3]]
             for j in range(B):
                 box = [out[5 * j] / S, out[5 * j + 1] / S, out[5 * j + 2], out[5 * j + 3]]
                 box[2], box[3] = box[2] * box[2], box[3] * box[3]      # if (l.sqrt)
@@ -236,7 +250,8 @@ def darknet_forward_detection(pred, target, S, B, C, coord_scale=5.0, noobject_s
                         best_rmse, best_index = rmse, j
             assert best_index >= 0, "every RMSE >= 20: darknet would read outside the cell"
             box_index, p_index = 5 * best_index, 5 * best_index + 4
-            box = [out[box_index] / S, out[box_index + 1] / S, out[box_index + 2] ** 2, out[box_index + 3] ** 2]
+            box = [out[box_index] / S, out[box_index + 1] / S, out[box_index + 2] ** 2,
+                   out[box_index + 3] ** 2]
             iou = box_iou(box, tbox)
             cost -= noobject_scale * out[p_index] ** 2
             d[p_index] = 1.0 - out[p_index]
@@ -266,7 +281,8 @@ def random_problem(S, B, C, N, seed):
     pred = rng.normal(0, 0.3, size=(N, S, S, B * 5 + C))
     for b in range(B):  # near the truth in object cells, so IoUs are not all zero
         pred[..., 5 * b:5 * b + 2] += target[..., 0:2]
-        pred[..., 5 * b + 2:5 * b + 4] = np.sqrt(target[..., 2:4]) + rng.normal(0, 0.05, size=(N, S, S, 2))
+        noise = rng.normal(0, 0.05, size=(N, S, S, 2))
+        pred[..., 5 * b + 2:5 * b + 4] = np.sqrt(target[..., 2:4]) + noise
     return pred, target
 
 
@@ -282,7 +298,8 @@ def no_overlap_problem(S, B, C, N, seed):
             while True:  # redraw until this box misses the truth
                 x, y = rng.uniform(0, 1, 2)
                 sw, sh = rng.uniform(0.05, 0.6, 2)
-                if (abs(x - t[0]) / S > (sw * sw + t[2]) / 2) or (abs(y - t[1]) / S > (sh * sh + t[3]) / 2):
+                apart_x = abs(x - t[0]) / S > (sw * sw + t[2]) / 2
+                if apart_x or abs(y - t[1]) / S > (sh * sh + t[3]) / 2:
                     break
             pred[n, i, j, 5 * b:5 * b + 4] = x, y, sw, sh
     return pred, target
@@ -304,12 +321,14 @@ def check_against_darknet(pred, target, S, B, C, rescore):
     return iou, has_object
 
 
-@pytest.mark.parametrize("S, B, C, rescore", [(7, 2, 20, True), (7, 3, 20, True), (3, 3, 4, False), (2, 4, 1, True)])
+@pytest.mark.parametrize("S, B, C, rescore",
+                         [(7, 2, 20, True), (7, 3, 20, True), (3, 3, 4, False), (2, 4, 1, True)])
 def test_matches_darknet_where_no_box_overlaps(S, B, C, rescore):
     pred, target = no_overlap_problem(S, B, C, N=6, seed=S * 100 + B * 10 + C)
     iou, has_object = check_against_darknet(pred, target, S, B, C, rescore)
     assert has_object.sum() >= 4 and np.all(iou[has_object] == 0)
-    # These cells discriminate: a squared error in (x, y, √w, √h) in cell units picks another box in some
+    # These cells discriminate: a squared error in (x, y, √w, √h) in cell units picks another
+    # box in some
     boxes = pred[..., :5 * B].reshape(pred.shape[:3] + (B, 5))[..., :4]
     true = np.concatenate([target[..., 0:2], np.sqrt(target[..., 2:4])], axis=-1)[..., None, :]
     old_rule = np.argmin(((boxes - true) ** 2).sum(axis=-1), axis=-1)
@@ -317,7 +336,8 @@ def test_matches_darknet_where_no_box_overlaps(S, B, C, rescore):
     assert np.any(old_rule[has_object] != darknet[has_object])
 
 
-@pytest.mark.parametrize("S, B, C, rescore", [(7, 2, 20, True), (3, 3, 4, True), (4, 1, 2, False), (2, 4, 1, True)])
+@pytest.mark.parametrize("S, B, C, rescore",
+                         [(7, 2, 20, True), (3, 3, 4, True), (4, 1, 2, False), (2, 4, 1, True)])
 def test_matches_darknet_with_overlapping_boxes(S, B, C, rescore):
     pred, target = random_problem(S, B, C, N=3, seed=S * 100 + B * 10 + C)
     # push one predictor of every other object cell off its object, so cells mix overlapping and
@@ -335,7 +355,8 @@ def test_loss_is_divided_by_batch_size():
     pred, target = random_problem(3, 2, 4, N=1, seed=1)
     loss = YOLOv1Loss(S=3, B=2, C=4)
     one, parts_one = loss(tg.Tensor(pred), target)
-    two, parts_two = loss(tg.Tensor(np.concatenate([pred, pred])), tg.Tensor(np.concatenate([target, target])))
+    two, parts_two = loss(tg.Tensor(np.concatenate([pred, pred])),
+                          tg.Tensor(np.concatenate([target, target])))
     assert two.item() == pytest.approx(one.item(), rel=1e-12)
     assert parts_two == pytest.approx(parts_one, rel=1e-12)
 
@@ -369,7 +390,8 @@ def test_no_gradient_flows_through_the_iou():
 
 def test_float32_predictions_keep_their_dtype():
     pred, target = random_problem(3, 2, 4, N=2, seed=3)
-    total, _ = YOLOv1Loss(S=3, B=2, C=4)(tg.Tensor(pred.astype(np.float32), requires_grad=True), target)
+    x = tg.Tensor(pred.astype(np.float32), requires_grad=True)
+    total, _ = YOLOv1Loss(S=3, B=2, C=4)(x, target)
     assert total.dtype == np.float32
     total.backward()
 

@@ -10,12 +10,14 @@ from .commands import user_errors
 # name -> (module in tinygrad_yolo.commands, one-line help)
 COMMANDS = {
     "demo": ("demo", "a small autograd demonstration (what backward() computes, checked by hand)"),
-    "train": ("train", "train a YOLOv1 detector on your data (a VOC, XML, YOLO-txt or COCO folder) or the built-in synthetic set"),
+    "train": ("train", "train a YOLOv1 detector on your data (a VOC, XML, YOLO-txt or COCO folder) "
+                       "or the built-in synthetic set"),
     "eval": ("eval", "per-class AP and mAP@0.5 of a checkpoint on a split of its data"),
     "detect": ("detect", "detect objects in images, folders or globs with a checkpoint"),
     "bench": ("bench", "time a YOLO-ResNet18 training step and the data loader"),
     "gradcheck": ("gradcheck", "numeric gradient checks (float64 central differences) of every op"),
-    "graph": ("graph", "the computation graph of a model's forward as Graphviz DOT (SVG/PNG with `dot`)"),
+    "graph": ("graph",
+              "the computation graph of a model's forward as Graphviz DOT (SVG/PNG with `dot`)"),
 }
 
 
@@ -28,8 +30,10 @@ def main(argv=None):
     for name, (module, help_text) in COMMANDS.items():
         # Commands import their heavy parts (models, data) inside run(), so --help stays fast.
         modules[name] = importlib.import_module(f"tinygrad_yolo.commands.{module}")
-        modules[name].add_arguments(sub.add_parser(name, help=help_text, description=help_text,
-                                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+        command_parser = sub.add_parser(name, help=help_text, description=help_text,
+                                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        modules[name].add_arguments(command_parser)
+
     args = parser.parse_args(argv)
     from .memory import keep_freed_memory
     keep_freed_memory()  # a step's arrays are recycled instead of faulted in anew (see memory.py)

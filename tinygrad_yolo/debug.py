@@ -21,7 +21,10 @@ from .backend import array_module, is_cuda_array, synchronize
 from .function import Function
 
 
-class _Observer:
+class Observer:
+    """Watches every op while active (``with``): the hooks Function.apply and Tensor.backward
+    call around each forward and backward. Subclasses override the ones they need."""
+
     def __enter__(self):
         Function._observers.append(self)
         return self
@@ -35,7 +38,7 @@ class _Observer:
     def after_backward(self, fn, grads): pass
 
 
-class Profiler(_Observer):
+class Profiler(Observer):
     """Times every op's forward and backward; ``verbose`` prints each one as it runs.
 
     On the CPU each op is timed with the host clock. On CUDA an op's kernels are queued, not run,
@@ -47,7 +50,8 @@ class Profiler(_Observer):
 
     def __init__(self, verbose=False, stream=None):
         self.verbose, self.stream = verbose, stream or sys.stderr
-        self.stats = defaultdict(lambda: [0, 0.0, 0, 0.0])  # op -> [fwd calls, fwd s, bwd calls, bwd s]
+        # op -> [forward calls, forward seconds, backward calls, backward seconds]
+        self.stats = defaultdict(lambda: [0, 0.0, 0, 0.0])
         self._t0 = {}
         self._events = []  # (op, 1 forward | 3 backward, start event, end event) not read yet
 
@@ -67,7 +71,8 @@ class Profiler(_Observer):
             self._t0[key] = (None, time.perf_counter(), name)
 
     def _stop(self, key, slot, a):
-        """Count the op; returns its seconds (host clock) or None (a CUDA event pair, read later)."""
+        """Count the op; returns its seconds (host clock) or None (a CUDA event pair, read
+        later)."""
         cp, start, name = self._t0.pop(key)
         s = self.stats[name]
         s[slot - 1] += 1
@@ -121,7 +126,8 @@ class Profiler(_Observer):
         lines = [f"{'op':<16}{'calls':>7}{'fwd ms':>10}{'bwd ms':>10}{'share':>8}"]
         for op, fc, fms, bc, bms in rows:
             lines.append(f"{op:<16}{fc:>7}{fms:>10.2f}{bms:>10.2f}{(fms + bms) / total:>8.1%}")
-        lines.append(f"{'total':<16}{'':>7}{sum(r[2] for r in rows):>10.2f}{sum(r[4] for r in rows):>10.2f}")
+        forward, backward = sum(r[2] for r in rows), sum(r[4] for r in rows)
+        lines.append(f"{'total':<16}{'':>7}{forward:>10.2f}{backward:>10.2f}")
         return "\n".join(lines)
 
 
@@ -149,7 +155,7 @@ def _finite(a):
     return bool(array_module(a).isfinite(a).all())
 
 
-class detect_anomaly(_Observer):
+class detect_anomaly(Observer):
     """Raise at the first op whose forward output or backward gradient is not finite."""
 
     def after_forward(self, fn, inputs, out):
@@ -163,8 +169,8 @@ class detect_anomaly(_Observer):
         for i, g in enumerate(grads):
             if g is not None and not _finite(g):
                 where = getattr(fn, "_created_at", "unknown (made before detect_anomaly was on)")
-                raise AnomalyError(f"backward of {fn.name} (created at {where}) produced NaN or Inf "
-                                   f"in the gradient of input {i}")
+                raise AnomalyError(f"backward of {fn.name} (created at {where}) produced NaN or "
+                                   f"Inf in the gradient of input {i}")
 
 
 PROFILE_ENV = "TINYGRAD_YOLO_PROFILE"
@@ -180,6 +186,7 @@ if _switched_on(PROFILE_ENV):
     Function._observers.append(_debug_profiler)
     atexit.register(lambda: print(_debug_profiler.table(), file=sys.stderr))
 elif _switched_on("DEBUG"):
-    # DEBUG=1 switched the profiler on before; other tools use that name too, so it no longer
-    # does anything but say so.
-    print(f"tinygrad_yolo: DEBUG is ignored; set {PROFILE_ENV}=1 for the per-op profiler", file=sys.stderr)
+    # DEBUG is a name many tools read, so it does not switch the profiler on: saying where the
+    # profiler's own switch is helps whoever set it expecting one.
+    print(f"tinygrad_yolo: DEBUG is ignored; set {PROFILE_ENV}=1 for the per-op profiler",
+          file=sys.stderr)

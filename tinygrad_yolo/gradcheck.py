@@ -60,14 +60,50 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elementwise=
     from .tensor import Tensor
 
     inputs = list(inputs)
+    checked = _inputs_to_check(inputs)
+    rng = np.random.default_rng(seed)
+    xp, v, analytic = _analytic_gradients(fn, inputs, checked, rng)
+    tally = _Tally(atol, rtol)
+    for i in checked:
+        given = inputs[i].data
+        others = [inputs[k].data for k in range(len(inputs))
+                  if k != i and isinstance(inputs[k], Tensor)]
+        if not _perturbable(given, others):  # see the module docstring
+            inputs[i].data = array_module(given).array(given, copy=True)
+        data = inputs[i].data
+        try:
+            if data.size <= max_elementwise:
+                comparisons = _elementwise(fn, inputs, v, data, analytic[i], eps)
+            else:
+                comparisons = _along_directions(fn, inputs, v, data, analytic[i], eps,
+                                                n_directions, rng, xp)
+            for where, a, n in comparisons:
+                tally.add(i, tuple(inputs[i].shape), where, a, n)
+        finally:
+            inputs[i].data = given
+    return tally.result
+
+
+def _inputs_to_check(inputs):
+    """The indices of the inputs that require grad; each must be float64."""
+    from .tensor import Tensor
+
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
     for i in checked:
         if inputs[i].dtype != np.float64:
-            raise TypeError(f"gradcheck needs float64 inputs (central differences are too coarse in "
-                            f"lower precision), but input {i} is {inputs[i].dtype}; convert with .double()")
-    rng = np.random.default_rng(seed)
+            raise TypeError(f"gradcheck needs float64 inputs (central differences are too coarse "
+                            f"in lower precision), but input {i} is {inputs[i].dtype}; convert "
+                            f"with .double()")
+    return checked
+
+
+def _analytic_gradients(fn, inputs, checked, rng):
+    """One backward of L = sum(fn(*inputs) * v) for a random ``v``: returns the output's array
+    module, ``v`` and {input index: dL/dinput as a NumPy array}."""
+    from .tensor import Tensor
+
     with enable_grad():
         for i in checked:
             inputs[i].grad = None
@@ -80,55 +116,59 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elementwise=
             out.backward(Tensor(v.astype(out.dtype)))
     analytic = {i: (to_numpy(inputs[i].grad.data) if inputs[i].grad is not None
                     else np.zeros(inputs[i].shape)) for i in checked}
+    return xp, v, analytic
 
-    result = GradcheckResult(ok=True)
-    worst_ratio = -1.0
 
-    def record(i, where, a, n):
-        nonlocal worst_ratio
-        abs_err = abs(a - n)
-        ratio = abs_err / (atol + rtol * abs(n))
+def _elementwise(fn, inputs, v, data, analytic, eps):
+    """(where, analytic, numeric) for every element of ``data``, perturbed in place."""
+    for index in np.ndindex(*data.shape):  # an index into the array itself: any strides
+        orig = data[index].item()
+        data[index] = orig + eps
+        f_plus = _scalar(fn, inputs, v)
+        data[index] = orig - eps
+        f_minus = _scalar(fn, inputs, v)
+        data[index] = orig
+        numeric = (f_plus - f_minus) / (2 * eps)
+        yield f"index {tuple(int(k) for k in index)}", analytic[index], numeric
+
+
+def _along_directions(fn, inputs, v, data, analytic, eps, n_directions, rng, xp):
+    """(where, analytic, numeric) derivatives of L along ``n_directions`` random directions."""
+    original = data.copy()
+    for k in range(n_directions):
+        d = xp.asarray(rng.standard_normal(data.shape))
+        data[...] = original + eps * d
+        f_plus = _scalar(fn, inputs, v)
+        data[...] = original - eps * d
+        f_minus = _scalar(fn, inputs, v)
+        data[...] = original
+        numeric = (f_plus - f_minus) / (2 * eps)
+        yield f"random direction {k}", float((analytic * to_numpy(d)).sum()), numeric
+
+
+class _Tally:
+    """The comparisons so far: the largest errors, and the element furthest outside its
+    tolerance ``atol + rtol * |numeric|`` (the one a failure message names)."""
+
+    def __init__(self, atol, rtol):
+        self.atol, self.rtol = atol, rtol
+        self.result = GradcheckResult(ok=True)
+        self.worst_ratio = -1.0
+
+    def add(self, i, shape, where, analytic, numeric):
+        result = self.result
+        abs_err = abs(analytic - numeric)
+        ratio = abs_err / (self.atol + self.rtol * abs(numeric))
         result.n_checked += 1
         result.max_abs_err = max(result.max_abs_err, abs_err)
-        result.max_rel_err = max(result.max_rel_err, abs_err / max(abs(n), 1e-12))
+        result.max_rel_err = max(result.max_rel_err, abs_err / max(abs(numeric), 1e-12))
         if ratio > 1:
             result.ok = False
-        if ratio > worst_ratio:
-            worst_ratio = ratio
-            result.worst_input, result.worst_shape = i, tuple(inputs[i].shape)
-            result.worst_where, result.analytic, result.numeric = where, float(a), float(n)
-
-    for i in checked:
-        given = inputs[i].data
-        others = [inputs[k].data for k in range(len(inputs)) if k != i and isinstance(inputs[k], Tensor)]
-        if not _perturbable(given, others):  # see the module docstring
-            inputs[i].data = array_module(given).array(given, copy=True)
-        data = inputs[i].data
-        try:
-            if data.size <= max_elementwise:
-                for index in np.ndindex(*data.shape):  # an index into the array itself: any strides
-                    orig = data[index].item()
-                    data[index] = orig + eps
-                    f_plus = _scalar(fn, inputs, v)
-                    data[index] = orig - eps
-                    f_minus = _scalar(fn, inputs, v)
-                    data[index] = orig
-                    numeric = (f_plus - f_minus) / (2 * eps)
-                    record(i, f"index {tuple(int(k) for k in index)}", analytic[i][index], numeric)
-            else:
-                original = data.copy()
-                for k in range(n_directions):
-                    d = xp.asarray(rng.standard_normal(data.shape))
-                    data[...] = original + eps * d
-                    f_plus = _scalar(fn, inputs, v)
-                    data[...] = original - eps * d
-                    f_minus = _scalar(fn, inputs, v)
-                    data[...] = original
-                    numeric = (f_plus - f_minus) / (2 * eps)
-                    record(i, f"random direction {k}", float((analytic[i] * to_numpy(d)).sum()), numeric)
-        finally:
-            inputs[i].data = given
-    return result
+        if ratio > self.worst_ratio:
+            self.worst_ratio = ratio
+            result.worst_input, result.worst_shape = i, shape
+            result.worst_where = where
+            result.analytic, result.numeric = float(analytic), float(numeric)
 
 
 def _perturbable(a, others):

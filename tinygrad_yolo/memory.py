@@ -3,10 +3,9 @@
 Why: a training step allocates and frees the same large arrays every step (activations,
 gradients, batches). glibc hands blocks above its mmap threshold (at most 32 MB, adjusted as it
 goes) straight back to the kernel when freed, so the next step's arrays are fresh pages that
-the kernel must fault in and zero again (a few thousand faults a step for the width-0.25
-network). Raising the threshold and the trim threshold keeps those blocks in the heap, where
-malloc recycles them: the faults drop to ~10 a step, the step runs ~5-10% faster, and peak
-memory grows ~3% (freed blocks are kept, not returned).
+the kernel must fault in and zero again. Raising the threshold and the trim threshold keeps
+those blocks in the heap, where malloc recycles them, for a somewhat higher peak memory (freed
+blocks are kept, not returned). docs/performance.md has the faults, time and memory measured.
 
 This changes how the whole process allocates, so the package never does it on import: the
 `tinygrad-yolo` command and benchmarks/bench_step.py call ``keep_freed_memory()``, and a

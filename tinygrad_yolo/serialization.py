@@ -74,8 +74,9 @@ def _encode(obj, path, arrays):
         return [_encode(v, path + [str(i)], arrays) for i, v in enumerate(obj)]
     if isinstance(obj, tuple):
         return {"__tuple__": [_encode(v, path + [str(i)], arrays) for i, v in enumerate(obj)]}
-    raise TypeError(f"tg.save can't store a {type(obj).__name__} (at {'/'.join(path) or '<root>'}): "
-                    "use dicts, lists, tuples, arrays, Tensors, numbers, strings, bools or None")
+    raise TypeError(f"tg.save can't store a {type(obj).__name__} "
+                    f"(at {'/'.join(path) or '<root>'}): use dicts, lists, tuples, arrays, "
+                    "Tensors, numbers, strings, bools or None")
 
 
 def _store(arr, path, arrays):
@@ -125,7 +126,8 @@ def save(obj, path):
     # allow_nan: NaN/inf floats round-trip (Python's json reads its own NaN/Infinity back).
     arrays[STRUCTURE_KEY] = np.array(json.dumps(structure, allow_nan=True))
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
@@ -162,8 +164,9 @@ def _check_sizes(path, max_bytes):
             name = info.filename
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > max(
                     MAX_EXPANSION * info.compress_size, 1 << 20):
-                raise CheckpointError(f"{path!r}: entry {name!r} expands from {info.compress_size:,} to "
-                                      f"{info.file_size:,} bytes (a decompression bomb?)")
+                raise CheckpointError(f"{path!r}: entry {name!r} expands from "
+                                      f"{info.compress_size:,} to {info.file_size:,} bytes "
+                                      f"(a decompression bomb?)")
             with zf.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 if version == (1, 0):
@@ -174,16 +177,19 @@ def _check_sizes(path, max_bytes):
                     shape, _, dtype = np.lib.format._read_array_header(f, version)
                 header = f.tell()
             if dtype.hasobject:
-                raise CheckpointError(f"{path!r}: entry {name!r} holds Python objects (dtype {dtype}), which "
-                                      f"can only be read with pickle; refused")
+                raise CheckpointError(f"{path!r}: entry {name!r} holds Python objects "
+                                      f"(dtype {dtype}), which can only be read with pickle; "
+                                      f"refused")
             declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if declared != info.file_size - header:
                 raise CheckpointError(f"{path!r}: entry {name!r} declares a {shape} {dtype} array "
-                                      f"({declared:,} bytes) but holds {info.file_size - header:,} bytes")
+                                      f"({declared:,} bytes) but holds "
+                                      f"{info.file_size - header:,} bytes")
             total += declared
             if total > max_bytes:
-                raise CheckpointError(f"{path!r}: the arrays add up to more than {max_bytes:,} bytes; "
-                                      f"refused (pass a larger max_bytes to tg.load if it is yours)")
+                raise CheckpointError(f"{path!r}: the arrays add up to more than {max_bytes:,} "
+                                      f"bytes; refused (pass a larger max_bytes to tg.load if it "
+                                      f"is yours)")
 
 
 def load(path, max_bytes=MAX_BYTES):
@@ -219,7 +225,8 @@ def load(path, max_bytes=MAX_BYTES):
             raise ValueError(f"unknown format {structure.get('format')!r}")
         return _decode(structure["root"], arrays)
     except RecursionError:
-        raise CheckpointError(f"{path!r}: the checkpoint's structure is nested too deeply") from None
+        raise CheckpointError(
+            f"{path!r}: the checkpoint's structure is nested too deeply") from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path!r}: the checkpoint's structure entry is damaged: "
                               f"{type(e).__name__}: {e}") from None

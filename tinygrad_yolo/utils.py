@@ -1,8 +1,8 @@
 """Reproducibility: one package-wide random generator.
 
-``tg.seed(n)`` (or PyTorch's name, ``tg.manual_seed(n)``) reseeds it (and NumPy's global RNG, which ``tg.randn``/``tg.rand``
-use), so weight initialisation, dropout masks and anything else drawing from
-``get_rng()`` repeat exactly from run to run.
+``tg.seed(n)`` (or PyTorch's name, ``tg.manual_seed(n)``) reseeds it (and NumPy's global RNG,
+which ``tg.randn``/``tg.rand`` use), so weight initialisation, dropout masks and anything else
+drawing from ``get_rng()`` repeat exactly from run to run.
 """
 import numpy as np
 

@@ -11,13 +11,14 @@ the graph, a per-layer gradient-flow probe, and plots (matplotlib, drawn off-scr
 import numpy as np
 
 from .backend import to_numpy
-from .debug import _Observer
+from .debug import Observer
 
 
 # ---- recording a forward and a backward ---------------------------------------------------
 def _pair(v):
     """An (h, w) setting as people write it: (2, 2) -> '2', (2, 1) -> '2x1', 1 -> '1'."""
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v):
+    is_int = lambda a: isinstance(a, (int, np.integer))  # noqa: E731
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(is_int(a) for a in v):
         return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
     return str(v)
 
@@ -27,13 +28,17 @@ def _pair(v):
 _SETTINGS = {
     "Conv2d": (("stride", "stride"), ("padding", "padding"), ("dilation", "dilation")),
     "AdaptiveAvgPool2d": (("output_size", "output size"),),
-    "Sum": (("axis", "axis"), ("keepdims", "keepdims")), "Mean": (("axis", "axis"), ("keepdims", "keepdims")),
-    "Max": (("axis", "axis"), ("keepdims", "keepdims")), "Softmax": (("axis", "axis"),),
-    "LogSoftmax": (("axis", "axis"),), "Concatenate": (("axis", "axis"),), "Stack": (("axis", "axis"),),
+    "Sum": (("axis", "axis"), ("keepdims", "keepdims")),
+    "Mean": (("axis", "axis"), ("keepdims", "keepdims")),
+    "Max": (("axis", "axis"), ("keepdims", "keepdims")),
+    "Softmax": (("axis", "axis"),), "LogSoftmax": (("axis", "axis"),),
+    "Concatenate": (("axis", "axis"),), "Stack": (("axis", "axis"),),
     "Reshape": (("shape", "to"),), "Transpose": (("axes", "axes"),), "Pow": (("p", "exponent"),),
-    "LeakyReLU": (("slope", "slope"),), "Clip": (("lo", "min"), ("hi", "max")), "Pad": (("pad_width", "pad"),),
+    "LeakyReLU": (("slope", "slope"),), "Clip": (("lo", "min"), ("hi", "max")),
+    "Pad": (("pad_width", "pad"),),
     "BatchNorm": (("training", "training"), ("eps", "eps"), ("momentum", "momentum")),
-    "Cast": (("dtype", "to"),), "ToDevice": (("device", "to"),), "CrossEntropy": (("reduction", "reduction"),),
+    "Cast": (("dtype", "to"),), "ToDevice": (("device", "to"),),
+    "CrossEntropy": (("reduction", "reduction"),),
 }
 _PAIRS = ("stride", "padding", "dilation")  # (h, w) settings, written 2 or 2x1
 
@@ -49,17 +54,20 @@ def op_settings(fn):
     if kind in ("MaxPool2d", "AvgPool2d") and "args" in d:
         kernel, stride, padding = d["args"]
         kernel = (kernel, kernel) if isinstance(kernel, (int, np.integer)) else tuple(kernel)
-        parts += [f"kernel {kernel[0]}x{kernel[1]}", f"stride {_pair(kernel if stride is None else stride)}",
+        parts += [f"kernel {kernel[0]}x{kernel[1]}",
+                  f"stride {_pair(kernel if stride is None else stride)}",
                   f"padding {_pair(padding)}"]
     for attr, label in _SETTINGS.get(kind, ()):
         value = d.get(attr)
-        if value is None or (attr == "keepdims" and not value) or (attr == "dilation" and _pair(value) == "1"):
+        default = (value is None or (attr == "keepdims" and not value)
+                   or (attr == "dilation" and _pair(value) == "1"))
+        if default:
             continue  # the defaults nobody needs to read
         parts.append(f"{label} {_pair(value) if attr in _PAIRS else value}")
     return ", ".join(parts)
 
 
-class Recording(_Observer):
+class Recording(Observer):
     """What one forward and one backward did, op by op (``with tg.viz.record() as rec:``).
 
     For every op recorded in the graph: its name and settings, its inputs' graph nodes, and
@@ -84,11 +92,14 @@ class Recording(_Observer):
         if out._ctx is None:  # nothing recorded: no input needed a gradient
             return
         self.ops.append(fn)
-        small = lambda t: to_numpy(t.data).copy() if t.size <= self.max_values else None  # noqa: E731
-        self.info[id(fn)] = {"name": fn.name, "settings": op_settings(fn), "parents": list(fn.parents),
-                             "meta": list(fn.input_meta), "value": small(out),
-                             # inputs outside the graph (constants) are seen only here
-                             "constants": [small(t) if p is None else None for t, p in zip(inputs, fn.parents)]}
+        def small(t):
+            return to_numpy(t.data).copy() if t.size <= self.max_values else None
+
+        self.info[id(fn)] = {
+            "name": fn.name, "settings": op_settings(fn), "parents": list(fn.parents),
+            "meta": list(fn.input_meta), "value": small(out),
+            # inputs outside the graph (constants) are seen only here
+            "constants": [small(t) if p is None else None for t, p in zip(inputs, fn.parents)]}
 
     def before_backward(self, fn, grad):
         self.visits.append(fn)
@@ -136,14 +147,15 @@ class Recording(_Observer):
         output, and what it sent to each input (with the running sum where a tensor receives
         more than one contribution). ``names``: {name: tensor} for leaves and intermediates."""
         label = _Namer(names, self)
-        fmt = lambda a: _format_array(a, precision, one_line=True)  # noqa: E731
+        fmt = lambda a: format_array(a, precision, one_line=True)  # noqa: E731
         running = {}
         lines = []
         for step, fn in enumerate(self.visits, 1):
             info = self.info.get(id(fn))
             if info is None:
                 continue
-            lines.append(f"{step}. {label.op(fn)}: gradient of {label.output(fn)} = {fmt(self.out_grad[id(fn)])}")
+            lines.append(f"{step}. {label.op(fn)}: gradient of {label.output(fn)} = "
+                         f"{fmt(self.out_grad[id(fn)])}")
             for parent, g in zip(info["parents"], self.sent.get(id(fn), [])):
                 if parent is None or g is None:
                     continue
@@ -193,7 +205,9 @@ def record(max_values=64):
     return Recording(max_values=max_values)
 
 
-def _format_array(a, precision=3, one_line=False):
+def format_array(a, precision=3, one_line=False):
+    """``a`` as short text: ``precision`` significant digits, arrays of more than two axes
+    flattened; ``one_line`` for a trace line instead of a DOT label's wrapped rows."""
     a = np.asarray(a) + 0.0  # + 0.0 turns -0.0 into 0.0
     if a.ndim > 2:  # row-major on one line; the shape is written beside it
         a = a.reshape(-1)
@@ -216,10 +230,10 @@ def _tensor_label(shape, dtype, name=None, grad=None, value=None, max_values=8):
     parts.append(f"{tuple(shape)} {dtype}")
     small = int(np.prod(shape)) <= max_values
     if value is not None and small:
-        parts.append(f"data {_format_array(value)}")
+        parts.append(f"data {format_array(value)}")
     if grad is not None:
         if small:
-            parts.append(f"grad {_format_array(grad)}")
+            parts.append(f"grad {format_array(grad)}")
         parts.append(f"|grad| = {float(np.linalg.norm(grad)):.3g}")
     return "\n".join(parts)
 
@@ -239,100 +253,134 @@ def to_dot(tensor, params=None, grad_norms=False, title=None, record=None, max_v
     the leaves (and of intermediates kept with retain_grad()); call backward(retain_graph=True)
     first so the graph still exists.
     """
-    from .tensor import Tensor
-
-    items = params.items() if isinstance(params, dict) else (params or [])
-    names = {id(p): n for n, p in items}                                   # leaves
-    op_names = {id(p._ctx): n for n, p in items if p._ctx is not None}     # intermediates, by their op
-    lines = ["digraph G {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=8];']
+    dot = _DotGraph(params, grad_norms, record, max_values)
     if title:
-        lines.append(f'  labelloc="t"; label="{_escape(title)}";')
-    drawn = set()
+        dot.lines.append(f'  labelloc="t"; label="{_escape(title)}";')
+    dot.draw_root(tensor)
+    if tensor._ctx is not None:
+        dot.draw_edges(dot.draw_ops(tensor))
+    dot.lines.append("}")
+    return "\n".join(dot.lines) + "\n"
 
-    def box(key, label, color):
-        if key not in drawn:
-            drawn.add(key)
-            lines.append(f'  {key} [shape=box, style=filled, fillcolor={color}, label="{_escape(label)}"];')
 
-    def leaf_grad(t):
-        if record is not None:
-            return record.grad(t)
-        return to_numpy(t.grad.data) if grad_norms and t.grad is not None else None
+class _DotGraph:
+    """The DOT text of one graph as it is written, and where its values and gradients come
+    from: the recording when there is one, else the live graph and the tensors' ``.grad``."""
 
-    def op_grad(fn):  # the gradient of the tensor op ``fn`` made
-        if record is not None:
-            return record.out_grad.get(id(fn))
+    def __init__(self, params, grad_norms, record, max_values):
+        items = params.items() if isinstance(params, dict) else (params or [])
+        self.names = {id(p): n for n, p in items}                                # leaves
+        self.op_names = {id(p._ctx): n for n, p in items if p._ctx is not None}  # by their op
+        self.grad_norms, self.record, self.max_values = grad_norms, record, max_values
+        self.lines = ["digraph G {", "  rankdir=BT;", '  node [fontname="Helvetica", fontsize=10];',
+                      '  edge [fontname="Helvetica", fontsize=8];']
+        self.drawn = set()
+
+    def box(self, key, label, color):
+        if key not in self.drawn:
+            self.drawn.add(key)
+            self.lines.append(f'  {key} [shape=box, style=filled, fillcolor={color}, '
+                              f'label="{_escape(label)}"];')
+
+    def leaf_grad(self, t):
+        if self.record is not None:
+            return self.record.grad(t)
+        return to_numpy(t.grad.data) if self.grad_norms and t.grad is not None else None
+
+    def op_grad(self, fn):
+        """The gradient of the tensor op ``fn`` made."""
+        if self.record is not None:
+            return self.record.out_grad.get(id(fn))
         retained = fn._retained() if fn._retained is not None else None
-        return to_numpy(retained.grad.data) if grad_norms and retained is not None and retained.grad is not None \
-            else None
+        if self.grad_norms and retained is not None and retained.grad is not None:
+            return to_numpy(retained.grad.data)
+        return None
 
-    def op_value(fn):
-        return record.info[id(fn)]["value"] if record is not None and id(fn) in record.info else None
+    def op_value(self, fn):
+        record = self.record
+        if record is None or id(fn) not in record.info:
+            return None
+        return record.info[id(fn)]["value"]
 
-    def structure(fn):  # (parents, input_meta, settings): from the record once backward freed the op
-        if record is not None and id(fn) in record.info:
-            info = record.info[id(fn)]
+    def structure(self, fn):
+        """(parents, input_meta, settings, constants): from the record once backward freed
+        the op; None when it was freed and not recorded."""
+        if self.record is not None and id(fn) in self.record.info:
+            info = self.record.info[id(fn)]
             return info["parents"], info["meta"], info["settings"], info["constants"]
         if fn.freed:
             return None
         return fn.parents, fn.input_meta, op_settings(fn), [None] * len(fn.parents)
 
-    leaf_color = "lightblue" if tensor.requires_grad else "lightgrey"
-    root_value = to_numpy(tensor.data)
-    root_grad = leaf_grad(tensor) if tensor._ctx is None else op_grad(tensor._ctx)
-    root_name = names.get(id(tensor)) if tensor._ctx is None else op_names.get(id(tensor._ctx))
-    box(f"t{id(tensor)}", _tensor_label(tensor.shape, tensor.dtype, root_name, root_grad, root_value,
-                                        max_values), "white" if tensor._ctx is not None else leaf_color)
-    if tensor._ctx is None:
-        lines.append("}")
-        return "\n".join(lines) + "\n"
-    # The graph holds ops and leaves, not intermediate tensors: an op's result is drawn from
-    # what its consumer recorded about it (shape, dtype) and its values from the record.
-    out_box, seen, stack = {id(tensor._ctx): f"t{id(tensor)}"}, set(), [tensor._ctx]
-    edges = []  # (tensor box, op, gradient sent along the edge or None, graph node)
-    while stack:  # iterative, like backward(): deep graphs don't hit the recursion limit
-        fn = stack.pop()
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        found = structure(fn)
-        if found is None:
-            lines.append(f'  f{id(fn)} [label="{type(fn).__name__} (freed)", style=dashed];')
-        else:
-            parents, meta, settings, constants = found
-            label = fn.name + (f"\n{settings}" if settings else "")
-            lines.append(f'  f{id(fn)} [label="{_escape(label)}", shape=ellipse, style=filled, fillcolor=khaki];')
-            sent = record.sent.get(id(fn), []) if record is not None else []
-            for i, (p, (shape, dtype)) in enumerate(zip(parents, meta)):
-                if p is None:  # a constant, or a tensor that needs no gradient
-                    key = f"c{id(fn)}_{i}"
-                    box(key, _tensor_label(shape, dtype, "constant (no gradient)", value=constants[i],
-                                           max_values=max_values), "lightgrey")
-                elif isinstance(p, Tensor):  # a leaf
-                    key = f"t{id(p)}"
-                    box(key, _tensor_label(shape, dtype, names.get(id(p)), leaf_grad(p), to_numpy(p.data),
-                                           max_values), "lightblue")
-                else:  # another op's result
-                    key = out_box.setdefault(id(p), f"tf{id(p)}")
-                    box(key, _tensor_label(shape, dtype, op_names.get(id(p)), op_grad(p), op_value(p), max_values),
-                        "white")
-                    stack.append(p)
-                edges.append((key, fn, sent[i] if i < len(sent) else None, p))
-        lines.append(f"  f{id(fn)} -> {out_box.setdefault(id(fn), f'tf{id(fn)}')};")
-    # Where a tensor feeds several ops (or one op twice), its gradient is the sum of what
-    # each sends back: label those edges with their part.
-    uses = {}
-    for key, *_ in edges:
-        uses[key] = uses.get(key, 0) + 1
-    for key, fn, g, _ in edges:
-        if g is not None and uses[key] > 1:
-            part = _format_array(g) if g.size <= max_values else f"|g| = {float(np.linalg.norm(g)):.3g}"
-            lines.append(f'  {key} -> f{id(fn)} [label="{_escape("grad part " + part)}"];')
-        else:
-            lines.append(f"  {key} -> f{id(fn)};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    def draw_root(self, tensor):
+        leaf = tensor._ctx is None
+        grad = self.leaf_grad(tensor) if leaf else self.op_grad(tensor._ctx)
+        name = self.names.get(id(tensor)) if leaf else self.op_names.get(id(tensor._ctx))
+        color = ("lightblue" if tensor.requires_grad else "lightgrey") if leaf else "white"
+        self.box(f"t{id(tensor)}", _tensor_label(tensor.shape, tensor.dtype, name, grad,
+                                                 to_numpy(tensor.data), self.max_values), color)
+
+    def draw_ops(self, tensor):
+        """Every op behind ``tensor`` and the boxes of its inputs; returns the edges from the
+        inputs to the ops: [(tensor box, op, gradient sent along the edge or None, node)]."""
+        # The graph holds ops and leaves, not intermediate tensors: an op's result is drawn
+        # from what its consumer recorded about it (shape, dtype), its values from the record.
+        out_box, seen, stack = {id(tensor._ctx): f"t{id(tensor)}"}, set(), [tensor._ctx]
+        edges = []
+        while stack:  # iterative, like backward(): deep graphs don't hit the recursion limit
+            fn = stack.pop()
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            found = self.structure(fn)
+            if found is None:
+                self.lines.append(f'  f{id(fn)} [label="{type(fn).__name__} (freed)", '
+                                  f'style=dashed];')
+            else:
+                edges += self.draw_op(fn, *found, out_box, stack)
+            self.lines.append(f"  f{id(fn)} -> {out_box.setdefault(id(fn), f'tf{id(fn)}')};")
+        return edges
+
+    def draw_op(self, fn, parents, meta, settings, constants, out_box, stack):
+        """The ellipse of ``fn`` and a box per input; ops not yet drawn go on ``stack``."""
+        from .tensor import Tensor
+
+        label = fn.name + (f"\n{settings}" if settings else "")
+        self.lines.append(f'  f{id(fn)} [label="{_escape(label)}", shape=ellipse, style=filled, '
+                          f'fillcolor=khaki];')
+        sent = self.record.sent.get(id(fn), []) if self.record is not None else []
+        edges, max_values = [], self.max_values
+        for i, (p, (shape, dtype)) in enumerate(zip(parents, meta)):
+            if p is None:  # a constant, or a tensor that needs no gradient
+                key = f"c{id(fn)}_{i}"
+                self.box(key, _tensor_label(shape, dtype, "constant (no gradient)",
+                                            value=constants[i], max_values=max_values),
+                         "lightgrey")
+            elif isinstance(p, Tensor):  # a leaf
+                key = f"t{id(p)}"
+                self.box(key, _tensor_label(shape, dtype, self.names.get(id(p)), self.leaf_grad(p),
+                                            to_numpy(p.data), max_values), "lightblue")
+            else:  # another op's result
+                key = out_box.setdefault(id(p), f"tf{id(p)}")
+                self.box(key, _tensor_label(shape, dtype, self.op_names.get(id(p)), self.op_grad(p),
+                                            self.op_value(p), max_values), "white")
+                stack.append(p)
+            edges.append((key, fn, sent[i] if i < len(sent) else None, p))
+        return edges
+
+    def draw_edges(self, edges):
+        # Where a tensor feeds several ops (or one op twice), its gradient is the sum of what
+        # each sends back: label those edges with their part.
+        uses = {}
+        for key, *_ in edges:
+            uses[key] = uses.get(key, 0) + 1
+        for key, fn, g, _ in edges:
+            if g is not None and uses[key] > 1:
+                part = (format_array(g) if g.size <= self.max_values
+                        else f"|g| = {float(np.linalg.norm(g)):.3g}")
+                self.lines.append(f'  {key} -> f{id(fn)} [label="{_escape("grad part " + part)}"];')
+            else:
+                self.lines.append(f"  {key} -> f{id(fn)};")
 
 
 def gradient_flow(model):
@@ -417,7 +465,10 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
     Lines and labels grow with the image, so they stay readable on a large photo.
     """
     from PIL import Image, ImageDraw
-    img = image.copy() if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    if isinstance(image, Image.Image):
+        img = image.copy()
+    else:
+        img = Image.fromarray(np.asarray(image, dtype=np.uint8))
     img = img.convert("RGB")
     draw = ImageDraw.Draw(img)
     W, H = img.size
@@ -429,8 +480,10 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
         c = int(c)
         return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
 
-    for x1, y1, x2, y2, c in (np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)):
-        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255), width=max(1, width // 2))
+    truth = np.zeros((0, 5)) if truth is None else np.asarray(truth, dtype=float)
+    for x1, y1, x2, y2, c in truth:
+        draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=(255, 255, 255),
+                       width=max(1, width // 2))
     detections = np.zeros((0, 6)) if detections is None else np.asarray(detections, float)
     for x1, y1, x2, y2, score, c in detections:  # every box first, so no box crosses a label
         draw.rectangle([x1 * W, y1 * H, x2 * W, y2 * H], outline=_palette(int(c)), width=width)
@@ -441,8 +494,11 @@ def draw_detections(image, detections=None, class_names=None, truth=None, width=
         tw, th = right - left + 4, bottom - top + 4
         tx = min(max(0, x1 * W), max(0, W - tw))
         # above the box, below it, inside at the top: the first place no earlier label holds
-        spots = [ty for ty in (y1 * H - th, y2 * H, y1 * H) if 0 <= ty <= H - th] or [max(0, min(y1 * H, H - th))]
-        ty = next((ty for ty in spots if not any(_overlap((tx, ty, tx + tw, ty + th), r) for r in placed)), spots[0])
+        spots = ([ty for ty in (y1 * H - th, y2 * H, y1 * H) if 0 <= ty <= H - th]
+                 or [max(0, min(y1 * H, H - th))])
+        free = (ty for ty in spots
+                if not any(_overlap((tx, ty, tx + tw, ty + th), r) for r in placed))
+        ty = next(free, spots[0])
         placed.append((tx, ty, tx + tw, ty + th))
         draw.rectangle(placed[-1], fill=_palette(int(c)))
         draw.text((tx + 2 - left, ty + 2 - top), label, fill=(0, 0, 0), font=font)

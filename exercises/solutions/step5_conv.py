@@ -35,7 +35,9 @@ def im2col(x, kh, kw, stride=1, padding=0, dilation=1):
     for i in range(kh):
         for j in range(kw):
             y0, x0 = i * dh, j * dw  # where tap (i, j) of output (0, 0) reads, in the padded image
-            col[:, :, i, j] = padded[:, :, y0:y0 + sh * (Ho - 1) + 1:sh, x0:x0 + sw * (Wo - 1) + 1:sw]
+            rows = slice(y0, y0 + sh * (Ho - 1) + 1, sh)
+            cols = slice(x0, x0 + sw * (Wo - 1) + 1, sw)
+            col[:, :, i, j] = padded[:, :, rows, cols]
     return col
 
 
@@ -49,7 +51,9 @@ def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
         for j in range(kw):
             y0, x0 = i * dh, j * dw
             # within one tap no pixel is read twice, so += on the slice is exact
-            padded[:, :, y0:y0 + sh * (Ho - 1) + 1:sh, x0:x0 + sw * (Wo - 1) + 1:sw] += col[:, :, i, j]
+            rows = slice(y0, y0 + sh * (Ho - 1) + 1, sh)
+            cols = slice(x0, x0 + sw * (Wo - 1) + 1, sw)
+            padded[:, :, rows, cols] += col[:, :, i, j]
     return padded[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -77,9 +81,9 @@ class Conv2d(Function):
         _, C, kh, kw = self.w.shape
         g3 = g.reshape(N, K, -1)
         dw = np.einsum("nkp,nqp->kq", g3, self.col).reshape(self.w.shape)    # sum over n of gy colᵀ
-        dcol = np.matmul(self.w.reshape(K, -1).T, g3)                          # Wᵀ gy: (N, C*kh*kw, Ho*Wo)
-        dx = col2im(dcol.reshape(N, C, kh, kw, *g.shape[2:]), self.x_shape, kh, kw, self.stride, self.padding,
-                    self.dilation)
+        dcol = np.matmul(self.w.reshape(K, -1).T, g3)          # Wᵀ gy: (N, C*kh*kw, Ho*Wo)
+        dx = col2im(dcol.reshape(N, C, kh, kw, *g.shape[2:]), self.x_shape, kh, kw, self.stride,
+                    self.padding, self.dilation)
         if self.has_bias:
             return dx, dw, g.sum(axis=(0, 2, 3))
         return dx, dw

@@ -25,7 +25,8 @@ class BatchNorm(Function):
     def __init__(self, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
         if not training:
             raise ValueError("this exercise is batch norm in training mode (batch statistics) only")
-        self.running_mean, self.running_var, self.momentum, self.eps = running_mean, running_var, momentum, eps
+        self.running_mean, self.running_var = running_mean, running_var
+        self.momentum, self.eps = momentum, eps
 
     def forward(self, x, weight, bias):
         self.axes = (0,) + tuple(range(2, x.ndim))         # every axis but the channels

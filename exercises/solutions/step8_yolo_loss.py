@@ -52,7 +52,8 @@ def assign(pred, target, S, B):
     true_xywh = np.concatenate([true[..., 0:2] / S, true[..., 2:4] ** 2], axis=-1)
     rmse = np.sqrt(((pred_xywh - true_xywh) ** 2).sum(axis=-1))
     overlapping = iou > 0
-    by_iou = np.where(overlapping, iou, -np.inf).argmax(axis=-1)   # argmax and argmin: the first of ties
+    # argmax and argmin: the first of ties
+    by_iou = np.where(overlapping, iou, -np.inf).argmax(axis=-1)
     best = np.where(overlapping.any(axis=-1), by_iou, rmse.argmin(axis=-1))
     responsible = (np.arange(B) == best[..., None]) & (target[..., 4:5] > 0)
     return responsible, iou

@@ -70,9 +70,11 @@ def clip_case(p):
 def where_case(p):
     from ..creation import where
     sa, sb = p("shapes", broadcastable_shapes())
-    cond = np.random.default_rng(p("cond_seed", st.integers(0, 99))).random(np.broadcast_shapes(sa, sb)) > 0.5
+    rng = np.random.default_rng(p("cond_seed", st.integers(0, 99)))
+    cond = rng.random(np.broadcast_shapes(sa, sb)) > 0.5
+    inputs = [p.array("a", sa), p.array("b", sb)]
     # the condition is a constant array: move it to the device the check runs on
-    return (lambda a, b: where(to_device(cond, a.device), a, b)), [p.array("a", sa), p.array("b", sb)]
+    return (lambda a, b: where(to_device(cond, a.device), a, b)), inputs
 
 
 def _extremum(name, fn, op):
@@ -95,7 +97,8 @@ _extremum("minimum", lambda a, b: a.minimum(b), E.Minimum)
 
 
 def _axis_args(p, ndim):
-    axis = p("axis", st.sampled_from([None] + list(range(-ndim, ndim)) + ([(0, ndim - 1)] if ndim > 1 else [])))
+    axes = [None] + list(range(-ndim, ndim)) + ([(0, ndim - 1)] if ndim > 1 else [])
+    axis = p("axis", st.sampled_from(axes))
     return axis, p("keepdims", st.booleans())
 
 
@@ -104,7 +107,8 @@ def _reduction(name, method, op, kind="normal", layouts=LAYOUTS):
     def build(p):
         shape = p("shape", shapes(1, 3))
         axis, keepdims = _axis_args(p, len(shape))
-        return (lambda x: getattr(x, method)(axis=axis, keepdims=keepdims)), [p.array("x", shape, kind)]
+        inputs = [p.array("x", shape, kind)]
+        return (lambda x: getattr(x, method)(axis=axis, keepdims=keepdims)), inputs
 
 
 _reduction("sum", "sum", R.Sum)
@@ -138,9 +142,11 @@ def reshape_case(p):
 def transpose_case(p):
     shape = p("shape", shapes(1, 4))
     perm = p("perm", st.permutations(range(len(shape))))
-    # a distinct weight per element, so a wrong permutation changes the gradient; on x's device and dtype
+    # a distinct weight per element, so a wrong permutation changes the gradient; on x's device
+    # and dtype
     weights = np.arange(int(np.prod(shape))).reshape([shape[i] for i in perm])
-    return (lambda x: x.permute(*perm) * to_device(weights.astype(x.dtype), x.device)), [p.array("x", shape)]
+    inputs = [p.array("x", shape)]
+    return (lambda x: x.permute(*perm) * to_device(weights.astype(x.dtype), x.device)), inputs
 
 
 @case("getitem", covers=[S.GetItem])
@@ -164,7 +170,8 @@ def concatenate_case(p):
     shape = p("shape", shapes(1, 3))
     axis = p("axis", st.integers(0, len(shape) - 1))
     other = tuple(s + 1 if i == axis else s for i, s in enumerate(shape))
-    return (lambda a, b: concatenate([a, b, a], axis=axis)), [p.array("a", shape), p.array("b", other)]
+    inputs = [p.array("a", shape), p.array("b", other)]
+    return (lambda a, b: concatenate([a, b, a], axis=axis)), inputs
 
 
 @case("stack", covers=[S.Stack])
@@ -172,20 +179,23 @@ def stack_case(p):
     from ..creation import stack
     shape = p("shape", shapes(0, 3))
     axis = p("axis", st.integers(0, len(shape)))
-    return (lambda a, b: stack([a, b, a * b], axis=axis)), [p.array("a", shape), p.array("b", shape)]
+    inputs = [p.array("a", shape), p.array("b", shape)]
+    return (lambda a, b: stack([a, b, a * b], axis=axis)), inputs
 
 
 @case("pad", covers=[S.Pad])
 def pad_case(p):
     shape = p("shape", shapes(1, 3))
-    widths = [p(f"pad{i}", st.tuples(st.integers(0, 2), st.integers(0, 2))) for i in range(len(shape))]
+    widths = [p(f"pad{i}", st.tuples(st.integers(0, 2), st.integers(0, 2)))
+              for i in range(len(shape))]
     value = p("value", st.sampled_from([0.0, 1.5]))
     return (lambda x: x.pad(widths, value) * x.pad(widths, value)), [p.array("x", shape)]
 
 
 @case("matmul", covers=[M.MatMul])
 def matmul_case(p):
-    form = p("form", st.sampled_from(["1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "broadcast", "3d@1d"]))
+    forms = ["1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "broadcast", "3d@1d"]
+    form = p("form", st.sampled_from(forms))
     n, k, m, b = (p(name, st.integers(1, 4)) for name in "nkmb")
     sa, sb = {"1d@1d": ((k,), (k,)), "1d@2d": ((k,), (k, m)), "2d@1d": ((n, k), (k,)),
               "2d@2d": ((n, k), (k, m)), "batched": ((b, n, k), (b, k, m)),

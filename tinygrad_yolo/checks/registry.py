@@ -121,8 +121,8 @@ def same_layout(a, xp):
 
 def _tensors(arrays, device, dtype=np.float64):
     from ..tensor import Tensor
-    return [Tensor(on_device(a if a.dtype == dtype else a.astype(dtype), device), requires_grad=True)
-            for a in arrays]
+    return [Tensor(on_device(a if a.dtype == dtype else a.astype(dtype), device),
+                   requires_grad=True) for a in arrays]
 
 
 def check_example(name, fn, arrays, device="cpu", seed=0):
@@ -147,7 +147,8 @@ def _worst_error(results, references):
     worst = 0.0
     for a, b in zip(results, references):
         if b.size:
-            worst = max(worst, float(np.abs(a.astype(np.float64) - b).max() / max(1.0, np.abs(b).max())))
+            error = np.abs(a.astype(np.float64) - b).max() / max(1.0, np.abs(b).max())
+            worst = max(worst, float(error))
     return worst
 
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
-    return st.lists(st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
+    sides = st.lists(st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims)
+    return sides.map(tuple)
 
 
 @st.composite

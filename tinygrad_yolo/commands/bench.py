@@ -34,22 +34,25 @@ def run(args):
             median, _ = time_steps(training_step(cfg, args.device), steps=args.steps)
         except RuntimeError as e:  # e.g. device="cuda" without a GPU
             raise UserError(str(e)) from None
-        row = {"config": name, **cfg, "s_per_step": round(median, 4), "images_per_s": round(cfg["batch"] / median, 2)}
+        row = {"config": name, **cfg, "s_per_step": round(median, 4),
+               "images_per_s": round(cfg["batch"] / median, 2)}
         rows.append(row)
-        print(json.dumps(row) if args.json else
-              f"{name:<10}{cfg['width']:>6}{cfg['img']:>5}{cfg['batch']:>6}{median:>9.3f}{row['images_per_s']:>8.1f}",
-              flush=True)
+        table_row = (f"{name:<10}{cfg['width']:>6}{cfg['img']:>5}{cfg['batch']:>6}{median:>9.3f}"
+                     f"{row['images_per_s']:>8.1f}")
+        print(json.dumps(row) if args.json else table_row, flush=True)
     if not args.no_loader:
         from ..data import ensure_synthetic_voc
         d = TrainConfig()
         img = 224  # the input size `train` chooses for the synthetic set
         root = ensure_synthetic_voc(DEFAULT_DATA, **d.synthetic)
         rate = loader_rate(root, img, d.batch_size, d.workers)
-        row = {"config": "loader", "img": img, "batch": d.batch_size, "images_per_s": round(rate, 1)}
+        row = {"config": "loader", "img": img, "batch": d.batch_size,
+               "images_per_s": round(rate, 1)}
         train_rate = next((r["images_per_s"] for r in rows if r["config"] == "tiny_b32"), None)
         if train_rate:
             row["loader_over_training"] = round(rate / train_rate, 2)
-        print(json.dumps(row) if args.json else
-              f"{'loader':<10}{'':>6}{img:>5}{d.batch_size:>6}{'':>9}{rate:>8.1f}" +
-              (f"   ({row['loader_over_training']}x the default training step's rate)" if train_rate else ""))
+        table_row = f"{'loader':<10}{'':>6}{img:>5}{d.batch_size:>6}{'':>9}{rate:>8.1f}"
+        if train_rate:
+            table_row += f"   ({row['loader_over_training']}x the default training step's rate)"
+        print(json.dumps(row) if args.json else table_row)
     return 0

@@ -9,12 +9,15 @@ from . import UserError
 
 def add_arguments(parser):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--ops", default="", help="comma-separated case names (default: all); see --list")
-    parser.add_argument("--examples", type=int, default=100, help="hypothesis examples per op (default 100)")
+    parser.add_argument("--ops", default="",
+                        help="comma-separated case names (default: all); see --list")
+    parser.add_argument("--examples", type=int, default=100,
+                        help="hypothesis examples per op (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="float64", choices=["float64"],
                         help="checks run in float64: central differences in float32 are too coarse")
-    parser.add_argument("--json", action="store_true", help="one JSON object per op instead of a table")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per op instead of a table")
     parser.add_argument("--list", action="store_true", help="list the registered checks and exit")
 
 
@@ -29,8 +32,8 @@ def _check_op(name, device, examples, seed):
     last_failure = {}
 
     @hypothesis_seed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False, print_blob=False,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+              print_blob=False, suppress_health_check=list(HealthCheck))
     @given(st.data())
     def run(data):
         fn, arrays, params = build_example(name, data.draw)
@@ -40,7 +43,8 @@ def _check_op(name, device, examples, seed):
         report["max_rel_err"] = max(report["max_rel_err"], result.max_rel_err)
         if not result.ok:
             # hypothesis replays the smallest failing example last, so this ends up holding it
-            last_failure.update(params=params, where=f"input {result.worst_input} {result.worst_where}",
+            last_failure.update(params=params,
+                                where=f"input {result.worst_input} {result.worst_where}",
                                 analytic=result.analytic, numeric=result.numeric,
                                 repro=repro_line(name, params, device))
             raise AssertionError(result.message())
@@ -57,8 +61,8 @@ def run(args):
     try:
         import hypothesis  # noqa: F401
     except ImportError:
-        print("tinygrad-yolo gradcheck needs hypothesis; install it with: pip install 'tinygrad_yolo[test]'",
-              file=sys.stderr)
+        print("tinygrad-yolo gradcheck needs hypothesis; install it with: "
+              "pip install 'tinygrad_yolo[test]'", file=sys.stderr)
         return 1
     from ..backend import xp_for
     from ..checks import CASES
@@ -87,19 +91,25 @@ def run(args):
         if args.json:
             print(json.dumps(r, default=str), flush=True)
         else:
-            print(f"{name:<22}{r['examples']:>9}{r['max_abs_err']:>14.2e}{r['max_rel_err']:>14.2e}  "
-                  f"{'pass' if r['ok'] else 'FAIL'}", flush=True)
+            print(f"{name:<22}{r['examples']:>9}{r['max_abs_err']:>14.2e}"
+                  f"{r['max_rel_err']:>14.2e}  {'pass' if r['ok'] else 'FAIL'}", flush=True)
     failed = [r for r in reports if not r["ok"]]
     if not args.json:
         print(f"\n{len(reports) - len(failed)} passed, {len(failed)} failed on {args.device} "
               f"in {time.perf_counter() - start:.1f} s")
-        for r in failed:
-            f = r["failure"]
-            print(f"\nFAIL {r['op']}:", file=sys.stderr)
-            if "error" in f:
-                print(f"  {f['error']}", file=sys.stderr)
-            else:
-                print(f"  smallest failing example: {f['params']}\n  worst at {f['where']}: "
-                      f"analytic {f['analytic']:.10g} vs numeric {f['numeric']:.10g}\n"
-                      f"  reproduce: python -c \"{f['repro']}\"", file=sys.stderr)
+        print_failures(failed)
     return 1 if failed else 0
+
+
+def print_failures(failed):
+    """Each failing op's smallest failing example and how to reproduce it, on stderr."""
+    for r in failed:
+        f = r["failure"]
+        print(f"\nFAIL {r['op']}:", file=sys.stderr)
+        if "error" in f:
+            print(f"  {f['error']}", file=sys.stderr)
+        else:
+            print(f"  smallest failing example: {f['params']}\n"
+                  f"  worst at {f['where']}: analytic {f['analytic']:.10g} vs numeric "
+                  f"{f['numeric']:.10g}\n"
+                  f"  reproduce: python -c \"{f['repro']}\"", file=sys.stderr)

@@ -15,34 +15,42 @@ import sys
 
 from . import UserError
 
-MODELS = ("basic_block", "bottleneck", "resnet20", "resnet56", "plain20", "plain56", "resnet18", "resnet34")
+MODELS = ("basic_block", "bottleneck", "resnet20", "resnet56", "plain20", "plain56", "resnet18",
+          "resnet34")
 # Input side used when --input-size is not given: small enough to build the graph instantly.
 DEFAULT_INPUT = {"basic_block": 8, "bottleneck": 8, "resnet18": 64, "resnet34": 64}
 INSTALL_HINT = ("Graphviz's `dot` program is not installed, so only the DOT file was written. "
-                "Install it (Debian/Ubuntu: `sudo apt-get install graphviz`, macOS: `brew install graphviz`) "
-                "and rerun, or render by hand: dot -Tsvg {dot} -o {svg}")
+                "Install it (Debian/Ubuntu: `sudo apt-get install graphviz`, "
+                "macOS: `brew install graphviz`) and rerun, or render by hand: "
+                "dot -Tsvg {dot} -o {svg}")
 
 
 def add_arguments(parser):
     parser.add_argument("--model", default="basic_block", choices=MODELS,
                         help="what to draw (default: one BasicBlock)")
     parser.add_argument("--shortcut", default=None, choices=["A", "B"],
-                        help="A: zero-pad identity, B: 1x1 conv projection (default: B for blocks and "
-                             "ImageNet ResNets, A for the CIFAR nets); only a block that changes shape has one")
+                        help="A: zero-pad identity, B: 1x1 conv projection (default: B for blocks "
+                             "and ImageNet ResNets, A for the CIFAR nets); only a block that "
+                             "changes shape has one")
     parser.add_argument("--in-channels", type=int, default=16, help="blocks only (default 16)")
     parser.add_argument("--out-channels", type=int, default=32,
                         help="blocks only (default 32; a Bottleneck outputs 4x this)")
-    parser.add_argument("--stride", type=int, default=2, help="blocks only (default 2: the shortcut is drawn)")
+    parser.add_argument("--stride", type=int, default=2,
+                        help="blocks only (default 2: the shortcut is drawn)")
     parser.add_argument("--input-size", type=int, default=None,
-                        help="input height = width (default: 8 for blocks, 32 for CIFAR nets, 64 for ResNet-18/34)")
-    parser.add_argument("--batch", type=int, default=2, help="batch size of the random input (default 2)")
+                        help="input height = width (default: 8 for blocks, 32 for CIFAR nets, "
+                             "64 for ResNet-18/34)")
+    parser.add_argument("--batch", type=int, default=2,
+                        help="batch size of the random input (default 2)")
     parser.add_argument("--grad", "--grad-norms", dest="grad", action="store_true",
-                        help="run a backward too (of a fixed random projection of the output) and write the "
-                             "gradient on every tensor, intermediates included")
+                        help="run a backward too (of a fixed random projection of the output) and "
+                             "write the gradient on every tensor, intermediates included")
     parser.add_argument("--max-values", type=int, default=8,
                         help="tensors with at most this many elements show their values and signed "
-                             "gradients (default 8; try --in-channels 1 --out-channels 1 --input-size 2)")
-    parser.add_argument("--out", default="graph.dot", help="the DOT file to write (default graph.dot)")
+                             "gradients (default 8; try --in-channels 1 --out-channels 1 "
+                             "--input-size 2)")
+    parser.add_argument("--out", default="graph.dot",
+                        help="the DOT file to write (default graph.dot)")
     parser.add_argument("--format", default="svg", choices=["svg", "png"],
                         help="what `dot` renders next to the DOT file (default svg)")
     parser.add_argument("--no-render", action="store_true", help="write the DOT file only")
@@ -58,7 +66,8 @@ def build_model(args):
         block = models.BasicBlock if args.model == "basic_block" else models.Bottleneck
         shortcut = args.shortcut or "B"
         try:
-            return block(args.in_channels, args.out_channels, args.stride, shortcut=shortcut), args.in_channels
+            model = block(args.in_channels, args.out_channels, args.stride, shortcut=shortcut)
+            return model, args.in_channels
         except ValueError as e:  # e.g. shortcut A asked to remove channels
             raise UserError(str(e)) from None
     kwargs = {} if args.shortcut is None else {"shortcut": args.shortcut}
@@ -79,8 +88,10 @@ def forward_graph(args):
     tg.seed(0)
     model, channels = build_model(args)
     rng = np.random.default_rng(0)
-    # requires_grad on the input too, so ops applied to it alone (shortcut A: slice, pad) are recorded
-    x = tg.Tensor(rng.standard_normal((args.batch, channels, size, size)).astype(np.float32), requires_grad=True)
+    # requires_grad on the input too, so ops applied to it alone (shortcut A: slice, pad) are
+    # recorded
+    x = tg.Tensor(rng.standard_normal((args.batch, channels, size, size)).astype(np.float32),
+                  requires_grad=True)
     if args.max_values < 0:
         raise UserError("--max-values must be at least 0")
     rec = tg.viz.record(max_values=args.max_values)
@@ -94,7 +105,8 @@ def forward_graph(args):
         raise UserError(f"{args.model} on input {tuple(x.shape)}: {e}") from None
     names = dict(model.named_parameters())
     names["input"] = x
-    title = f"{args.model} {'forward and backward' if args.grad else 'forward'}, input {tuple(x.shape)}"
+    passes = "forward and backward" if args.grad else "forward"
+    title = f"{args.model} {passes}, input {tuple(x.shape)}"
     dot = tg.viz.to_dot(out, names, title=title, record=rec, max_values=args.max_values)
     return dot, dot.count("shape=ellipse")
 
@@ -113,9 +125,11 @@ def run(args):
     rendered = os.path.splitext(out)[0] + "." + args.format
     dot = shutil.which("dot")
     if dot is None:
-        print(INSTALL_HINT.format(dot=args.out, svg=os.path.splitext(args.out)[0] + ".svg"), file=sys.stderr)
+        svg = os.path.splitext(args.out)[0] + ".svg"
+        print(INSTALL_HINT.format(dot=args.out, svg=svg), file=sys.stderr)
         return 0
-    result = subprocess.run([dot, f"-T{args.format}", out, "-o", rendered], capture_output=True, text=True)
+    result = subprocess.run([dot, f"-T{args.format}", out, "-o", rendered], capture_output=True,
+                            text=True)
     if result.returncode != 0:
         raise UserError(f"dot failed to render {args.out}: {result.stderr.strip()}")
     print(f"rendered {os.path.relpath(rendered)}")

@@ -36,8 +36,9 @@ from .voc import VOC_CLASSES, VOCDataset
 __all__ = [
     "VOC_CLASSES", "DatasetError", "Sample", "Record", "DetectionDataset", "VOCDataset", "open_rgb",
     "image_info", "verify_image", "parse_classes", "DataSource", "open_dataset",
-    "SHAPES", "COLORS", "SYNTHETIC_CLASSES", "generate_synthetic_voc", "ensure_synthetic_voc", "render_image",
-    "TrainTransform", "EvalTransform", "Transformed", "affine_resize", "random_scale_translate", "clip_boxes",
-    "hflip", "hsv_scale", "hsv_scale_chw", "random_hsv", "resize", "to_chw",
+    "SHAPES", "COLORS", "SYNTHETIC_CLASSES", "generate_synthetic_voc", "ensure_synthetic_voc",
+    "render_image",
+    "TrainTransform", "EvalTransform", "Transformed", "affine_resize", "random_scale_translate",
+    "clip_boxes", "hflip", "hsv_scale", "hsv_scale_chw", "random_hsv", "resize", "to_chw",
     "DataLoader", "DataLoaderError", "Batch", "sample_rng", "epoch_order",
 ]

@@ -28,7 +28,8 @@ def load_coco_json(path: Path) -> dict:
     except json.JSONDecodeError as e:
         raise DatasetError(f"cannot parse COCO annotation file {str(path)!r}: {e}") from None
     except RecursionError:
-        raise DatasetError(f"COCO annotation file {str(path)!r} is nested too deeply to be COCO") from None
+        raise DatasetError(
+            f"COCO annotation file {str(path)!r} is nested too deeply to be COCO") from None
     if not is_coco(data):
         raise DatasetError(f"{str(path)!r} is not a COCO detection file (needs lists 'images', "
                            f"'annotations' and 'categories')")
@@ -36,7 +37,8 @@ def load_coco_json(path: Path) -> dict:
 
 
 def is_coco(data) -> bool:
-    return isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories"))
+    return isinstance(data, dict) and all(isinstance(data.get(k), list)
+                                          for k in ("images", "annotations", "categories"))
 
 
 def looks_like_coco(path: Path) -> bool:
@@ -62,8 +64,8 @@ def split_name(path: Path) -> str:
 def _image_folder(json_path: Path, root: Path, files: List[str], split: str) -> Path:
     """The folder the file_names are relative to: the first candidate holding the first images."""
     here, up = json_path.parent, json_path.parent.parent
-    candidates = [here, root, here / "images", up / "images", up / "images" / split, up / split, root / "images",
-                  root / "images" / split, root / split, up]
+    candidates = [here, root, here / "images", up / "images", up / "images" / split, up / split,
+                  root / "images", root / "images" / split, root / split, up]
     probe = files[:5]
     for c in dict.fromkeys(candidates):
         if c.is_dir() and all((c / f).is_file() for f in probe):
@@ -75,9 +77,13 @@ def _image_folder(json_path: Path, root: Path, files: List[str], split: str) -> 
 def _field(obj, key, kind, where):
     value = obj.get(key) if isinstance(obj, dict) else None
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise DatasetError(f"{where}: needs {key!r} ({kind.__name__ if isinstance(kind, type) else 'number'}), "
-                           f"got {value!r}")
+        kind_name = kind.__name__ if isinstance(kind, type) else "number"
+        raise DatasetError(f"{where}: needs {key!r} ({kind_name}), got {value!r}")
     return value
+
+
+def _is_finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
 
 def read_coco(json_path: Path, root: Path, skip_bad: bool = False):
@@ -86,17 +92,18 @@ def read_coco(json_path: Path, root: Path, skip_bad: bool = False):
     where = str(json_path)
     categories = {}
     for k, c in enumerate(data["categories"]):
-        categories[_field(c, "id", int, f"{where}: categories[{k}]")] = str(_field(c, "name", str, f"{where}: categories[{k}]"))
+        at = f"{where}: categories[{k}]"
+        categories[_field(c, "id", int, at)] = str(_field(c, "name", str, at))
     by_image: Dict[int, list] = {}
     for k, a in enumerate(data["annotations"]):
         w = f"{where}: annotations[{k}]"
         image_id = _field(a, "image_id", (int, str), w)
         cat = _field(a, "category_id", int, w)
         if cat not in categories:
-            raise DatasetError(f"{w}: category_id {cat} is not among the categories {sorted(categories)}")
+            raise DatasetError(
+                f"{w}: category_id {cat} is not among the categories {sorted(categories)}")
         bbox = a.get("bbox")
-        if (not isinstance(bbox, list) or len(bbox) != 4
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in bbox)):
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_finite_number, bbox)):
             raise DatasetError(f"{w}: bbox must be [x, y, width, height] in pixels, got {bbox!r}")
         by_image.setdefault(image_id, []).append((cat, bbox, bool(a.get("iscrowd", 0))))
     images = []
@@ -119,9 +126,11 @@ def read_coco(json_path: Path, root: Path, skip_bad: bool = False):
             boxes, kept = pixel_boxes_to_normalised(pixel, info.width, info.height,
                                                     f"{where} (image {file_name})", names)
             used.update(anns[k][0] for k in kept)
-            rel = path.relative_to(root).with_suffix("").as_posix() if inside(path, root) else file_name
-            records.append(Record(rel, str(path), where, info.width, info.height, boxes,
-                                  tuple(names[k] for k in kept), np.array([anns[k][2] for k in kept], bool)))
+            rel = path.relative_to(root).with_suffix("").as_posix()  # inside root: checked above
+            records.append(Record(rel, str(path),
+ where, info.width, info.height, boxes,
+                                  tuple(names[k] for k in kept),
+                                  np.array([anns[k][2] for k in kept], bool)))
         except DatasetError as e:
             if not skip_bad:
                 raise
@@ -131,8 +140,9 @@ def read_coco(json_path: Path, root: Path, skip_bad: bool = False):
 
 def find_coco_files(root: Path) -> List[Path]:
     """COCO JSON files of a folder: annotations/*.json, */_annotations.coco.json, *.json."""
-    candidates = sorted(root.glob("annotations/*.json")) + sorted(root.glob("*/_annotations.coco.json")) \
-        + sorted(root.glob("*.json")) + sorted(root.glob("*/*.coco.json"))
+    candidates = (sorted(root.glob("annotations/*.json"))
+                  + sorted(root.glob("*/_annotations.coco.json"))
+                  + sorted(root.glob("*.json")) + sorted(root.glob("*/*.coco.json")))
     return [p for p in dict.fromkeys(candidates) if looks_like_coco(p)]
 
 
@@ -143,8 +153,8 @@ def read_coco_source(paths: List[Path], root: Path, skip_bad: bool = False):
         records, cats, used_here = read_coco(p, root, skip_bad)
         for cid, name in cats.items():
             if categories.get(cid, name) != name:
-                raise DatasetError(f"{str(p)!r}: category {cid} is {name!r} here but {categories[cid]!r} in "
-                                   f"another file of this dataset")
+                raise DatasetError(f"{str(p)!r}: category {cid} is {name!r} here but "
+                                   f"{categories[cid]!r} in another file of this dataset")
             categories[cid] = name
         used |= used_here
         name = split_name(p)
@@ -156,7 +166,8 @@ def read_coco_source(paths: List[Path], root: Path, skip_bad: bool = False):
         notes.append(f"categories without annotations left out: {unused}")
     names = [categories[c] for c in sorted(categories) if c in used]
     if len(set(names)) != len(names):
-        raise DatasetError(f"COCO categories repeat names: {sorted({n for n in names if names.count(n) > 1})}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise DatasetError(f"COCO categories repeat names: {repeated}")
     return splits, names, notes
 
 

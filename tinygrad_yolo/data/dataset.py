@@ -54,7 +54,8 @@ class Record(NamedTuple):
 def read_text(path: Union[str, os.PathLike], what: str) -> str:
     """A text file's contents; DatasetError naming the file if it is missing or not UTF-8."""
     try:
-        with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM from Windows editors is not a name
+        # utf-8-sig: a BOM from Windows editors is not part of a name
+        with open(path, encoding="utf-8-sig") as f:
             return f.read()
     except FileNotFoundError:
         raise DatasetError(f"{what} {os.fspath(path)!r} does not exist") from None
@@ -107,7 +108,8 @@ def pixel_boxes_to_normalised(boxes, width: int, height: int, where: str, names:
         cx0, cx1 = np.clip([x0, x1], 0.0, width)
         cy0, cy1 = np.clip([y0, y1], 0.0, height)
         if cx1 - cx0 < 1.0 or cy1 - cy0 < 1.0:
-            warnings.warn(f"{where}: dropping {what}: outside the {width}x{height} image", stacklevel=3)
+            warnings.warn(f"{where}: dropping {what}: outside the {width}x{height} image",
+                          stacklevel=3)
             continue
         if max(cx0 - x0, x1 - cx1, cy0 - y0, y1 - cy1) > 1.0:
             warnings.warn(f"{where}: clipping {what} to the {width}x{height} image", stacklevel=3)
@@ -135,8 +137,8 @@ class DetectionDataset:
         for r in records:
             unknown = sorted({n for n in r.names if n not in index})
             if unknown:
-                raise DatasetError(f"{r.annotation_path or r.image_path}: unknown class name(s) {unknown}; "
-                                   f"known classes: {self.classes}")
+                raise DatasetError(f"{r.annotation_path or r.image_path}: unknown class name(s) "
+                                   f"{unknown}; known classes: {self.classes}")
             self._records.append(r)
             self._labels.append(np.array([index[n] for n in r.names], dtype=np.int64))
 
@@ -172,7 +174,8 @@ class DetectionDataset:
     def get_annotation(self, i: int) -> Sample:
         """Sample i without decoding its image (image=None).  Arrays are copies."""
         r = self._records[i]
-        return Sample(None, r.boxes.copy(), self._labels[i].copy(), r.difficult.copy(), r.id, r.image_path)
+        return Sample(None, r.boxes.copy(), self._labels[i].copy(), r.difficult.copy(), r.id,
+                      r.image_path)
 
     def __getitem__(self, i: int) -> Sample:
         if not -len(self) <= i < len(self):
@@ -181,12 +184,12 @@ class DetectionDataset:
 
     def subset(self, indices, split: str) -> "DetectionDataset":
         """The images at ``indices`` (in that order) as a split of their own."""
-        return DetectionDataset([self._records[int(i)] for i in indices], self.classes, split, self.root,
-                                self.draft_size)
+        return DetectionDataset([self._records[int(i)] for i in indices], self.classes, split,
+                                self.root, self.draft_size)
 
     def num_boxes(self) -> int:
         return int(sum(len(r.boxes) for r in self._records))
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(root={self.root!r}, split={self.split!r}, images={len(self)}, "
-                f"classes={self.num_classes})")
+        return (f"{type(self).__name__}(root={self.root!r}, split={self.split!r}, "
+                f"images={len(self)}, classes={self.num_classes})")

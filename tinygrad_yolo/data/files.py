@@ -21,7 +21,8 @@ def walk_files(root: Path, max_depth: int = 6):
     out = []
     for folder, dirs, files in os.walk(root):
         depth = len(Path(folder).relative_to(root).parts)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and depth < max_depth)
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and d != "__pycache__" and depth < max_depth)
         out.extend(Path(folder) / f for f in sorted(files) if not f.startswith("."))
     return out
 

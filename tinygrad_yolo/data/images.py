@@ -58,8 +58,8 @@ def _check_pixels(path, w: int, h: int) -> None:
         raise DatasetError(f"image {os.fspath(path)!r} has no pixels ({w}x{h})")
     if w * h > MAX_PIXELS:
         raise DatasetError(f"image {os.fspath(path)!r} is {w}x{h} = {w * h:,} pixels, over the "
-                           f"{MAX_PIXELS:,}-pixel limit for one image (a decompression bomb, or far "
-                           f"larger than a detector needs: downscale it)")
+                           f"{MAX_PIXELS:,}-pixel limit for one image (a decompression bomb, or "
+                           f"far larger than a detector needs: downscale it)")
 
 
 def image_info(path: Union[str, os.PathLike]) -> ImageInfo:
@@ -73,8 +73,8 @@ def image_info(path: Union[str, os.PathLike]) -> ImageInfo:
     except FileNotFoundError:
         raise DatasetError(f"image file {os.fspath(path)!r} does not exist") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DatasetError(f"image {os.fspath(path)!r} is over the {MAX_PIXELS:,}-pixel limit for one "
-                           f"image (a decompression bomb?)") from None
+        raise DatasetError(f"image {os.fspath(path)!r} is over the {MAX_PIXELS:,}-pixel limit for "
+                           f"one image (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError) as e:  # PIL raises all three for bad files
         raise DatasetError(f"cannot read image {os.fspath(path)!r}: {e}") from None
     _check_pixels(path, sw, sh)
@@ -82,12 +82,13 @@ def image_info(path: Union[str, os.PathLike]) -> ImageInfo:
     return ImageInfo(w, h, orientation, sw, sh)
 
 
-def open_rgb(path: Union[str, os.PathLike], draft_size: Optional[int] = None, exif: bool = True) -> Image.Image:
+def open_rgb(path: Union[str, os.PathLike], draft_size: Optional[int] = None,
+             exif: bool = True) -> Image.Image:
     """Decode an image file to an RGB PIL image as displayed (EXIF rotation applied unless
     ``exif=False``), whatever its mode; DatasetError names the file.
 
-    draft_size: let the JPEG decoder downscale by 1/2, 1/4, 1/8 while both sides stay >= draft_size
-    (several times faster for big photos; boxes are normalised, so they are unaffected).
+    draft_size: let the JPEG decoder downscale by 1/2, 1/4, 1/8 while both sides stay >=
+    draft_size (faster for big photos; boxes are normalised, so they are unaffected).
     """
     try:
         with warnings.catch_warnings():
@@ -104,8 +105,8 @@ def open_rgb(path: Union[str, os.PathLike], draft_size: Optional[int] = None, ex
     except DatasetError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DatasetError(f"image {os.fspath(path)!r} is over the {MAX_PIXELS:,}-pixel limit for one "
-                           f"image (a decompression bomb?)") from None
+        raise DatasetError(f"image {os.fspath(path)!r} is over the {MAX_PIXELS:,}-pixel limit for "
+                           f"one image (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated data shows up here, at decode
         raise DatasetError(f"cannot decode image {os.fspath(path)!r}: {e}") from None
     return rgb

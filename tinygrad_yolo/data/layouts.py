@@ -22,7 +22,8 @@ from .coco import find_coco_files, read_coco_source
 from .dataset import DatasetError, DetectionDataset, parse_classes
 from .images import is_image_file
 from .files import walk_files
-from .voc import VOCDataset, _keep_known, is_voc_root, read_xml_folder, resolve_classes
+from .voc import (is_voc_root, keep_known_classes, read_voc_split, read_xml_folder,
+                  resolve_classes)
 from .yolo_txt import find_yaml, has_yolo_labels, read_yolo_folder, read_yolo_yaml
 
 TRAIN_NAMES = ("train", "training", "train2017", "train2014", "trainval")
@@ -55,7 +56,8 @@ class DataSource:
         return self.role(VAL_NAMES)
 
     def summary(self) -> str:
-        parts = [f"{name} {len(ds):,} images / {ds.num_boxes():,} boxes" for name, ds in self.splits.items()]
+        parts = [f"{name} {len(ds):,} images / {ds.num_boxes():,} boxes"
+                 for name, ds in self.splits.items()]
         return (f"{self.layout} at {self.path}: {', '.join(parts)}; {len(self.classes)} classes "
                 f"{self.classes if len(self.classes) <= 12 else self.classes[:12] + ['...']}")
 
@@ -66,34 +68,35 @@ def _count_xml(root: Path) -> int:
 
 def _voc_root(root: Path, classes, skip_bad, draft_size) -> DataSource:
     main = root / "ImageSets" / "Main"
-    names = [p.stem for p in sorted(main.glob("*.txt")) if "_" not in p.stem]  # not VOC's per-class lists
+    # VOC's per-class lists (aeroplane_train.txt, ...) are not splits
+    names = [p.stem for p in sorted(main.glob("*.txt")) if "_" not in p.stem]
     if not names:
         raise DatasetError(f"{main}: no split files (train.txt, val.txt, ...)")
     preferred = [n for n in ("train", "val", "test") if n in names] or names
     # Parse each split once, then give every split one class list (from all of them).
-    records = {n: _parse_voc_split(root, n, skip_bad) for n in preferred}
+    records = {n: read_voc_split(root, n, skip_bad) for n in preferred}
     class_list = resolve_classes([r for rs in records.values() for r in rs], classes, root)
-    splits = {n: _dataset(rs, class_list, n, root, skip_bad, draft_size) for n, rs in records.items()}
+    splits = {n: _dataset(rs, class_list, n, root, skip_bad, draft_size)
+              for n, rs in records.items()}
     return DataSource("Pascal VOC root", root, class_list, splits)
 
 
-def _parse_voc_split(root, split, skip_bad):
-    from .voc import _collect, read_split_ids
-    return _collect(read_split_ids(root, split), lambda i: VOCDataset._parse(root, i), skip_bad)
-
-
 def _dataset(records, classes, split, root, skip_bad, draft_size):
-    return DetectionDataset(_keep_known(records, classes, skip_bad), classes, split, root, draft_size)
+    records = keep_known_classes(records, classes, skip_bad)
+    return DetectionDataset(records, classes, split, root, draft_size)
 
 
-def _from_records(layout, root, record_splits, class_list, notes, skip_bad, draft_size) -> DataSource:
+def _from_records(layout, root, record_splits, class_list, notes, skip_bad,
+                  draft_size) -> DataSource:
     if not any(record_splits.values()):
         raise DatasetError(f"{root}: no images found for the {layout} layout")
-    splits = {n: _dataset(rs, class_list, n, root, skip_bad, draft_size) for n, rs in record_splits.items() if rs}
+    splits = {n: _dataset(rs, class_list, n, root, skip_bad, draft_size)
+              for n, rs in record_splits.items() if rs}
     return DataSource(layout, root, class_list, splits, notes)
 
 
-def open_dataset(path, classes=None, skip_bad: bool = False, draft_size: Optional[int] = None) -> DataSource:
+def open_dataset(path, classes=None, skip_bad: bool = False,
+                 draft_size: Optional[int] = None) -> DataSource:
     """Detect the layout of ``path`` (a folder, a data.yaml or a COCO .json) and read it.
 
     classes: a list, "a,b,c" or a file with one name per line, overriding the data's own names.
@@ -107,7 +110,8 @@ def open_dataset(path, classes=None, skip_bad: bool = False, draft_size: Optiona
             return _yolo(path, path.parent, explicit, skip_bad, draft_size)
         if path.suffix.lower() == ".json":
             return _coco([path], path.parent, explicit, skip_bad, draft_size)
-        raise DatasetError(f"{path}: a file, but neither a data.yaml nor a COCO .json; give a dataset folder")
+        raise DatasetError(f"{path}: a file, but neither a data.yaml nor a COCO .json; "
+                           f"give a dataset folder")
     if is_voc_root(path):
         return _voc_root(path, explicit, skip_bad, draft_size)
     nested = [p for p in sorted(path.iterdir()) if p.is_dir() and is_voc_root(p)]
@@ -124,12 +128,15 @@ def open_dataset(path, classes=None, skip_bad: bool = False, draft_size: Optiona
     n_xml, n_txt = _count_xml(path), has_yolo_labels(path)
     if n_xml == 0 and n_txt == 0:
         n_images = sum(1 for f in walk_files(path) if is_image_file(f))
-        raise DatasetError(f"{path}: no annotations found ({n_images} images; looked for a VOC root, VOC "
-                           f".xml files, a data.yaml or YOLO .txt labels, and COCO .json)")
+        raise DatasetError(f"{path}: no annotations found ({n_images} images; looked for a VOC "
+                           f"root, VOC .xml files, a data.yaml or YOLO .txt labels, and COCO "
+                           f".json)")
     if n_xml >= n_txt:
         record_splits, notes = read_xml_folder(path, skip_bad)
-        class_list = resolve_classes([r for rs in record_splits.values() for r in rs], explicit, path)
-        return _from_records("VOC XML folder", path, record_splits, class_list, notes, skip_bad, draft_size)
+        records = [r for rs in record_splits.values() for r in rs]
+        class_list = resolve_classes(records, explicit, path)
+        return _from_records("VOC XML folder", path, record_splits, class_list, notes, skip_bad,
+                             draft_size)
     record_splits, names, notes = read_yolo_folder(path, explicit, skip_bad)
     return _from_records("YOLO txt folder", path, record_splits, names, notes, skip_bad, draft_size)
 
@@ -138,13 +145,14 @@ def _yolo(yaml_path, root, explicit, skip_bad, draft_size) -> DataSource:
     record_splits, names, notes = read_yolo_yaml(yaml_path, skip_bad)
     if explicit is not None:
         if len(explicit) != len(names):
-            raise DatasetError(f"--classes names {len(explicit)} classes but {yaml_path} has {len(names)}")
+            raise DatasetError(
+                f"--classes names {len(explicit)} classes but {yaml_path} has {len(names)}")
         rename = dict(zip(names, explicit))
         record_splits = {k: [r._replace(names=tuple(rename[n] for n in r.names)) for r in rs]
                          for k, rs in record_splits.items()}
         names = explicit
-    return _from_records("YOLO txt (data.yaml)", yaml_path.parent if root is None else root, record_splits,
-                         names, notes, skip_bad, draft_size)
+    return _from_records("YOLO txt (data.yaml)", yaml_path.parent if root is None else root,
+                         record_splits, names, notes, skip_bad, draft_size)
 
 
 def _coco(files, root, explicit, skip_bad, draft_size) -> DataSource:

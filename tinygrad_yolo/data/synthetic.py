@@ -52,10 +52,9 @@ def _background(rng: np.random.Generator, size: int, difficulty: float) -> np.nd
     chroma = rng.normal(0, 5 + 20 * difficulty, (grid_n, grid_n, 3))
     grid = grey + tint + lum + chroma
     # PIL "F" images hold one float channel; upsample each channel separately.
-    channels = [
-        np.asarray(Image.fromarray(grid[:, :, c].astype(np.float32), "F").resize((size, size), Image.BICUBIC))
-        for c in range(3)
-    ]
+    channels = [np.asarray(Image.fromarray(grid[:, :, c].astype(np.float32), "F")
+                           .resize((size, size), Image.BICUBIC))
+                for c in range(3)]
     return np.stack(channels, axis=2)
 
 
@@ -110,8 +109,9 @@ def render_image(
             y0 = int(rng.integers(0, img_size - h + 1))
             m = np.asarray(_shape_mask(shape, img_size, x0, y0, x0 + w, y0 + h)) > 0
             covered = owner[m]
-            if all(np.count_nonzero(owner == j) - np.count_nonzero(covered == j) >= min_visible * areas[j]
-                   for j in range(len(areas))):
+            visible = [np.count_nonzero(owner == j) - np.count_nonzero(covered == j)
+                       for j in range(len(areas))]
+            if all(visible[j] >= min_visible * areas[j] for j in range(len(areas))):
                 break
         else:
             continue  # no acceptable placement: fewer objects in this image
@@ -154,7 +154,8 @@ def _annotation_xml(image_id: str, img_size: int, boxes, classes) -> bytes:
     return ET.tostring(ann, encoding="utf-8", xml_declaration=False) + b"\n"
 
 
-def _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size, quality) -> dict:
+def _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size,
+            quality) -> dict:
     return {
         "version": GENERATOR_VERSION, "n_train": int(n_train), "n_val": int(n_val),
         "img_size": int(img_size), "seed": int(seed), "difficulty": float(difficulty),
@@ -182,37 +183,25 @@ def generate_synthetic_voc(
     difficulty in [0, 1] scales background contrast, pixel noise and colour jitter (all levels
     stay easy to tell apart by eye).  Refuses to write into a non-empty folder it didn't create.
     """
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-    if not 0 < min_size <= max_size < 1:
-        raise ValueError(f"need 0 < min_size <= max_size < 1, got {min_size}, {max_size}")
-    if img_size < 32:
-        raise ValueError(f"img_size must be >= 32 pixels, got {img_size}")
-    if n_train < 0 or n_val < 0 or seed < 0 or max_objects < 1:
-        raise ValueError("n_train, n_val and seed must be >= 0 and max_objects >= 1")
+    _check_arguments(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size)
     root = Path(root)
-    params = _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size, quality)
+    params = _params(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size,
+                     quality)
     _claim_folder(root)
-
-    # Mark the folder as ours and unfinished before touching anything else.
-    (root / COMPLETE_MARKER).unlink(missing_ok=True)
-    (root / PROGRESS_MARKER).write_text(json.dumps(params) + "\n")
-    for sub in ("JPEGImages", "Annotations", "ImageSets"):
-        shutil.rmtree(root / sub, ignore_errors=True)  # stale files of an earlier, bigger run
-    (root / "JPEGImages").mkdir()
-    (root / "Annotations").mkdir()
-    (root / "ImageSets" / "Main").mkdir(parents=True)
+    _start_writing(root, params)
 
     splits = {"train": [], "val": []}
     next_id = 0
     for split, count in (("train", n_train), ("val", n_val)):
         for k in range(count):
             rng = np.random.default_rng([seed, _SPLIT_CODES[split], k])
-            image, boxes, classes = render_image(rng, img_size, difficulty, max_objects, min_size, max_size)
+            image, boxes, classes = render_image(rng, img_size, difficulty, max_objects, min_size,
+                                                 max_size)
             image_id = f"{next_id:06d}"
             next_id += 1
             image.save(root / "JPEGImages" / f"{image_id}.jpg", "JPEG", quality=quality)
-            (root / "Annotations" / f"{image_id}.xml").write_bytes(_annotation_xml(image_id, img_size, boxes, classes))
+            xml = _annotation_xml(image_id, img_size, boxes, classes)
+            (root / "Annotations" / f"{image_id}.xml").write_bytes(xml)
             splits[split].append(image_id)
 
     main = root / "ImageSets" / "Main"
@@ -225,6 +214,29 @@ def generate_synthetic_voc(
     return root
 
 
+def _check_arguments(n_train, n_val, img_size, seed, difficulty, max_objects, min_size, max_size):
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    if not 0 < min_size <= max_size < 1:
+        raise ValueError(f"need 0 < min_size <= max_size < 1, got {min_size}, {max_size}")
+    if img_size < 32:
+        raise ValueError(f"img_size must be >= 32 pixels, got {img_size}")
+    if n_train < 0 or n_val < 0 or seed < 0 or max_objects < 1:
+        raise ValueError("n_train, n_val and seed must be >= 0 and max_objects >= 1")
+
+
+def _start_writing(root: Path, params: dict) -> None:
+    """Mark the folder as ours and unfinished before touching anything else, then lay out
+    empty VOC folders."""
+    (root / COMPLETE_MARKER).unlink(missing_ok=True)
+    (root / PROGRESS_MARKER).write_text(json.dumps(params) + "\n")
+    for sub in ("JPEGImages", "Annotations", "ImageSets"):
+        shutil.rmtree(root / sub, ignore_errors=True)  # stale files of an earlier, bigger run
+    (root / "JPEGImages").mkdir()
+    (root / "Annotations").mkdir()
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+
+
 def _claim_folder(root: Path) -> None:
     """Create root, or check it is empty or one of ours, so we never overwrite a real dataset."""
     if root.exists() and not root.is_dir():
@@ -232,8 +244,8 @@ def _claim_folder(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     ours = (root / COMPLETE_MARKER).exists() or (root / PROGRESS_MARKER).exists()
     if not ours and any(root.iterdir()):
-        raise DatasetError(f"refusing to generate a synthetic dataset into non-empty folder {str(root)!r} "
-                           f"that was not made by generate_synthetic_voc")
+        raise DatasetError(f"refusing to generate a synthetic dataset into non-empty folder "
+                           f"{str(root)!r} that was not made by generate_synthetic_voc")
 
 
 def is_complete(root: Union[str, os.PathLike], **kwargs) -> bool:

@@ -184,12 +184,14 @@ def random_factor(rng: np.random.Generator, limit: float) -> float:
     return float(f if rng.random() < 0.5 else 1.0 / f)
 
 
-def random_hsv(x: np.ndarray, rng: np.random.Generator, saturation: float = 1.5, exposure: float = 1.5) -> np.ndarray:
+def random_hsv(x: np.ndarray, rng: np.random.Generator, saturation: float = 1.5,
+               exposure: float = 1.5) -> np.ndarray:
     """In place on a CHW float32 image: random saturation and exposure factors (YOLOv1: 1.5)."""
     return hsv_scale_chw(x, random_factor(rng, saturation), random_factor(rng, exposure))
 
 
-def resize(image: ImageLike, boxes, out_size: Union[int, Tuple[int, int]]) -> Tuple[Image.Image, np.ndarray]:
+def resize(image: ImageLike, boxes,
+           out_size: Union[int, Tuple[int, int]]) -> Tuple[Image.Image, np.ndarray]:
     """Plain (aspect-stretching) resize; normalised boxes are unchanged."""
     return affine_resize(image, boxes, out_size)
 
@@ -203,7 +205,9 @@ class Transformed(NamedTuple):
 
 def _per_box(labels, difficult, m: int):
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    difficult = np.zeros(m, dtype=bool) if difficult is None else np.asarray(difficult, dtype=bool).reshape(-1)
+    if difficult is None:
+        difficult = np.zeros(m, dtype=bool)
+    difficult = np.asarray(difficult, dtype=bool).reshape(-1)
     if len(labels) != m or len(difficult) != m:
         raise ValueError(f"{m} boxes but {len(labels)} labels and {len(difficult)} difficult flags")
     return labels, difficult
@@ -231,12 +235,13 @@ def random_window(image: Image.Image, boxes, rng: np.random.Generator, size: int
 
 
 def mosaic(parts, rng: np.random.Generator, out_size: int, fill=FILL):
-    """Four (image, boxes, labels, difficult) tiled around a random centre, as YOLOv4/ultralytics do:
-    each image scaled so its longer side is ``out_size`` (the scale a plain resize gives it), the
-    four placed in the quadrants of a 2x canvas meeting at a centre drawn from its middle half, and
-    the ``out_size`` window around that centre cut out. Objects keep their size in pixels; a
-    picture holds parts of four scenes. Returns (PIL image, boxes, labels, difficult), boxes
-    clipped to the window (those under a quarter visible dropped by the caller's clip)."""
+    """Four (image, boxes, labels, difficult) tiled around a random centre, as YOLOv4 and
+    ultralytics do: each image scaled so its longer side is ``out_size`` (the scale a plain
+    resize gives it), the four placed in the quadrants of a 2x canvas meeting at a centre drawn
+    from its middle half, and the ``out_size`` window around that centre cut out. Objects keep
+    their size in pixels; a picture holds parts of four scenes. Returns (PIL image, boxes,
+    labels, difficult), boxes clipped to the window (those under a quarter visible dropped by
+    the caller's clip)."""
     s = int(out_size)
     canvas = Image.new("RGB", (2 * s, 2 * s), fill)
     xc, yc = (int(v) for v in rng.uniform(0.5 * s, 1.5 * s, 2))
@@ -247,10 +252,12 @@ def mosaic(parts, rng: np.random.Generator, out_size: int, fill=FILL):
         r = s / max(w, h)
         w, h = max(1, round(w * r)), max(1, round(h * r))
         img = img.resize((w, h), Image.BILINEAR)
-        x0, y0 = [(xc - w, yc - h), (xc, yc - h), (xc - w, yc), (xc, yc)][k]  # its corner at the centre
+        # the quadrant's corner at the centre
+        x0, y0 = [(xc - w, yc - h), (xc, yc - h), (xc - w, yc), (xc, yc)][k]
         canvas.paste(img, (x0, y0))
         b = _check_boxes(boxes).astype(np.float64)
-        all_boxes.append(np.stack([b[:, 0] * w + x0, b[:, 1] * h + y0, b[:, 2] * w + x0, b[:, 3] * h + y0], axis=1))
+        all_boxes.append(np.stack([b[:, 0] * w + x0, b[:, 1] * h + y0,
+                                   b[:, 2] * w + x0, b[:, 3] * h + y0], axis=1))
         all_labels.append(np.asarray(labels, np.int64).reshape(-1))
         all_difficult.append(np.asarray(difficult, bool).reshape(-1))
     left, top = xc - s // 2, yc - s // 2
@@ -314,7 +321,8 @@ class EvalTransform:
     def __init__(self, img_size: int):
         self.img_size = int(img_size)
 
-    def __call__(self, image, boxes, labels, difficult=None, rng: Optional[np.random.Generator] = None) -> Transformed:
+    def __call__(self, image, boxes, labels, difficult=None,
+                 rng: Optional[np.random.Generator] = None) -> Transformed:
         boxes = _check_boxes(boxes)
         labels, difficult = _per_box(labels, difficult, len(boxes))
         img, _ = resize(image, boxes, self.img_size)

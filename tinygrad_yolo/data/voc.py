@@ -77,7 +77,8 @@ def xml_filename(ann: ET.Element) -> Optional[str]:
 
 def parse_voc_annotation(xml_path: Union[str, os.PathLike], image_path: Union[str, os.PathLike],
                          image_id: str, ann: Optional[ET.Element] = None) -> Record:
-    """One VOC XML file and its image -> a Record (boxes normalised, bad boxes dropped with a warning)."""
+    """One VOC XML file and its image -> a Record (boxes normalised, bad boxes dropped with a
+    warning)."""
     xml_path, image_path = os.fspath(xml_path), os.fspath(image_path)
     ann = read_xml(xml_path) if ann is None else ann
     size = ann.find("size")
@@ -96,8 +97,9 @@ def parse_voc_annotation(xml_path: Union[str, os.PathLike], image_path: Union[st
             # Labelled on the stored pixels (the tool ignored the EXIF rotation): keep them so.
             exif, width, height = False, info.stored_width, info.stored_height
         else:
-            warnings.warn(f"{xml_path}: <size> says {xml_w:g}x{xml_h:g} but image {image_path!r} is "
-                          f"{width}x{height}; using the image size", stacklevel=3)
+            warnings.warn(f"{xml_path}: <size> says {xml_w:g}x{xml_h:g} but image "
+                          f"{image_path!r} is {width}x{height}; using the image size",
+                          stacklevel=3)
 
     pixel, names, difficult = [], [], []
     for k, obj in enumerate(ann.iter("object")):
@@ -112,22 +114,27 @@ def parse_voc_annotation(xml_path: Union[str, os.PathLike], image_path: Union[st
         try:
             flag = bool(int(float(diff_text)))
         except ValueError:
-            raise DatasetError(f"{xml_path}: {what} <difficult> is not 0/1: {diff_text!r}") from None
+            raise DatasetError(
+                f"{xml_path}: {what} <difficult> is not 0/1: {diff_text!r}") from None
         if xmax <= xmin or ymax <= ymin:  # a click, not a drag: nothing to learn from
-            warnings.warn(f"{xml_path}: dropping {what} ({name!r}) with zero or negative area (xmin={xmin:g}, "
-                          f"ymin={ymin:g}, xmax={xmax:g}, ymax={ymax:g})", stacklevel=3)
+            warnings.warn(f"{xml_path}: dropping {what} ({name!r}) with zero or negative area "
+                          f"(xmin={xmin:g}, ymin={ymin:g}, xmax={xmax:g}, ymax={ymax:g})",
+                          stacklevel=3)
             continue
         # 1-based inclusive pixel indices -> continuous [xmin - 1, xmax]
         pixel.append((xmin - 1.0, ymin - 1.0, xmax, ymax))
         names.append(name)
         difficult.append(flag)
     boxes, kept = pixel_boxes_to_normalised(pixel, width, height, xml_path, names)
-    return Record(id=image_id, image_path=image_path, annotation_path=xml_path, width=width, height=height,
-                  boxes=boxes, names=tuple(names[k] for k in kept),
-                  difficult=np.asarray([difficult[k] for k in kept], dtype=bool).reshape(-1), exif=exif)
+    return Record(id=image_id, image_path=image_path, annotation_path=xml_path, width=width,
+                  height=height, boxes=boxes, names=tuple(names[k] for k in kept),
+                  difficult=np.asarray([difficult[k] for k in kept], dtype=bool).reshape(-1),
+                  exif=exif)
 
 
-def _collect(items, parse, skip_bad, stacklevel=3):
+def parse_all(items, parse, skip_bad, stacklevel=3):
+    """``parse(item)`` for each item; with ``skip_bad`` an item that raises DatasetError is
+    skipped with a warning (``stacklevel`` points it at the user's call) instead of raising."""
     records = []
     for item in items:
         try:
@@ -150,7 +157,7 @@ def resolve_classes(records: Sequence[Record], classes=None, root: Optional[Path
     return list(names)
 
 
-def _keep_known(records, classes, skip_bad):
+def keep_known_classes(records, classes, skip_bad):
     """Drop (with a warning) records naming unknown classes when skip_bad; else leave them to
     DetectionDataset, which raises naming the file."""
     if not skip_bad:
@@ -159,8 +166,8 @@ def _keep_known(records, classes, skip_bad):
     for r in records:
         unknown = sorted({n for n in r.names if n not in known})
         if unknown:
-            warnings.warn(f"skipping {r.id!r}: {r.annotation_path}: unknown class name(s) {unknown}; "
-                          f"known classes: {list(classes)}", stacklevel=3)
+            warnings.warn(f"skipping {r.id!r}: {r.annotation_path}: unknown class name(s) "
+                          f"{unknown}; known classes: {list(classes)}", stacklevel=3)
             continue
         kept.append(r)
     return kept
@@ -182,22 +189,32 @@ class VOCDataset(DetectionDataset):
     """
 
     def __init__(self, root: Union[str, os.PathLike], split: str = "train",
-                 classes: Union[None, str, os.PathLike, Sequence[str]] = None, skip_bad: bool = False,
-                 draft_size: Optional[int] = None):
+                 classes: Union[None, str, os.PathLike, Sequence[str]] = None,
+                 skip_bad: bool = False, draft_size: Optional[int] = None):
         self.skip_bad = skip_bad
         root = Path(root)
-        records = _collect(read_split_ids(root, split), lambda i: self._parse(root, i), skip_bad)
+        records = read_voc_split(root, split, skip_bad, stacklevel=4)
         names = resolve_classes(records, classes, root)
-        super().__init__(_keep_known(records, names, skip_bad), names, split, root, draft_size)
+        records = keep_known_classes(records, names, skip_bad)
+        super().__init__(records, names, split, root, draft_size)
         self.root = root
 
-    @staticmethod
-    def _parse(root: Path, image_id: str) -> Record:
-        xml_path = root / "Annotations" / f"{image_id}.xml"
-        if not inside(xml_path, root):
-            raise DatasetError(f"image id {image_id!r} in the split file points outside {str(root)!r}")
-        ann = read_xml(xml_path)
-        return parse_voc_annotation(xml_path, find_voc_image(root, image_id, xml_filename(ann)), image_id, ann)
+
+def read_voc_split(root: Path, split: str, skip_bad: bool = False, stacklevel: int = 3) -> list:
+    """The Records of the ids in ``root/ImageSets/Main/<split>.txt`` (see ``parse_all`` for
+    ``skip_bad`` and ``stacklevel``)."""
+    return parse_all(read_split_ids(root, split), lambda i: read_voc_record(root, i), skip_bad,
+                     stacklevel=stacklevel)
+
+
+def read_voc_record(root: Path, image_id: str) -> Record:
+    """The Record of one image id of a VOC root: its Annotations/ XML and its JPEGImages/ file."""
+    xml_path = root / "Annotations" / f"{image_id}.xml"
+    if not inside(xml_path, root):
+        raise DatasetError(f"image id {image_id!r} in the split file points outside {str(root)!r}")
+    ann = read_xml(xml_path)
+    image_path = find_voc_image(root, image_id, xml_filename(ann))
+    return parse_voc_annotation(xml_path, image_path, image_id, ann)
 
 
 def read_split_ids(root: Path, split: str) -> list:
@@ -205,7 +222,8 @@ def read_split_ids(root: Path, split: str) -> list:
     if not split_file.is_file():
         raise DatasetError(f"split file {str(split_file)!r} does not exist (root={str(root)!r})")
     # VOC's per-class lists have "id  1/-1/0"; the main lists have just "id".
-    return [line.split()[0] for line in read_text(split_file, "split file").splitlines() if line.split()]
+    lines = read_text(split_file, "split file").splitlines()
+    return [line.split()[0] for line in lines if line.split()]
 
 
 def find_voc_image(root: Path, image_id: str, filename: Optional[str]) -> Path:
@@ -225,7 +243,8 @@ def is_voc_root(root: Path) -> bool:
 
 # ---- folders of images with their XML --------------------------------------------------------
 IMAGE_FOLDER_NAMES = ("images", "image", "imgs", "img", "jpegimages", "photos", "pictures")
-XML_FOLDER_NAMES = ("annotations", "annotation", "annots", "annot", "labels", "label", "xml", "xmls")
+XML_FOLDER_NAMES = ("annotations", "annotation", "annots", "annot", "labels", "label", "xml",
+                    "xmls")
 
 
 def _xml_candidates(image: Path, root: Path, siblings):
@@ -237,7 +256,8 @@ def _xml_candidates(image: Path, root: Path, siblings):
         if part.lower() in IMAGE_FOLDER_NAMES:
             base = root.joinpath(*rel.parts[:i])
             if base not in siblings:
-                siblings[base] = sorted(p for p in base.iterdir() if p.is_dir() and p.name.lower() in XML_FOLDER_NAMES)
+                siblings[base] = sorted(p for p in base.iterdir()
+                                        if p.is_dir() and p.name.lower() in XML_FOLDER_NAMES)
             rest = Path(*rel.parts[i + 1:]).with_suffix(".xml")
             for sibling in siblings[base]:
                 yield sibling / rest
@@ -285,11 +305,12 @@ def read_xml_folder(root: Path, skip_bad: bool = False):
         image_id = str(image.relative_to(root).with_suffix("").as_posix())
         if xml is None:
             info = image_info(image)
-            return Record(image_id, str(image), "", info.width, info.height, np.zeros((0, 4), np.float32), (),
-                          np.zeros(0, bool))
+            return Record(image_id, str(image), "", info.width, info.height,
+                          np.zeros((0, 4), np.float32), (), np.zeros(0, bool))
         return parse_voc_annotation(xml, image, image_id)
 
     splits = {}
-    for record in _collect(pairs, parse, skip_bad):
-        splits.setdefault(split_of(Path(record.image_path).relative_to(root)) or "all", []).append(record)
+    for record in parse_all(pairs, parse, skip_bad):
+        split = split_of(Path(record.image_path).relative_to(root)) or "all"
+        splits.setdefault(split, []).append(record)
     return splits, notes

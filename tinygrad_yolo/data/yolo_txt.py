@@ -52,8 +52,8 @@ def parse_label_file(path: Path, names: List[str], width: int, height: int):
             continue
         where = f"{path}:{number}"
         if len(fields) < 5 or (len(fields) > 5 and len(fields) % 2 == 0):
-            raise DatasetError(f"{where}: expected '<class> <cx> <cy> <w> <h>' (or a polygon '<class> x1 y1 "
-                               f"x2 y2 ...'), got {line.strip()!r}")
+            raise DatasetError(f"{where}: expected '<class> <cx> <cy> <w> <h>' (or a polygon "
+                               f"'<class> x1 y1 x2 y2 ...'), got {line.strip()!r}")
         try:
             values = [float(v) for v in fields]
         except ValueError:
@@ -81,7 +81,8 @@ def parse_label_file(path: Path, names: List[str], width: int, height: int):
     return boxes, tuple(classes[k] for k in kept)
 
 
-def read_images_labels(images: List[Path], names: List[str], root: Path, skip_bad: bool = False) -> List[Record]:
+def read_images_labels(images: List[Path], names: List[str], root: Path,
+                       skip_bad: bool = False) -> List[Record]:
     records = []
     for image in images:
         try:
@@ -93,9 +94,12 @@ def read_images_labels(images: List[Path], names: List[str], root: Path, skip_ba
             else:
                 boxes, classes = parse_label_file(label, names, info.width, info.height)
                 annotation = str(label)
-            image_id = image.relative_to(root).with_suffix("").as_posix() if inside(image, root) else str(image)
-            records.append(Record(image_id, str(image), annotation, info.width, info.height, boxes, classes,
-                                  np.zeros(len(boxes), bool)))
+            if inside(image, root):
+                image_id = image.relative_to(root).with_suffix("").as_posix()
+            else:
+                image_id = str(image)
+            records.append(Record(image_id, str(image), annotation, info.width, info.height, boxes,
+                                  classes, np.zeros(len(boxes), bool)))
         except DatasetError as e:
             if not skip_bad:
                 raise
@@ -104,7 +108,8 @@ def read_images_labels(images: List[Path], names: List[str], root: Path, skip_ba
 
 
 def find_yaml(folder: Path) -> Optional[Path]:
-    """A data.yaml in ``folder`` (or one level down, as when an export was unzipped into a folder)."""
+    """A data.yaml in ``folder`` (or one level down, as when an export was unzipped into a
+    folder)."""
     for name in YAML_NAMES:
         if (folder / name).is_file():
             return folder / name
@@ -122,7 +127,8 @@ def _load_yaml(path: Path) -> dict:
     except yaml.YAMLError as e:
         raise DatasetError(f"cannot parse {str(path)!r}: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise DatasetError(f"{str(path)!r}: expected a mapping with train, val and names, got {type(data).__name__}")
+        raise DatasetError(f"{str(path)!r}: expected a mapping with train, val and names, "
+                           f"got {type(data).__name__}")
     return data
 
 
@@ -132,17 +138,22 @@ def yaml_names(data: dict, path: Path) -> List[str]:
         try:
             keys = sorted(int(k) for k in names)
         except (TypeError, ValueError):
-            raise DatasetError(f"{str(path)!r}: names must map class ids 0, 1, ... to names") from None
+            raise DatasetError(
+                f"{str(path)!r}: names must map class ids 0, 1, ... to names") from None
         if keys != list(range(len(keys))):
-            raise DatasetError(f"{str(path)!r}: names must number the classes 0..{len(keys) - 1}, got ids {keys}")
+            raise DatasetError(f"{str(path)!r}: names must number the classes "
+                               f"0..{len(keys) - 1}, got ids {keys}")
         names = [names[k] if k in names else names[str(k)] for k in keys]
     if not isinstance(names, list) or not names:
-        raise DatasetError(f"{str(path)!r}: needs 'names', a list of class names (or a mapping id: name)")
+        raise DatasetError(f"{str(path)!r}: needs 'names', a list of class names "
+                           f"(or a mapping id: name)")
     names = [str(n) for n in names]
     if "nc" in data and data["nc"] != len(names):
-        raise DatasetError(f"{str(path)!r}: nc is {data['nc']} but names lists {len(names)} classes")
+        raise DatasetError(
+            f"{str(path)!r}: nc is {data['nc']} but names lists {len(names)} classes")
     if len(set(names)) != len(names):
-        raise DatasetError(f"{str(path)!r}: names repeats {sorted({n for n in names if names.count(n) > 1})}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise DatasetError(f"{str(path)!r}: names repeats {repeated}")
     return names
 
 
@@ -181,7 +192,8 @@ def _images_of(entry: Path, root: Path) -> List[Path]:
         return images
     if is_image_file(entry):
         return [entry]
-    raise DatasetError(f"{str(entry)!r} is neither a folder of images, an image list (.txt) nor an image")
+    raise DatasetError(
+        f"{str(entry)!r} is neither a folder of images, an image list (.txt) nor an image")
 
 
 def read_yolo_yaml(yaml_path: Path, skip_bad: bool = False):
@@ -200,7 +212,8 @@ def read_yolo_yaml(yaml_path: Path, skip_bad: bool = False):
             notes.append(f"{yaml_path.name} says path: {data['path']!r}, which does not exist; "
                          f"using the yaml's folder")
     if "train" not in data or not data["train"]:
-        raise DatasetError(f"{str(yaml_path)!r}: needs 'train': the training images (a folder or list)")
+        raise DatasetError(
+            f"{str(yaml_path)!r}: needs 'train': the training images (a folder or list)")
     splits = {}
     for key in ("train", "val", "test"):
         value = data.get(key)
@@ -224,7 +237,8 @@ def read_yolo_folder(root: Path, names: Optional[List[str]], skip_bad: bool = Fa
         for name in NAME_FILES:
             found = sorted(root.glob(name)) or sorted(root.glob(f"*/{name}"))
             if found:
-                names = [n.strip() for n in read_text(found[0], "class file").splitlines() if n.strip()]
+                lines = read_text(found[0], "class file").splitlines()
+                names = [n.strip() for n in lines if n.strip()]
                 notes.append(f"class names from {found[0].relative_to(root)}")
                 break
     images = [f for f in walk_files(root) if is_image_file(f)]
@@ -241,14 +255,16 @@ def read_yolo_folder(root: Path, names: Optional[List[str]], skip_bad: bool = Fa
                                 pass
                     break
         names = [str(k) for k in range(top + 1)] or ["0"]
-        notes.append(f"no data.yaml or classes.txt: the classes are named by their ids {names[0]}..{names[-1]} "
-                     f"(give --classes to name them)")
+        notes.append(f"no data.yaml or classes.txt: the classes are named by their ids "
+                     f"{names[0]}..{names[-1]} (give --classes to name them)")
     splits = {}
     for record in read_images_labels(images, names, root, skip_bad):
-        splits.setdefault(split_of(Path(record.image_path).relative_to(root)) or "all", []).append(record)
+        split = split_of(Path(record.image_path).relative_to(root)) or "all"
+        splits.setdefault(split, []).append(record)
     return splits, names, notes
 
 
 def has_yolo_labels(root: Path) -> int:
     """How many images under root have a YOLO label file (to tell this layout from XML folders)."""
-    return sum(1 for f in walk_files(root) if is_image_file(f) and any(p.is_file() for p in label_path(f)))
+    return sum(1 for f in walk_files(root)
+               if is_image_file(f) and any(p.is_file() for p in label_path(f)))

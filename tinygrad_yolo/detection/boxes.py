@@ -11,7 +11,8 @@ from ..backend import array_module
 
 def _check_last_axis(boxes, name):
     if boxes.ndim < 1 or boxes.shape[-1] != 4:
-        raise ValueError(f"{name}: expected boxes with a last axis of 4, got shape {tuple(boxes.shape)}")
+        raise ValueError(
+            f"{name}: expected boxes with a last axis of 4, got shape {tuple(boxes.shape)}")
 
 
 def xyxy_to_cxcywh(boxes):

@@ -84,18 +84,19 @@ class YOLOv1Loss:
         S, B, C = self.S, self.B, self.C
         pred = as_tensor(pred)
         if pred.ndim != 4 or pred.shape[1:] != (S, S, B * 5 + C):
-            raise ValueError(f"YOLOv1Loss: pred must have shape (N, {S}, {S}, {B * 5 + C}) for S={S}, "
-                             f"B={B}, C={C}, got {pred.shape}")
+            raise ValueError(f"YOLOv1Loss: pred must have shape (N, {S}, {S}, {B * 5 + C}) for "
+                             f"S={S}, B={B}, C={C}, got {pred.shape}")
         if pred.shape[0] == 0:
-            raise ValueError(f"YOLOv1Loss: the batch is empty (pred shape {pred.shape}); the loss is "
-                             "a mean over images")
+            raise ValueError(f"YOLOv1Loss: the batch is empty (pred shape {pred.shape}); the loss "
+                             "is a mean over images")
         if pred.dtype.kind != "f":
             raise TypeError(f"YOLOv1Loss: pred must be floating point, got {pred.dtype}")
         target = target.data if isinstance(target, Tensor) else target
         target = to_device(target if hasattr(target, "dtype") else np.asarray(target), pred.device)
         if target.shape != (pred.shape[0], S, S, 5 + C):
-            raise ValueError(f"YOLOv1Loss: target must have shape ({pred.shape[0]}, {S}, {S}, {5 + C}) "
-                             f"to match pred {pred.shape}, got {target.shape}")
+            raise ValueError(f"YOLOv1Loss: target must have shape "
+                             f"({pred.shape[0]}, {S}, {S}, {5 + C}) to match pred {pred.shape}, "
+                             f"got {target.shape}")
         return pred, target.astype(pred.dtype, copy=False)
 
     def _darknet_boxes(self, boxes, squared):

@@ -16,11 +16,12 @@ from .boxes import box_iou
 
 def _class_ids(values, num_classes, what):
     if not np.all(values == np.round(values)):
-        raise ValueError(f"mean_average_precision: {what} has non-integer class ids {values.tolist()}")
+        raise ValueError(
+            f"mean_average_precision: {what} has non-integer class ids {values.tolist()}")
     ids = values.astype(np.int64)
     if np.any(ids < 0) or np.any(ids >= num_classes):
-        raise ValueError(f"mean_average_precision: {what} has class ids outside [0, {num_classes}): "
-                         f"{np.unique(ids).tolist()}")
+        raise ValueError(f"mean_average_precision: {what} has class ids outside "
+                         f"[0, {num_classes}): {np.unique(ids).tolist()}")
     return ids
 
 
@@ -41,19 +42,20 @@ def _validate(detections, ground_truths, num_classes, difficult):
     for n in range(len(ground_truths)):
         d, g = _rows(detections[n], 6), _rows(ground_truths[n], 5)
         if d.ndim != 2 or d.shape[1] != 6:
-            raise ValueError(f"mean_average_precision: detections of image {n} must have shape (K, 6) "
-                             f"[x1, y1, x2, y2, score, class], got {d.shape}")
+            raise ValueError(f"mean_average_precision: detections of image {n} must have shape "
+                             f"(K, 6) [x1, y1, x2, y2, score, class], got {d.shape}")
         if g.ndim != 2 or g.shape[1] != 5:
-            raise ValueError(f"mean_average_precision: ground truths of image {n} must have shape (M, 5) "
-                             f"[x1, y1, x2, y2, class], got {g.shape}")
+            raise ValueError(f"mean_average_precision: ground truths of image {n} must have shape "
+                             f"(M, 5) [x1, y1, x2, y2, class], got {g.shape}")
         flag = np.zeros(len(g), dtype=bool)
         if difficult is not None:
             flag = np.asarray(difficult[n])
             if flag.size == 0 or (flag.dtype.kind in "iu" and np.all((flag == 0) | (flag == 1))):
                 flag = flag.astype(bool).reshape(-1)  # accept 0/1 integer flags too
             if flag.shape != (len(g),) or flag.dtype != bool:
-                raise ValueError(f"mean_average_precision: difficult of image {n} must be a boolean "
-                                 f"array of shape ({len(g)},), got {flag.dtype} {flag.shape}")
+                raise ValueError(f"mean_average_precision: difficult of image {n} must be a "
+                                 f"boolean array of shape ({len(g)},), got {flag.dtype} "
+                                 f"{flag.shape}")
         dets.append((d, _class_ids(d[:, 5], num_classes, f"detections of image {n}")))
         gts.append((g, _class_ids(g[:, 4], num_classes, f"ground truths of image {n}")))
         diffs.append(flag)
@@ -68,7 +70,8 @@ def average_precision(recall, precision, method="all-point"):
     (non-increasing envelope from the right), then sum precision * recall step
     wherever recall changes.
     """
-    recall, precision = np.asarray(recall, dtype=np.float64), np.asarray(precision, dtype=np.float64)
+    recall = np.asarray(recall, dtype=np.float64)
+    precision = np.asarray(precision, dtype=np.float64)
     if method == "11-point":
         # arange(11) / 10 gives exactly 0.3 where the devkit's arange(0, 1.1, 0.1)
         # gives 0.30000000000000004 and misses a recall of exactly 3/10.
@@ -97,7 +100,8 @@ def mean_average_precision(detections, ground_truths, num_classes, iou_threshold
     (num_classes,) the non-difficult ground truths per class}.
     """
     if method not in ("all-point", "11-point"):
-        raise ValueError(f"mean_average_precision: method must be 'all-point' or '11-point', got {method!r}")
+        raise ValueError(f"mean_average_precision: method must be 'all-point' or '11-point', "
+                         f"got {method!r}")
     dets, gts, diffs = _validate(detections, ground_truths, num_classes, difficult)
 
     ap = np.full(num_classes, np.nan)
@@ -105,50 +109,56 @@ def mean_average_precision(detections, ground_truths, num_classes, iou_threshold
               "scores": [np.zeros(0)] * num_classes}
     n_positive = np.zeros(num_classes, dtype=np.int64)
     for c in range(num_classes):
-        # Ground truths of class c per image, their difficult flags and "matched" marks.
+        # Ground truths of class c per image and their difficult flags.
         gt_boxes = [g[cls == c, :4] for g, cls in gts]
         gt_difficult = [flag[cls == c] for flag, (_, cls) in zip(diffs, gts)]
-        matched = [np.zeros(len(b), dtype=bool) for b in gt_boxes]
         n_pos = sum(int(np.sum(~f)) for f in gt_difficult)
         n_positive[c] = n_pos
         if n_pos == 0:
             continue  # AP undefined: no object of this class to find
-
-        image_of = np.concatenate([np.full(int(np.sum(cls == c)), n) for n, (_, cls) in enumerate(dets)])
-        boxes = np.concatenate([d[cls == c, :4] for d, cls in dets])
-        scores = np.concatenate([d[cls == c, 4] for d, cls in dets])
-        order = np.argsort(-scores, kind="stable")
-
-        tp = np.zeros(len(order))
-        fp = np.zeros(len(order))
-        for rank, k in enumerate(order):
-            n = image_of[k]
-            if len(gt_boxes[n]) == 0:
-                fp[rank] = 1
-                continue
-            iou = box_iou(boxes[k:k + 1], gt_boxes[n])[0]
-            best = int(np.argmax(iou))
-            if iou[best] < iou_threshold:
-                fp[rank] = 1
-            elif gt_difficult[n][best]:
-                pass  # matches a difficult object: neither rewarded nor punished
-            elif not matched[n][best]:
-                tp[rank] = 1
-                matched[n][best] = True
-            else:
-                fp[rank] = 1  # duplicate detection of an object already found
-
+        scores, tp, fp = _match_in_score_order(c, dets, gt_boxes, gt_difficult, iou_threshold)
         counted = (tp + fp) > 0  # drop the ignored detections from the curve
         tp, fp = np.cumsum(tp[counted]), np.cumsum(fp[counted])
         recall = tp / n_pos
         precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
         ap[c] = average_precision(recall, precision, method)
         curves["recall"][c], curves["precision"][c] = recall, precision
-        curves["scores"][c] = scores[order][counted]
+        curves["scores"][c] = scores[counted]
 
     valid = ~np.isnan(ap)
     return {"map": float(np.mean(ap[valid])) if np.any(valid) else float("nan"), "ap": ap,
             "n_pos": n_positive, **curves}
+
+
+def _match_in_score_order(c, dets, gt_boxes, gt_difficult, iou_threshold):
+    """Class ``c``'s detections, best score first, matched by the devkit's rule: returns their
+    scores and 0/1 arrays marking each a true or a false positive (neither where it found a
+    difficult object)."""
+    image_of = np.concatenate([np.full(int(np.sum(cls == c)), n)
+                               for n, (_, cls) in enumerate(dets)])
+    boxes = np.concatenate([d[cls == c, :4] for d, cls in dets])
+    scores = np.concatenate([d[cls == c, 4] for d, cls in dets])
+    order = np.argsort(-scores, kind="stable")
+    matched = [np.zeros(len(b), dtype=bool) for b in gt_boxes]
+    tp = np.zeros(len(order))
+    fp = np.zeros(len(order))
+    for rank, k in enumerate(order):
+        n = image_of[k]
+        if len(gt_boxes[n]) == 0:
+            fp[rank] = 1
+            continue
+        iou = box_iou(boxes[k:k + 1], gt_boxes[n])[0]
+        best = int(np.argmax(iou))
+        if iou[best] < iou_threshold:
+            fp[rank] = 1
+        elif gt_difficult[n][best]:
+            pass  # matches a difficult object: neither rewarded nor punished
+        elif not matched[n][best]:
+            tp[rank] = 1
+            matched[n][best] = True
+        else:
+            fp[rank] = 1  # duplicate detection of an object already found
+    return scores[order], tp, fp
 
 
 def confusion_matrix(detections, ground_truths, num_classes, conf_threshold=0.25, iou_threshold=0.5,
@@ -170,7 +180,8 @@ def confusion_matrix(detections, ground_truths, num_classes, conf_threshold=0.25
         d, d_cls = d[keep], d_cls[keep]
         iou = box_iou(d[:, :4], g[:, :4]) if len(d) and len(g) else np.zeros((len(d), len(g)))
         pairs = np.argwhere(iou >= iou_threshold)
-        pairs = pairs[np.argsort(-iou[pairs[:, 0], pairs[:, 1]], kind="stable")] if len(pairs) else pairs
+        if len(pairs):
+            pairs = pairs[np.argsort(-iou[pairs[:, 0], pairs[:, 1]], kind="stable")]
         det_used, gt_used = np.zeros(len(d), bool), np.zeros(len(g), bool)
         for i, j in pairs:
             if det_used[i] or gt_used[j]:

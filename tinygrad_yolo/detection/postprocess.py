@@ -57,7 +57,8 @@ def decode(output, conf_threshold=0.01, S=7, B=2, C=20):
     for n in range(N):
         box_idx, cls = np.nonzero(scores[n].reshape(S * S * B, C) > conf_threshold)
         s = scores[n].reshape(S * S * B, C)[box_idx, cls]
-        det = np.concatenate([xyxy[n].reshape(S * S * B, 4)[box_idx], s[:, None], cls[:, None]], axis=1)
+        det = np.concatenate([xyxy[n].reshape(S * S * B, 4)[box_idx], s[:, None], cls[:, None]],
+                             axis=1)
         results.append(det[np.argsort(-s, kind="stable")].astype(np.float32))
     return results[0] if single else results
 
@@ -95,9 +96,12 @@ def batched_nms(boxes, scores, classes, iou_threshold=0.5):
     boxes, scores = _check_nms_inputs(boxes, scores, "batched_nms")
     classes = np.asarray(classes)
     if classes.shape != scores.shape:
-        raise ValueError(f"batched_nms: classes must have shape {scores.shape}, got {classes.shape}")
-    keep = [np.nonzero(classes == c)[0][nms(boxes[classes == c], scores[classes == c], iou_threshold)]
-            for c in np.unique(classes)]
+        raise ValueError(
+            f"batched_nms: classes must have shape {scores.shape}, got {classes.shape}")
+    keep = []
+    for c in np.unique(classes):
+        mine = classes == c
+        keep.append(np.nonzero(mine)[0][nms(boxes[mine], scores[mine], iou_threshold)])
     keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
     return keep[np.argsort(-scores[keep], kind="stable")].astype(np.int64)
 

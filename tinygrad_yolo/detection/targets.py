@@ -32,16 +32,16 @@ def _check_inputs(boxes, labels, S, C):
                          f"boxes {boxes.shape}, got {labels.shape}")
     if not np.all(np.isfinite(boxes)):
         bad = np.argwhere(~np.isfinite(boxes))[0][0]
-        raise ValueError(f"encode_targets: box {bad} has non-finite coordinates "
-                         f"{boxes[bad].tolist()}")
+        raise ValueError(
+            f"encode_targets: box {bad} has non-finite coordinates {boxes[bad].tolist()}")
     if boxes.min() < -_TOLERANCE or boxes.max() > 1 + _TOLERANCE:
         bad = np.argwhere((boxes < -_TOLERANCE) | (boxes > 1 + _TOLERANCE))[0][0]
         raise ValueError(f"encode_targets: box {bad} = {boxes[bad].tolist()} is outside [0, 1]; "
                          "boxes must be normalised by the image width and height")
     if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
         bad = np.argwhere((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))[0][0]
-        raise ValueError(f"encode_targets: box {bad} = {boxes[bad].tolist()} has x2 < x1 or "
-                         f"y2 < y1")
+        raise ValueError(
+            f"encode_targets: box {bad} = {boxes[bad].tolist()} has x2 < x1 or y2 < y1")
     if labels.dtype.kind == "f":  # labels often arrive as a float column of an (M, 5) array
         if not np.all(labels == np.round(labels)):
             raise ValueError(f"encode_targets: labels must be whole numbers, got {labels.tolist()}")

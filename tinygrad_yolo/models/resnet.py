@@ -62,10 +62,12 @@ def make_shortcut(in_ch, out_ch, stride, shortcut):
 
 
 class BasicBlock(nn.Module):
-    """conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU (ResNet-18/34, CIFAR nets)."""
+    """conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU (ResNet-18/34, CIFAR
+    nets)."""
     expansion = 1
 
-    def __init__(self, in_ch, out_ch, stride=1, shortcut="B", zero_init_residual=False, residual=True):
+    def __init__(self, in_ch, out_ch, stride=1, shortcut="B", zero_init_residual=False,
+                 residual=True):
         super().__init__()
         self.conv1 = conv3x3(in_ch, out_ch, stride)
         self.bn1 = nn.BatchNorm2d(out_ch)
@@ -94,7 +96,8 @@ class Bottleneck(nn.Module):
     sits on the 3x3 conv (torchvision's "ResNet v1.5")."""
     expansion = 4
 
-    def __init__(self, in_ch, out_ch, stride=1, shortcut="B", zero_init_residual=False, residual=True):
+    def __init__(self, in_ch, out_ch, stride=1, shortcut="B", zero_init_residual=False,
+                 residual=True):
         super().__init__()
         wide = out_ch * self.expansion
         self.conv1 = conv1x1(in_ch, out_ch)
@@ -163,7 +166,8 @@ class ResNet(nn.Module):
         kw = dict(shortcut=shortcut, residual=residual)
         ch = widths[0]
         if output_stride not in (16, 32) or (output_stride == 16 and len(layers) != 4):
-            raise ValueError(f"output_stride must be 32, or 16 for four stages, got {output_stride}")
+            raise ValueError(
+                f"output_stride must be 32, or 16 for four stages, got {output_stride}")
         for i, (w, n) in enumerate(zip(widths, layers)):
             # output_stride 16: the last stage keeps the resolution (finer cells for small objects)
             stride = 1 if i == 0 or (output_stride == 16 and i == 3) else 2
@@ -203,7 +207,8 @@ class CifarResNet(nn.Module):
                  residual=True, in_channels=3):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
+            raise ValueError(
+                f"CIFAR ResNet depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
         n = (depth - 2) // 6
         widths = [_scaled(c, width) for c in (16, 32, 64)]
         self.conv1 = conv3x3(in_channels, widths[0])
@@ -212,7 +217,8 @@ class CifarResNet(nn.Module):
         kw = dict(shortcut=shortcut, residual=residual, zero_init_residual=zero_init_residual)
         ch = widths[0]
         for i, w in enumerate(widths):
-            setattr(self, f"layer{i + 1}", _make_stage(BasicBlock, ch, w, n, 1 if i == 0 else 2, **kw))
+            stage = _make_stage(BasicBlock, ch, w, n, 1 if i == 0 else 2, **kw)
+            setattr(self, f"layer{i + 1}", stage)
             ch = w
         self.out_channels = ch
         self.avgpool = nn.AdaptiveAvgPool2d(1)

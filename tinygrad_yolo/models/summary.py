@@ -55,13 +55,14 @@ def summary(model, input_shape, device="cpu", dtype=np.float32, print_fn=print):
         print_fn(f"{'Layer (type)':<{w_name}}{'Output Shape':>{w_shape}}{'Param #':>15}")
         print_fn("=" * len(rule))
         for r in rows:
-            print_fn(f"{r.name + ' (' + r.type + ')':<{w_name}}{str(list(r.output_shape)):>{w_shape}}"
-                     f"{r.params:>15,}")
+            name = f"{r.name} ({r.type})"
+            print_fn(f"{name:<{w_name}}{str(list(r.output_shape)):>{w_shape}}{r.params:>15,}")
         print_fn("=" * len(rule))
         print_fn(f"Input shape: {list(shape)}   Output shape: {list(out.shape)}")
         print_fn(f"Total params: {total:,}")
         print_fn(f"Trainable params: {trainable:,}")
         print_fn(f"Non-trainable params: {total - trainable:,}")
-        print_fn(f"Parameter size (MB): {sum(p.data.nbytes for p in model.parameters()) / 2**20:.2f}")
+        megabytes = sum(p.data.nbytes for p in model.parameters()) / 2**20
+        print_fn(f"Parameter size (MB): {megabytes:.2f}")
         print_fn(rule)
     return rows

@@ -17,8 +17,8 @@ BACKBONES = {"resnet18": resnet.resnet18, "resnet34": resnet.resnet34, "resnet50
 
 
 def _conv_bn_leaky(c_in, c_out, kernel, stride=1):
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-                         nn.BatchNorm2d(c_out), nn.LeakyReLU(0.1))
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.LeakyReLU(0.1))
 
 
 class YOLOv1(nn.Module):
@@ -32,9 +32,10 @@ class YOLOv1(nn.Module):
         if stride not in (16, 32):
             raise ValueError(f"stride must be 32 or 16, got {stride}")
         if img_size % 32:
-            raise ValueError(f"img_size must be a multiple of 32 (the backbone's stride), got {img_size}")
-        self.config = dict(backbone=backbone, S=S, B=B, C=C, img_size=img_size, width=width, head=head,
-                           hidden=hidden, dropout=dropout, stride=stride)
+            raise ValueError(
+                f"img_size must be a multiple of 32 (the backbone's stride), got {img_size}")
+        self.config = dict(backbone=backbone, S=S, B=B, C=C, img_size=img_size, width=width,
+                           head=head, hidden=hidden, dropout=dropout, stride=stride)
         self.S, self.B, self.C, self.img_size = S, B, C, img_size
         self.backbone = BACKBONES[backbone](width=width, include_top=False, output_stride=stride)
         channels, size = self.backbone.out_channels, img_size // stride
@@ -45,18 +46,22 @@ class YOLOv1(nn.Module):
             extra.append(_conv_bn_leaky(channels, channels, 3, stride=2))
             size //= 2
         if size != S:
-            raise ValueError(f"img_size {img_size} gives a {img_size // stride}x{img_size // stride} feature map, "
-                             f"which can't be halved to S={S}; use img_size = {stride} * S * 2^k (e.g. {stride * S})")
+            side = img_size // stride
+            raise ValueError(f"img_size {img_size} gives a {side}x{side} feature map, which can't "
+                             f"be halved to S={S}; use img_size = {stride} * S * 2^k "
+                             f"(e.g. {stride * S})")
         self.extra = nn.Sequential(*extra)
 
         out = B * 5 + C
         if head == "conv":
             hidden = hidden or max(8, int(round(256 * width)))
-            self.head = nn.Sequential(_conv_bn_leaky(channels, hidden, 3), nn.Conv2d(hidden, out, 1))
+            self.head = nn.Sequential(_conv_bn_leaky(channels, hidden, 3),
+                                      nn.Conv2d(hidden, out, 1))
         else:  # the paper's fully connected head
             hidden = hidden or 4096
-            self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels * S * S, hidden), nn.LeakyReLU(0.1),
-                                      nn.Dropout(dropout), nn.Linear(hidden, S * S * out))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels * S * S, hidden),
+                                      nn.LeakyReLU(0.1), nn.Dropout(dropout),
+                                      nn.Linear(hidden, S * S * out))
 
     def forward(self, x):
         """(N, 3, img_size, img_size) -> (N, S, S, B*5+C). The conv head is fully convolutional, so
@@ -64,13 +69,15 @@ class YOLOv1(nn.Module):
         output cell per 32 (or 16) pixels as in the whole image: training on windows of large
         photos is how small objects get seen at full resolution for less compute."""
         size = self.img_size // self.S  # input pixels per output cell
-        whole = x.ndim == 4 and x.shape[1] == 3 and tuple(x.shape[2:]) == (self.img_size, self.img_size)
+        image_shape = (self.img_size, self.img_size)
+        whole = x.ndim == 4 and x.shape[1] == 3 and tuple(x.shape[2:]) == image_shape
         window = (self.config["head"] == "conv" and x.ndim == 4 and x.shape[1] == 3
                   and all(d % size == 0 and d > 0 for d in x.shape[2:]))
         if not (whole or window):
-            raise ValueError(f"YOLOv1 expects images of shape (N, 3, {self.img_size}, {self.img_size})"
-                             + (f" or windows with sides a multiple of {size}" if self.config["head"] == "conv" else "")
-                             + f", got {tuple(x.shape)}")
+            or_windows = (f" or windows with sides a multiple of {size}"
+                          if self.config["head"] == "conv" else "")
+            raise ValueError(f"YOLOv1 expects images of shape (N, 3, {self.img_size}, "
+                             f"{self.img_size}){or_windows}, got {tuple(x.shape)}")
         y = self.head(self.extra(self.backbone(x)))
         if self.config["head"] == "conv":
             return y.permute(0, 2, 3, 1)  # (N, B*5+C, S, S) -> (N, S, S, B*5+C)

@@ -67,7 +67,8 @@ class ModuleList(_ModuleSequence):
         return self
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(); iterate over it in your own forward()")
+        raise NotImplementedError(
+            "ModuleList has no forward(); iterate over it in your own forward()")
 
 
 def _index(idx, n):

@@ -48,7 +48,8 @@ def calculate_gain(nonlinearity, param=None):
 
 def calculate_fan_in_and_fan_out(tensor):
     if tensor.ndim < 2:
-        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got shape {tensor.shape}")
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, "
+                         f"got shape {tensor.shape}")
     receptive = int(np.prod(tensor.shape[2:])) if tensor.ndim > 2 else 1
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
@@ -65,7 +66,8 @@ def _fan(tensor, mode):
 def _fill(tensor, values):
     """Write host ``values`` into the tensor's array (keeping its dtype and device)."""
     xp = backend.array_module(tensor.data)
-    tensor.data[...] = xp.asarray(backend.to_device(np.asarray(values), tensor.device), dtype=tensor.dtype)
+    on_device = backend.to_device(np.asarray(values), tensor.device)
+    tensor.data[...] = xp.asarray(on_device, dtype=tensor.dtype)
     return tensor
 
 

@@ -81,8 +81,8 @@ class Module:
 
     def _hook_output(self, inputs, out):
         if not isinstance(out, Tensor):
-            raise TypeError(f"{type(self).__name__} has a backward hook, which needs forward() to return "
-                            f"a Tensor, got {type(out).__name__}")
+            raise TypeError(f"{type(self).__name__} has a backward hook, which needs forward() to "
+                            f"return a Tensor, got {type(out).__name__}")
         if not out.requires_grad:  # no graph (no_grad, or no input needs a gradient)
             return out
         if out.is_leaf or any(out is x for x in inputs):
@@ -176,7 +176,8 @@ class Module:
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module({name!r}): expected nn.Module, got {type(module).__name__}")
+            raise TypeError(
+                f"add_module({name!r}): expected nn.Module, got {type(module).__name__}")
         self._check_init()
         self._remove_from(name, keep="_modules")
         self._modules[name] = module
@@ -329,7 +330,8 @@ class Module:
         object values are refused (a cast would silently drop their meaning).
         """
         if not hasattr(state_dict, "items"):
-            raise TypeError(f"load_state_dict expects a dict of arrays, got {type(state_dict).__name__}")
+            raise TypeError(
+                f"load_state_dict expects a dict of arrays, got {type(state_dict).__name__}")
         own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -343,7 +345,8 @@ class Module:
                     mismatched.append(f"{k}: checkpoint {shape} vs model {tuple(t.shape)}")
                 elif kind not in "biuf":
                     # complex, strings or objects can't become a real parameter without losing data
-                    mismatched.append(f"{k}: checkpoint dtype {getattr(v, 'dtype', kind)} can't load into {t.dtype}")
+                    mismatched.append(f"{k}: checkpoint dtype {getattr(v, 'dtype', kind)} can't "
+                                      f"load into {t.dtype}")
         problems = []
         if mismatched:
             problems.append("shape mismatch for " + "; ".join(mismatched))
@@ -352,7 +355,8 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise StateDictError(f"error loading state_dict into {type(self).__name__}: " + " | ".join(problems))
+            raise StateDictError(f"error loading state_dict into {type(self).__name__}: "
+                                 + " | ".join(problems))
         with no_grad():
             for k, t in own.items():
                 if k in state_dict:
@@ -380,7 +384,8 @@ class Module:
         return head + "\n" + "\n".join(lines) + "\n)"
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+        own = set(self._parameters) | set(self._buffers) | set(self._modules)
+        return sorted(set(super().__dir__()) | own)
 
 
 def _as_buffer(name, value):
@@ -388,7 +393,8 @@ def _as_buffer(name, value):
         return None
     if isinstance(value, Tensor):
         if value.requires_grad:
-            raise TypeError(f"buffer {name!r} must not require grad (use nn.Parameter for learnable values)")
+            raise TypeError(f"buffer {name!r} must not require grad "
+                            f"(use nn.Parameter for learnable values)")
         return value
     if not (hasattr(value, "__array_interface__") or backend.is_cuda_array(value)):
         value = np.asarray(value)

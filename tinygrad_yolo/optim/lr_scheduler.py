@@ -18,7 +18,7 @@ class LRScheduler:
             g.setdefault("initial_lr", g["lr"])
         self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
-        self._apply()
+        self.apply_lr()
 
     def factor(self, epoch):
         """lr / base_lr at step ``epoch``."""
@@ -28,13 +28,14 @@ class LRScheduler:
         f = self.factor(epoch)
         return [base * f for base in self.base_lrs]
 
-    def _apply(self):
+    def apply_lr(self):
+        """Set every group's lr to the schedule's value at step ``last_epoch``."""
         for g, lr in zip(self.optimizer.param_groups, self.lr_at(self.last_epoch)):
             g["lr"] = lr
 
     def step(self):
         self.last_epoch += 1
-        self._apply()
+        self.apply_lr()
 
     def get_last_lr(self):
         return [g["lr"] for g in self.optimizer.param_groups]
@@ -46,14 +47,15 @@ class LRScheduler:
         return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs), **self._hyper()}
 
     def load_state_dict(self, state):
-        for k, v in self._hyper().items():  # restoring into a differently configured schedule is a bug
+        as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+        for k, v in self._hyper().items():  # restoring into a differently set schedule is a bug
             saved = state.get(k, v)
-            if (list(saved) if isinstance(saved, (list, tuple)) else saved) != \
-                    (list(v) if isinstance(v, (list, tuple)) else v):
-                raise ValueError(f"{type(self).__name__}: saved {k}={saved!r} differs from this schedule's {v!r}")
+            if as_list(saved) != as_list(v):
+                raise ValueError(f"{type(self).__name__}: saved {k}={saved!r} differs from this "
+                                 f"schedule's {v!r}")
         self.last_epoch = int(state["last_epoch"])
         self.base_lrs = [float(b) for b in state["base_lrs"]]
-        self._apply()
+        self.apply_lr()
 
 
 class StepLR(LRScheduler):
@@ -116,7 +118,8 @@ class LinearWarmup(LRScheduler):
             raise ValueError(f"start_factor must be in [0, 1], got {start_factor}")
         if after is not None and after.optimizer is not optimizer:
             raise ValueError("the schedule after the warm-up must drive the same optimizer")
-        self.warmup_steps, self.start_factor, self.after = int(warmup_steps), float(start_factor), after
+        self.warmup_steps, self.start_factor = int(warmup_steps), float(start_factor)
+        self.after = after
         super().__init__(optimizer)
 
     def lr_at(self, epoch):
@@ -127,10 +130,10 @@ class LinearWarmup(LRScheduler):
             return list(self.base_lrs)
         return self.after.lr_at(epoch - self.warmup_steps)
 
-    def _apply(self):
+    def apply_lr(self):
         if self.after is not None:  # keep the inner schedule's counter in step for get/state
             self.after.last_epoch = max(0, self.last_epoch - self.warmup_steps)
-        super()._apply()
+        super().apply_lr()
 
     def _hyper(self):
         return {"warmup_steps": self.warmup_steps, "start_factor": self.start_factor}
@@ -142,7 +145,8 @@ class LinearWarmup(LRScheduler):
 
     def load_state_dict(self, state):
         if (state.get("after") is None) != (self.after is None):
-            raise ValueError("LinearWarmup: the saved state and this schedule differ in having an `after` schedule")
+            raise ValueError("LinearWarmup: the saved state and this schedule differ in having an "
+                             "`after` schedule")
         if self.after is not None:
             self.after.load_state_dict(state["after"])
         super().load_state_dict(state)

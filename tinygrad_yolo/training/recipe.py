@@ -202,5 +202,5 @@ def choose_steps(cfg, steps_per_epoch, window, saved_steps=None):
 def seek(scheduler, step):
     """Put a closed-form schedule at ``step`` (a resumed run whose length was extended)."""
     scheduler.last_epoch = int(step)
-    scheduler._apply()
+    scheduler.apply_lr()
     return scheduler
