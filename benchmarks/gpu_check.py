@@ -14,11 +14,11 @@ Sections (each logs to --logs/<section>.log; the summary table is printed last):
  4. step: a YOLO-ResNet18 training step at 448², batch 32: ours vs the identical PyTorch model in
     eager mode (benchmarks/bench_step.py's network); images/s and peak GPU memory.
  5. train: `tinygrad-yolo train --device cuda` (default configuration; stopped after --train-seconds), mAP@0.5.
- 6. launch: device calls and host syncs of one step (tinygrad_yolo/tools/launch_count.py: the CUDA
+ 6. launch: device calls and host syncs of one step (tinygrad_yolo/testing/launch_count.py: the CUDA
     code path against a counting NumPy stand-in for CuPy; runs on the CPU, seconds).
  7. fused: the fused batch-norm (forward 3 kernels, backward 3) and optimizer (1 kernel) at
     ResNet-18 shapes, batch 32: GB/s (bytes that must move, once) vs a device copy, and max error
-    against the CPU reference. In a dry run through tools/fake_cupy (timings meaningless there).
+    against the CPU reference. In a dry run through testing/fake_cupy (timings meaningless there).
 The step section also reports reserved and in-use memory for both frameworks and the kernels per
 step (ours: section 6's count; PyTorch: CUDA kernels in torch.profiler).
 
@@ -167,7 +167,7 @@ def fused_section(device, batch, out):
     from tinygrad_yolo.nn import functional as F
     stand_in = contextlib.nullcontext()
     if device == "cpu":  # the dry run: the CUDA code path through the counting stand-in
-        from tinygrad_yolo.tools import fake_cupy
+        from tinygrad_yolo.testing import fake_cupy
         stand_in = fake_cupy.installed()
     rows = []
     with stand_in:
@@ -287,7 +287,7 @@ def step_section(device, config, steps, out):
         with _PeakInUse(pool) as peak:
             step()
         row["ours_in_use_peak_mb"] = round(peak.peak / 2**20, 1)  # sampled at op boundaries
-        from tinygrad_yolo.tools import launch_count  # (the dry run has the launch section for this)
+        from tinygrad_yolo.testing import launch_count  # (the dry run has the launch section for this)
         counted = launch_count.measure(img=128, batch=2)["step"]  # the calls don't depend on the size
         row.update(ours_kernels_per_step=counted["calls"], ours_syncs_per_step=counted["syncs"])
     try:
@@ -369,7 +369,7 @@ def main():
                      f"{args.train_args} {extra}", f"{logs}/train.log", args.train_seconds)
         summary.append(("train (default config)", rc, sec, tail(f"{logs}/train.log", 1)[0]))
     if "launch" in sections:
-        rc, sec = sh(f"{py} -m tinygrad_yolo.tools.launch_count", f"{logs}/launch.log", 300)
+        rc, sec = sh(f"{py} -m tinygrad_yolo.testing.launch_count", f"{logs}/launch.log", 300)
         summary.append(("device calls per step", rc, sec, " | ".join(tail(f"{logs}/launch.log", 20)[1:3])))
     if "fused" in sections:
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """kernels/gemm.py (cuBLAS strided-batched GEMMs) and ops/fast/cuda_conv.py (the CUDA convolution built on
 them, column matrices in chunks), checked without a GPU: the cuBLAS calls run through
-tools/fake_cublas, which carries out cuBLAS's column-major semantics (transpose flags, leading
+testing/fake_cublas, which carries out cuBLAS's column-major semantics (transpose flags, leading
 dimensions, batch strides, host alpha/beta) on the memory behind the pointers, refuses leading
 dimensions cuBLAS refuses and reads only inside live allocations."""
 import numpy as np
@@ -11,7 +11,7 @@ import tinygrad_yolo as tg
 from tinygrad_yolo import backend
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops.fast import cuda_conv as conv_gpu
-from tinygrad_yolo.tools import fake_cupy
+from tinygrad_yolo.testing import fake_cupy
 
 gemm = backend.cuda_kernel_module("gemm")
 
@@ -95,7 +95,7 @@ def test_gemm_arguments_copy_only_what_cublas_cannot_describe():
 
 
 def test_fake_cublas_refuses_what_cublas_refuses():
-    from tinygrad_yolo.tools import fake_cublas
+    from tinygrad_yolo.testing import fake_cublas
     with fake_cupy.installed() as cp:
         a = cp.zeros((4, 4), dtype=np.float32)
         one = np.ones((), np.float32)

@@ -1,5 +1,5 @@
 """Issue 19's CUDA paths on a real GPU (skipped without CuPy and a GPU; on the CPU the same code is
-checked through tools/fake_cupy in test_fused_kernels.py and test_gemm_gpu.py): fused batch norm,
+checked through testing/fake_cupy in test_fused_kernels.py and test_gemm_gpu.py): fused batch norm,
 fused optimizer steps, cuBLAS strided-batched GEMMs and the chunked convolution against the CPU
 reference. Tolerances: float64 1e-9 (the GPU sums in another order and contracts a*b + c into
 fused multiply-adds), float32 as test_gpu.py's."""

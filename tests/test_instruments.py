@@ -95,7 +95,7 @@ def test_gradient_flow_rows_and_plot(tmp_path):
 
 
 def test_the_profiler_times_cuda_ops_with_events_and_waits_once():
-    """On CUDA the profiler records an event pair per op (tools/fake_cupy's events count device
+    """On CUDA the profiler records an event pair per op (testing/fake_cupy's events count device
     calls: 1 µs each) and waits once, when the table is read; the host clock and its two
     synchronisations per op remain for the CPU."""
     import numpy as np
@@ -103,7 +103,7 @@ def test_the_profiler_times_cuda_ops_with_events_and_waits_once():
 
     import tinygrad_yolo as tg
     from tinygrad_yolo import nn
-    from tinygrad_yolo.tools import fake_cupy
+    from tinygrad_yolo.testing import fake_cupy
     with fake_cupy.installed():
         model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).to("cuda")
         x = tg.Tensor(np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32), device="cuda")

@@ -1,12 +1,12 @@
 """The GPU step's budget, pinned on CI without a GPU: one training step of the YOLO-ResNet18
-(tinygrad_yolo/tools/launch_count.py, CuPy replaced by tools/fake_cupy) may not ask the device for
+(tinygrad_yolo/testing/launch_count.py, CuPy replaced by testing/fake_cupy) may not ask the device for
 more calls than this, nor wait for it. Measured when this was written (128², batch 2, SGD):
 566 calls = 185 element-wise + 34 reductions + 68 GEMMs + 258 raw kernels + 21 copies, no host
 sync, no hidden copy (1,748 calls, 5 syncs and 33 hidden copies before issue 19's work). A change
 that adds calls per step shows here; raise a budget only with a reason in the commit."""
 import pytest
 
-from tinygrad_yolo.tools import launch_count
+from tinygrad_yolo.testing import launch_count
 
 BUDGET = {"calls": 600, "elementwise": 200, "reduction": 40, "gemm": 68, "raw": 270, "copy": 25}
 
@@ -47,7 +47,7 @@ def test_the_cuda_path_of_the_whole_step_computes_what_the_cpu_computes():
     from tinygrad_yolo import backend
     from tinygrad_yolo.detection import YOLOv1Loss
     from tinygrad_yolo.models import YOLOv1
-    from tinygrad_yolo.tools import fake_cupy
+    from tinygrad_yolo.testing import fake_cupy
     from tinygrad_yolo.utils import seed
     rng = np.random.default_rng(0)
     x = rng.random((2, 3, 128, 128))

@@ -1,7 +1,7 @@
 """Count what one training step asks of a GPU, on a machine without one.
 
-    python -m tinygrad_yolo.tools.launch_count            # the YOLO-ResNet18 at 128², batch 2
-    python -m tinygrad_yolo.tools.launch_count --img 448 --batch 2 --json
+    python -m tinygrad_yolo.testing.launch_count            # the YOLO-ResNet18 at 128², batch 2
+    python -m tinygrad_yolo.testing.launch_count --img 448 --batch 2 --json
 
 Runs the step of tinygrad_yolo/bench.py (forward, YOLOv1 loss, backward, SGD momentum with
 weight decay) on device="cuda" with fake_cupy standing in for CuPy, after one warm-up step (the
