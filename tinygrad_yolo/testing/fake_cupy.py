@@ -669,7 +669,7 @@ def __getattr__(name):
 @functools.lru_cache(maxsize=None)
 def _emulations():
     """Register the emulations of the repository's kernels (imported late: they use ops/)."""
-    from . import fake_kernels  # noqa: F401
+    from . import kernel_emulations  # noqa: F401
 
 
 # ---- installing it in place of CuPy ------------------------------------------------------------
