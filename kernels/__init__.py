@@ -69,9 +69,9 @@ def _ctype(dtype):
 
 
 @functools.lru_cache(maxsize=None)
-def _module(source, ctype):
-    """Compile one source for one element type (cached: NVRTC takes a while)."""
-    cp = cupy_module()
+def _module(cp, source, ctype):
+    """Compile one source for one element type with CuPy module ``cp`` (cached: NVRTC takes a
+    while; per module, so that a stand-in for CuPy compiles its own)."""
     with open(source_path(source), encoding="utf-8") as f:
         code = f.read()
     names = tuple(f"{k}<{ctype}>" for k in KERNELS[source])
@@ -80,7 +80,7 @@ def _module(source, ctype):
 
 def _kernel(source, name, dtype):
     ctype = _ctype(dtype)
-    return _module(source, ctype).get_function(f"{name}<{ctype}>")
+    return _module(cupy_module(), source, ctype).get_function(f"{name}<{ctype}>")
 
 
 def _device_array(cp, what, a, ndim=None, float_only=True):
@@ -170,8 +170,7 @@ def max_pool2d_backward_gpu(gy, argmax, x_shape, g):
 
 # ---- batch norm's passes, fused (tinygrad_yolo/ops/norm.py) ------------------------------------
 @functools.lru_cache(maxsize=None)
-def _batch_norm_kernels():
-    cp = cupy_module()
+def _batch_norm_kernels(cp):
     # In ReductionKernel's templates `a` and `b` are the reduction's own operands, so the inputs
     # need other names. The sum runs over the contiguous L axis of each (n, c) row: N*C sums keep
     # the whole GPU busy, where one sum per channel (64 of them in ResNet's first layers) would not.
@@ -204,7 +203,7 @@ def channel_dot_gpu(u, v):
         _check_ncl(what, a)
     if u.shape != v.shape:
         raise ValueError(f"channel_dot_gpu: shapes differ, {tuple(u.shape)} and {tuple(v.shape)}")
-    row_dot = _batch_norm_kernels()[0]
+    row_dot = _batch_norm_kernels(cupy_module())[0]
     return row_dot(u, v, axis=2).sum(axis=0)
 
 
@@ -213,7 +212,7 @@ def scale_shift_gpu(x, scale, shift):
     cp = cupy_module()
     _check_ncl("scale_shift_gpu x", x)
     C = x.shape[1]
-    return _batch_norm_kernels()[1](x, _per_channel(cp, "scale", scale, C, x.dtype),
+    return _batch_norm_kernels(cp)[1](x, _per_channel(cp, "scale", scale, C, x.dtype),
                                     _per_channel(cp, "shift", shift, C, x.dtype))
 
 
@@ -225,5 +224,5 @@ def batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const):
     if g.shape != xc.shape:
         raise ValueError(f"batch_norm_dx_gpu: g {tuple(g.shape)} and xc {tuple(xc.shape)} differ in shape")
     C = g.shape[1]
-    return _batch_norm_kernels()[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype) for name, v in
+    return _batch_norm_kernels(cp)[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype) for name, v in
                                              (("g_scale", g_scale), ("xc_scale", xc_scale), ("const", const))))

@@ -69,8 +69,8 @@ def _cupy():
 
 
 @functools.lru_cache(maxsize=None)
-def _module(source):
-    cp = _cupy()
+def _module(cp, source):
+    """Compile one source with CuPy module ``cp`` (cached per module, as kernels/__init__.py)."""
     with open(source_path(source), encoding="utf-8") as f:
         code = f.read()
     names = tuple(f"{k}<{t}>" for k in SOURCES[source] for t in ("float", "double"))
@@ -78,7 +78,7 @@ def _module(source):
 
 
 def _kernel(source, name, dtype):
-    return _module(source).get_function(f"{name}<{_ctype(dtype)}>")
+    return _module(_cupy(), source).get_function(f"{name}<{_ctype(dtype)}>")
 
 
 def _check(what, a, shape=None, dtype=None):

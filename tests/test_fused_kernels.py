@@ -23,7 +23,7 @@ import tinygrad_yolo as tg
 from tinygrad_yolo import backend, optim
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops.fused_norm import FusedBatchNorm
-from tinygrad_yolo.testing import fake_cupy
+from tinygrad_yolo.testing import fake_cupy, kernel_emulations
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "kernels"
@@ -112,16 +112,15 @@ def _host_emulation(lib, name):
 def cuda(host_lib, monkeypatch):
     """device='cuda' through fake_cupy, the fused kernels running host-compiled; fresh device
     arrays hold NaN."""
-    fake_cupy._emulations()  # the other kernels' emulations, registered before ours are replaced
     for name in fused.SOURCES["batchnorm.cu"] + fused.SOURCES["optim.cu"]:
-        monkeypatch.setitem(fake_cupy.RAW_KERNELS, name, _host_emulation(host_lib, name))
+        monkeypatch.setitem(kernel_emulations.RAW_KERNELS, name, _host_emulation(host_lib, name))
     with fake_cupy.installed() as cp:
         empty = cp.empty
 
         def nan_empty(shape, dtype=float, **kwargs):
             a = empty(shape, dtype, **kwargs)
             if np.dtype(dtype).kind == "f":
-                a._a[...] = np.nan
+                fake_cupy.unwrap(a)[...] = np.nan
             return a
         monkeypatch.setattr(fake_cupy, "empty", nan_empty, raising=False)
         monkeypatch.setattr(fake_cupy, "empty_like", lambda a, dtype=None: nan_empty(a.shape, dtype or a.dtype),
@@ -300,7 +299,7 @@ def test_launch_counter_emulations_match_the_host_compiled_kernels(host_lib, mon
     with fake_cupy.installed():
         emulated = _run("cuda", *args)
     for name in fused.SOURCES["batchnorm.cu"]:
-        monkeypatch.setitem(fake_cupy.RAW_KERNELS, name, _host_emulation(host_lib, name))
+        monkeypatch.setitem(kernel_emulations.RAW_KERNELS, name, _host_emulation(host_lib, name))
     with fake_cupy.installed():
         compiled = _run("cuda", *args)
     for k in compiled:

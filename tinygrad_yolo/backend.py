@@ -2,7 +2,10 @@
 
 Every op receives raw arrays and asks ``array_module(x)`` for ``numpy`` or
 ``cupy``, so one code path serves both devices (DeZero's ``get_array_module``).
+``use_cupy`` runs device="cuda" on a stand-in module instead (tinygrad_yolo.testing.fake_cupy).
 """
+import contextlib
+
 import numpy as np
 
 _cupy = None
@@ -20,6 +23,20 @@ def _load_cupy():
         except Exception as e:  # ImportError, CUDARuntimeError, ...
             _cupy_error = f"{type(e).__name__}: {e}"
     return _cupy
+
+
+@contextlib.contextmanager
+def use_cupy(module):
+    """Inside the block device="cuda" runs on ``module`` in place of CuPy: a stand-in with CuPy's
+    interface, such as tinygrad_yolo.testing.fake_cupy on a machine without a GPU. The state
+    before (CuPy, or why it could not be loaded) comes back after the block."""
+    global _cupy, _cupy_error
+    saved = _cupy, _cupy_error
+    _cupy, _cupy_error = module, None
+    try:
+        yield module
+    finally:
+        _cupy, _cupy_error = saved
 
 
 def cuda_available():

@@ -8,7 +8,7 @@ import ctypes
 
 import numpy as np
 
-from .fake_cupy import counter
+from .counting import counter
 
 CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_OP_C = 0, 1, 2
 CUBLAS_POINTER_MODE_HOST, CUBLAS_POINTER_MODE_DEVICE = 0, 1

@@ -1,11 +1,22 @@
-"""NumPy emulations of the kernels in kernels/*.cu, for fake_cupy (same arguments as the launches in
-kernels/__init__.py; outputs written in place). They are built on the NumPy reference paths the
-host-shim tests compare the .cu sources against, so a step run through fake_cupy computes what the
-CPU computes."""
+"""NumPy emulations of the kernels in kernels/*.cu, for fake_cupy's RawModule (same arguments as
+the launches in kernels/__init__.py and kernels/fused.py; outputs written in place). They are built
+on the NumPy reference paths the host-shim tests compare the .cu sources against, so a step run
+through fake_cupy computes what the CPU computes."""
 import numpy as np
 
 from ..ops.im2col import col2im, im2col
-from .fake_cupy import raw_kernel
+
+RAW_KERNELS = {}   # kernel name (without the template arguments) -> emulation(*args) on NumPy arrays
+
+
+def raw_kernel(name):
+    """Register a NumPy emulation for the RawModule kernel ``name``; it gets the launch's arguments
+    (device arrays as NumPy arrays, scalars as given; fused.NULL, a zero, for a null pointer) and
+    writes the outputs in place. An emulation with ``with_launch = True`` gets (grid, block) first."""
+    def register(fn):
+        RAW_KERNELS[name] = fn
+        return fn
+    return register
 
 
 @raw_kernel("im2col_kernel")
