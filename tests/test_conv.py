@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
-from tinygrad_yolo.ops import workspace
+from tinygrad_yolo.ops.fast import workspace
 from tinygrad_yolo.ops.fast import choices, conv_images, conv_tiled
 from tinygrad_yolo.ops.fast import phases as phases_ops
 from tinygrad_yolo.ops.geometry import conv_window

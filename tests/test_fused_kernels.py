@@ -4,7 +4,7 @@ a GPU:
 1. Both sources compile with nvcc for sm_90 (PTX only) and need no headers (NVRTC has none).
 2. The sources compiled as host C++ (tests/cuda_host_shim.h, tests/fused_host_driver.cpp) run
    every thread of kernels/fused.py's own launches, through the CUDA code path of the engine
-   (ops/fused_norm.py, optim/fused.py) with testing/fake_cupy standing in for CuPy; device arrays
+   (cuda/norm.py, cuda/optim.py) with testing/fake_cupy standing in for CuPy; device arrays
    from cp.empty start as NaN, so an element no thread writes shows. Compared with the CPU
    reference (ops/norm.py composed with the add and ReLU; optim/sgd.py and adam.py) in float64
    to 1e-10 and float32 to what float32 rounding allows, and by a numeric directional derivative.
@@ -22,7 +22,7 @@ import pytest
 import tinygrad_yolo as tg
 from tinygrad_yolo import backend, optim
 from tinygrad_yolo.nn import functional as F
-from tinygrad_yolo.ops.fused_norm import FusedBatchNorm
+from tinygrad_yolo.cuda.norm import FusedBatchNorm
 from tinygrad_yolo.testing import fake_cupy, kernel_emulations
 
 ROOT = Path(__file__).resolve().parents[1]

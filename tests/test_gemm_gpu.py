@@ -1,4 +1,4 @@
-"""kernels/gemm.py (cuBLAS strided-batched GEMMs) and ops/fast/cuda_conv.py (the CUDA convolution built on
+"""kernels/gemm.py (cuBLAS strided-batched GEMMs) and cuda/conv.py (the CUDA convolution built on
 them, column matrices in chunks), checked without a GPU: the cuBLAS calls run through
 testing/fake_cublas, which carries out cuBLAS's column-major semantics (transpose flags, leading
 dimensions, batch strides, host alpha/beta) on the memory behind the pointers, refuses leading
@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_yolo as tg
 from tinygrad_yolo import backend
 from tinygrad_yolo.nn import functional as F
-from tinygrad_yolo.ops.fast import cuda_conv as conv_gpu
+from tinygrad_yolo.cuda import conv as conv_gpu
 from tinygrad_yolo.testing import fake_cupy
 
 gemm = backend.cuda_kernel_module("gemm")

@@ -9,7 +9,7 @@ import pytest
 import tinygrad_yolo as tg
 from tinygrad_yolo import backend
 from tinygrad_yolo.nn import functional as F
-from tinygrad_yolo.ops.fast import cuda_conv as conv_gpu
+from tinygrad_yolo.cuda import conv as conv_gpu
 from test_fused_kernels import OPTIMIZERS, SHAPES, _data, _flat_state, _optimize, _run
 
 pytestmark = pytest.mark.skipif(not tg.cuda_available(), reason="needs CuPy and a GPU")

@@ -101,7 +101,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     normalises with the batch statistics and updates running_mean / running_var (arrays or
     Tensors, or None to skip) in place with the unbiased variance; eval mode uses them.
     ``residual`` (a tensor of x's shape, added after) and ``relu`` give relu(bn(x) + residual):
-    one fused op on CUDA (ops/fused_norm.py), the composed ops on the CPU."""
+    one fused op on CUDA (cuda/norm.py), the composed ops on the CPU."""
     x = as_tensor(x)
     C = x.shape[1] if x.ndim >= 2 else 0  # BatchNorm rejects other ranks by name
     xp = array_module(x.data)
@@ -111,7 +111,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         bias = Tensor._from_op(xp.zeros(C, dtype=x.dtype), None, False)
     stats = [s.data if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
     if xp is not np:  # CUDA: the fused kernels (kernels/batchnorm.cu)
-        from ..ops.fused_norm import FusedBatchNorm
+        from ..cuda.norm import FusedBatchNorm
         inputs = (x, weight, bias) if residual is None else (x, weight, bias, as_tensor(residual))
         return FusedBatchNorm.apply(*inputs, running_mean=stats[0], running_var=stats[1], training=training,
                                     momentum=momentum, eps=eps, relu=relu)

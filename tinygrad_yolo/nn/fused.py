@@ -1,5 +1,5 @@
 """``bn_act``: a BatchNorm module, an optional residual and a ReLU as the models write them,
-fused into one op on CUDA (ops/fused_norm.py) and composed exactly as before on the CPU (the
+fused into one op on CUDA (cuda/norm.py) and composed exactly as before on the CPU (the
 same ops in the same order: the CPU graph and its numbers don't change)."""
 
 

@@ -35,7 +35,7 @@ from ..function import Function
 from .fast.choices import conv_path, dx_as_convolution
 from .fast.conv_images import images_backward, images_conv
 from .fast.conv_tiled import tiled_backward, tiled_forward
-from .fast import cuda_conv
+from ..cuda import conv as cuda_conv
 from .geometry import conv_window, int_pair
 from .im2col import col2im_window, im2col_window
 

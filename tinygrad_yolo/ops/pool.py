@@ -21,7 +21,7 @@ from ..backend import array_module, cuda_kernels
 from ..function import Function
 from .fast.pool import channels_last, max_pool_backward, max_pool_forward, to_nchw
 from .geometry import int_pair, pool_window
-from .workspace import scratch
+from .fast.workspace import scratch
 
 
 def _tap(a, r, s, g):

@@ -12,7 +12,7 @@ import math
 
 from .. import backend
 from ..function import modifying, no_grad
-from . import fused
+from ..cuda import optim as fused
 from .optimizer import Optimizer
 
 
@@ -31,7 +31,7 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p, state in self._params_with_grad(group):
-                if backend.is_cuda_array(p.data):  # one kernel (optim/fused.py)
+                if backend.is_cuda_array(p.data):  # one kernel (cuda/optim.py)
                     fused.adam_step(p, state, lr, (b1, b2), eps, wd, self._decoupled)
                     continue
                 g = p.grad.data

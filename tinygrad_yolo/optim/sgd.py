@@ -11,7 +11,7 @@ PyTorch's update, for gradient g of parameter p:
 from .. import backend
 from ..backend import array_module
 from ..function import modifying, no_grad
-from . import fused
+from ..cuda import optim as fused
 from .optimizer import Optimizer
 
 
@@ -34,7 +34,7 @@ class SGD(Optimizer):
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
             for p, state in self._params_with_grad(group):
-                if backend.is_cuda_array(p.data):  # one kernel (optim/fused.py)
+                if backend.is_cuda_array(p.data):  # one kernel (cuda/optim.py)
                     fused.sgd_step(p, state, lr, mom, damp, nesterov, wd)
                     continue
                 # In place where the arrays are ours, one temporary per parameter: this runs over

@@ -6,7 +6,7 @@ per image rather than a short one per row, for a few junk columns that are compu
 """
 import numpy as np
 
-from ..workspace import scratch
+from .workspace import scratch
 from . import conv_tiled
 from .choices import dw_gemm, dw_transposed, dx_as_convolution, flipped_weights
 from .conv_tiled import _col2im_rows, _im2col_rows

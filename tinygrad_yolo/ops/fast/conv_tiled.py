@@ -14,7 +14,7 @@ large maps that costs more than it saves (45% of this path's time on the width-0
 import numpy as np
 
 from ..geometry import kernel_taps
-from ..workspace import scratch
+from .workspace import scratch
 from .choices import dw_gemm, dw_transposed, dx_as_convolution, flipped_weights
 from .phases import merge_stride_phases, phases_shape, stride_phases
 

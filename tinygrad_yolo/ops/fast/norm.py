@@ -11,7 +11,7 @@ All arrays are (N, C, L): samples, channels, pixels.
 import numpy as np
 
 from ...backend import array_module, cuda_kernels
-from ..workspace import chunks, scratch
+from .workspace import chunks, scratch
 
 
 def channel_sum(a3):

@@ -4,7 +4,7 @@ unit-stride block (the CPU's fast conv paths and max-pool), and its adjoint.
 import numpy as np
 
 from ..geometry import kernel_taps, valid_range
-from ..workspace import scratch
+from .workspace import scratch
 
 
 def phases_shape(src_shape, padding, stride):

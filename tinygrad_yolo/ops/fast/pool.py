@@ -19,7 +19,7 @@ tap is a slice whose rows are N*C contiguous values, whatever the stride.
 import numpy as np
 
 from ...backend import array_module
-from ..workspace import chunks, scratch
+from .workspace import chunks, scratch
 from .phases import merge_stride_phases, phases_shape, stride_phases
 
 

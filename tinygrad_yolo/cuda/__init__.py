@@ -4,7 +4,7 @@
     tg.cuda.device_count()   # 0 without one
     tg.cuda.synchronize()    # wait for queued GPU work (a no-op without CuPy)
 """
-from . import backend
+from .. import backend
 
 
 def is_available():

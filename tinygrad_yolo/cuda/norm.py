@@ -11,7 +11,7 @@ ops/norm.BatchNorm (PyTorch's: unbiased running variance, updated in place in tr
 """
 from ..backend import array_module, cuda_kernel_module
 from ..function import Function
-from .norm import check_batch_norm_args
+from ..ops.norm import check_batch_norm_args
 
 
 def _fused():
