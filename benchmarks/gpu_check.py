@@ -172,7 +172,7 @@ def fused_section(device, batch, out):
     rows = []
     with stand_in:
         cp = backend.cupy_module()
-        fused = backend.cuda_kernel_module("fused")
+        fused = backend.cuda_kernels("fused")
         timer = Timer("cuda")
         for name, (c, h, w) in BN_CASES:
             rng = np.random.default_rng(0)

@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from tinygrad_yolo.backend import cupy_module
+from tinygrad_yolo.backend import cupy_module, is_cuda_array
 
 _DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,7 +61,7 @@ def launch_config(planes, plane_size):
     return grid, (block, 1, 1)
 
 
-def _ctype(dtype):
+def ctype_of(dtype):
     try:
         return _CTYPES[np.dtype(dtype)]
     except KeyError:
@@ -79,18 +79,18 @@ def _module(cp, source, ctype):
 
 
 def _kernel(source, name, dtype):
-    ctype = _ctype(dtype)
+    ctype = ctype_of(dtype)
     return _module(cupy_module(), source, ctype).get_function(f"{name}<{ctype}>")
 
 
 def _device_array(cp, what, a, ndim=None, float_only=True):
     """Check a kernel argument; return it C-contiguous (the kernels index raw pointers)."""
-    if not type(a).__module__.startswith("cupy"):
+    if not is_cuda_array(a):
         raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{what} must be {ndim}-D, got shape {tuple(a.shape)}")
     if float_only:
-        _ctype(a.dtype)
+        ctype_of(a.dtype)
     return cp.ascontiguousarray(a)
 
 
@@ -190,11 +190,11 @@ def _per_channel(cp, what, v, C, dtype):
 
 
 def _check_ncl(what, a):
-    if not type(a).__module__.startswith("cupy"):
+    if not is_cuda_array(a):
         raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
     if a.ndim != 3:
         raise ValueError(f"{what} must be 3-D (N, C, L), got shape {tuple(a.shape)}")
-    _ctype(a.dtype)
+    ctype_of(a.dtype)
 
 
 def channel_dot_gpu(u, v):

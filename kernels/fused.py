@@ -19,7 +19,9 @@ import os
 
 import numpy as np
 
-from . import _ctype  # float32 -> float, float64 -> double, else a TypeError naming the dtype
+from tinygrad_yolo.backend import cupy_module, is_cuda_array
+
+from . import ctype_of  # float32 -> float, float64 -> double, else a TypeError naming the dtype
 
 _DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCES = {
@@ -63,11 +65,6 @@ def source_path(name):
     return os.path.join(_DIR, name)
 
 
-def _cupy():
-    from tinygrad_yolo.backend import cupy_module
-    return cupy_module()
-
-
 @functools.lru_cache(maxsize=None)
 def _module(cp, source):
     """Compile one source with CuPy module ``cp`` (cached per module, as kernels/__init__.py)."""
@@ -78,11 +75,11 @@ def _module(cp, source):
 
 
 def _kernel(source, name, dtype):
-    return _module(_cupy(), source).get_function(f"{name}<{_ctype(dtype)}>")
+    return _module(cupy_module(), source).get_function(f"{name}<{ctype_of(dtype)}>")
 
 
 def _check(what, a, shape=None, dtype=None):
-    if not type(a).__module__.startswith("cupy"):
+    if not is_cuda_array(a):
         raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
     if shape is not None and tuple(a.shape) != tuple(shape):
         raise ValueError(f"{what} must have shape {tuple(shape)}, got {tuple(a.shape)}")
@@ -104,7 +101,7 @@ def batch_norm_forward_gpu(x3, weight, bias, running_mean, running_var, training
     """y3 = [relu]((x3 - mean)·γ/σ + β [+ residual]); training: batch statistics (running ones
     updated in place), else the running statistics. Returns (y3, mean, invstd) -- the statistics
     used, per channel, for backward."""
-    cp = _cupy()
+    cp = cupy_module()
     _check("batch_norm x (N, C, L)", x3)
     N, C, L = x3.shape
     dt = x3.dtype
@@ -144,7 +141,7 @@ def batch_norm_backward_gpu(g3, x3, y3, mean, invstd, weight, training, relu=Fal
                             need_residual=False):
     """The gradients of batch_norm_forward_gpu: (dx3 or None, dgamma, dbeta, g_residual or None).
     y3 (the forward's output) is read only for the ReLU's mask."""
-    cp = _cupy()
+    cp = cupy_module()
     _check("batch_norm g (N, C, L)", g3)
     N, C, L = g3.shape
     dt = g3.dtype

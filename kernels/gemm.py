@@ -23,6 +23,8 @@ import collections
 
 import numpy as np
 
+from tinygrad_yolo.backend import cupy_module
+
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
 
 Operand = collections.namedtuple("Operand", "op ld stride offset_bytes copied")
@@ -90,11 +92,6 @@ def gemm_arguments(a_shape, a_strides, b_shape, b_strides, itemsize, trans_a=Fal
     return args, A, B
 
 
-def _cupy():
-    from tinygrad_yolo.backend import cupy_module
-    return cupy_module()
-
-
 def _cublas(cp):
     """CuPy's cuBLAS bindings: cupy.cuda.cublas, or where a CuPy version keeps them only there,
     cupy_backends.cuda.libs.cublas."""
@@ -108,7 +105,7 @@ def _cublas(cp):
 def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     """op(a) @ op(b) batched, one cuBLAS call: (batch, M, N) (or out, a C-contiguous array of that
     shape and dtype). 2-D operands broadcast over the batch; the result is 3-D either way."""
-    cp = _cupy()
+    cp = cupy_module()
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise TypeError(f"batched_matmul: operands must both be float32 or float64, got {a.dtype} and {b.dtype}")
     args, A, B = gemm_arguments(a.shape, a.strides, b.shape, b.strides, a.itemsize, trans_a, trans_b)

@@ -28,7 +28,7 @@ from tinygrad_yolo.testing import fake_cupy, kernel_emulations
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "kernels"
 TESTS_DIR = Path(__file__).resolve().parent
-fused = backend.cuda_kernel_module("fused")
+fused = backend.cuda_kernels("fused")
 
 
 # ---------------------------------------------------------------- 1. nvcc

@@ -13,7 +13,7 @@ from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.cuda import conv as conv_gpu
 from tinygrad_yolo.testing import fake_cupy
 
-gemm = backend.cuda_kernel_module("gemm")
+gemm = backend.cuda_kernels("gemm")
 
 
 def _stored(cp, rng, rows, cols, batch, layout, dtype):

@@ -44,7 +44,7 @@ def test_fused_optimizer_steps_on_the_gpu(name):
 @pytest.mark.parametrize("broadcast", [None, "a", "b"])
 def test_cublas_batched_matmul_on_the_gpu(ta, tb, broadcast):
     cp = backend.cupy_module()
-    gemm = backend.cuda_kernel_module("gemm")
+    gemm = backend.cuda_kernels("gemm")
     rng = np.random.default_rng(0)
     M, N, K, batch = 37, 29, 53, 3
     a = rng.standard_normal(((K, M) if ta else (M, K)) if broadcast == "a" else (batch,) + ((K, M) if ta else (M, K)))

@@ -7,14 +7,14 @@ convolutions on CUDA arrays; the results are the reference's, up to the GEMMs' s
 
 Shapes: x (N, C, H, W), w (K, C, R, S), w2 = w as (K, Q = C*R*S), g (N, K, Ho, Wo).
 """
-from ..backend import array_module, cuda_kernel_module, cuda_kernels
+from ..backend import array_module, cuda_kernels
 from ..ops.fast.choices import flipped_weights
 
 COLUMN_CAP_BYTES = 128 * 2 ** 20  # the issue's model: <= 128 MiB of column matrix at a time
 
 
 def _gemm():
-    return cuda_kernel_module("gemm")
+    return cuda_kernels("gemm")
 
 
 def _chunks(n_images, bytes_per_image):

@@ -9,13 +9,13 @@ nn.functional.batch_norm picks this op for CUDA arrays and the reference for Num
 Inputs (x, weight, bias) or (x, weight, bias, residual); same running-statistics semantics as
 ops/norm.BatchNorm (PyTorch's: unbiased running variance, updated in place in training).
 """
-from ..backend import array_module, cuda_kernel_module
+from ..backend import array_module, cuda_kernels
 from ..function import Function
 from ..ops.norm import check_batch_norm_args
 
 
 def _fused():
-    return cuda_kernel_module("fused")
+    return cuda_kernels("fused")
 
 
 class FusedBatchNorm(Function):

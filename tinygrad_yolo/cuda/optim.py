@@ -7,7 +7,7 @@ from ..function import modifying
 
 
 def _kernels():
-    return backend.cuda_kernel_module("fused")
+    return backend.cuda_kernels("fused")
 
 
 def _contiguous(a):
