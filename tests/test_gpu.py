@@ -2,8 +2,8 @@
 
 Each test is parametrized over the device: "cuda" runs only with CuPy and a GPU (skipped
 with the reason otherwise), "cpu" runs the very same code everywhere as a dry run of the
-harness. In the dry run conv2d takes its "im2col" algorithm — the CUDA path's code, with the
-NumPy im2col in place of the kernels — and is compared with the tiled NumPy path.
+harness. In the dry run conv2d runs its reference (ops/conv.py, the definition that CUDA's
+kernels and GEMMs compute too) and is compared with the NumPy path the rule picks.
 
 The kernels themselves (im2col, col2im, max pool) are compared with the NumPy reference in
 tests/test_kernels.py; here they are reached through the ops.
@@ -76,9 +76,11 @@ def test_conv2d_matches_numpy(device, config, dtype):
     if bias:
         arrays.append(rng.standard_normal(w_shape[0]))
     kw = dict(stride=stride, padding=padding, dilation=dilation)
-    algorithm = None if device == "cuda" else "im2col"  # the reference, which CUDA runs (dx aside)
-    got = run_on(device, lambda *t: conv_ops.Conv2d.apply(*t, algorithm=algorithm, **kw), arrays, dtype)
-    want = run_on("cpu", lambda *t: conv_ops.Conv2d.apply(*t, **kw), arrays, dtype)
+    # on CUDA the path dispatch picks there; in the dry run the reference it computes
+    op = (lambda *t: F.conv2d(*t, **kw)) if device == "cuda" else (
+        lambda *t: conv_ops.Conv2d.apply(*t, **kw))
+    got = run_on(device, op, arrays, dtype)
+    want = run_on("cpu", lambda *t: F.conv2d(*t, **kw), arrays, dtype)
     assert_same(got, want, dtype, "conv2d")
 
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
+from .. import dispatch
 from ..backend import to_device
 from ..ops import conv as CV
 from ..ops import norm as NM
@@ -22,26 +23,45 @@ def _side(p, name, extent, padding, max_side=9):
     return p(name, st.integers(max(1, extent - 2 * padding), max_side))
 
 
-@case("conv2d", covers=[CV.Conv2d])
-def conv2d_case(p):
+def _conv_problem(p, pointwise=False):
+    """(conv arguments, input arrays) of one drawn convolution; ``pointwise``: a 1x1 kernel
+    without padding."""
     n, c, k = p("N", st.integers(1, 3)), p("C", st.integers(1, 4)), p("K", st.integers(1, 4))
-    R, S = p("kernel", st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    R, S = (1, 1) if pointwise else p("kernel", st.tuples(st.integers(1, 3), st.integers(1, 3)))
     stride = p("stride", st.tuples(st.integers(1, 3), st.integers(1, 3)))
-    padding = p("padding", st.tuples(st.integers(0, 2), st.integers(0, 2)))
+    padding = (0, 0) if pointwise else p("padding", st.tuples(st.integers(0, 2), st.integers(0, 2)))
     dilation = p("dilation", st.tuples(st.integers(1, 2), st.integers(1, 2)))
     H = _side(p, "H", dilation[0] * (R - 1) + 1, padding[0])
     W = _side(p, "W", dilation[1] * (S - 1) + 1, padding[1])
     bias = p("bias", st.booleans())
-    # None: the device's own choice; "im2col": the reference path (kernels/ on CUDA, NumPy's
-    # im2col on the CPU); "tiled" and "images": the two NumPy paths (on CUDA, None instead).
-    algorithm = p("algorithm", st.sampled_from([None, "im2col", "tiled", "images"]))
-    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    arrays = [p.array("x", (n, c, H, W)), p.array("w", (k, c, R, S))]
+    return dict(stride=stride, padding=padding, dilation=dilation), \
+        arrays + ([p.array("b", (k,))] if bias else [])
+
+
+@case("conv2d", covers=[CV.Conv2d])
+def conv2d_case(p):
+    """The reference, im2col and one GEMM (on NumPy, or CuPy on a GPU)."""
+    kw, arrays = _conv_problem(p)
+    return (lambda x, w, *b: CV.Conv2d.apply(x, w, *b, **kw)), arrays
+
+
+_CONV2D_CPU_PATHS = ("tiled", "images", "images-wide", "pointwise")
+
+
+@case("conv2d_paths", covers=[dispatch.resolve(dispatch.CONV2D, name) for name in dispatch.CONV2D
+                              if name != "reference"])
+def conv2d_paths_case(p):
+    """Every other entry of dispatch.CONV2D: a CPU path by name, or (None) the one the rule picks,
+    which on a GPU is the CUDA path (tests/test_gpu.py runs the cases there)."""
+    path = p("path", st.sampled_from((None,) + _CONV2D_CPU_PATHS))
+    kw, arrays = _conv_problem(p, pointwise=path == "pointwise")
 
     def conv(x, w, *b):
-        cpu_only = algorithm in ("tiled", "images") and x.device != "cpu"
-        return CV.Conv2d.apply(x, w, *b, algorithm=None if cpu_only else algorithm, **kw)
-    arrays = [p.array("x", (n, c, H, W)), p.array("w", (k, c, R, S))]
-    return conv, arrays + ([p.array("b", (k,))] if bias else [])
+        name = path if x.device == "cpu" and path is not None else dispatch.conv2d_path(
+            x.data, w.data, kw["stride"], kw["padding"], kw["dilation"])
+        return dispatch.resolve(dispatch.CONV2D, name).apply(x, w, *b, **kw)
+    return conv, arrays
 
 
 def _pool_params(p):

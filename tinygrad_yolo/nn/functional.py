@@ -65,9 +65,9 @@ def pad(x, pad_width, value=0.0):
     return x.pad(pad_width, value)
 
 
-# ---- convolution, pooling, batch normalisation (tinygrad_yolo/ops/conv.py, pool.py, norm.py) ----
-from ..backend import array_module  # noqa: E402  (this section's imports, kept beside it)
-from ..ops import conv as _conv  # noqa: E402
+# ---- convolution, pooling, batch normalisation: dispatch.py picks the implementation ----------
+from .. import dispatch  # noqa: E402  (this section's imports, kept beside it)
+from ..backend import array_module  # noqa: E402
 from ..ops import norm as _norm  # noqa: E402
 from ..ops import pool as _pool  # noqa: E402
 
@@ -75,8 +75,11 @@ from ..ops import pool as _pool  # noqa: E402
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     """2-D convolution, NCHW: x (N, C, H, W), w (K, C, R, S), b (K,) -> (N, K, Ho, Wo).
     stride, padding and dilation are ints or (h, w) pairs."""
+    x, w = as_tensor(x), as_tensor(w)
     inputs = (x, w) if b is None else (x, w, b)
-    return _conv.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
+    path = dispatch.conv2d_path(x.data, w.data, stride, padding, dilation)
+    op = dispatch.resolve(dispatch.CONV2D, path)
+    return op.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
