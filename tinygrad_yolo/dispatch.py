@@ -11,7 +11,7 @@ nor CuPy.
 import importlib
 
 from .backend import is_cuda_array
-from .ops.geometry import conv_window
+from .ops.geometry import conv_window, pool_window
 
 # ---- conv2d: Conv2d and its subclasses ---------------------------------------------------------
 CONV2D = {
@@ -50,6 +50,38 @@ def conv2d_path(x, w, stride, padding, dilation):
     if pointwise:
         return "pointwise"
     return "images" if win.Ho * win.Wo >= IMAGES_MIN_PIXELS else "tiled"
+
+
+# ---- pooling: MaxPool2d, AvgPool2d and their subclasses -----------------------------------------
+MAX_POOL2D = {
+    "reference": "tinygrad_yolo.ops.pool:MaxPool2d",                # a loop over the kernel taps
+    "separable": "tinygrad_yolo.ops.fast.pool:SeparableMaxPool2d",  # rows, then columns; cached
+    "cuda": "tinygrad_yolo.cuda.pool:CudaMaxPool2d",                # kernels/maxpool.cu
+}
+AVG_POOL2D = {
+    "reference": "tinygrad_yolo.ops.pool:AvgPool2d",                       # a loop over the taps
+    "channels-last": "tinygrad_yolo.ops.fast.pool:ChannelsLastAvgPool2d",  # taps over long rows
+}
+
+
+def max_pool2d_path(x, kernel_size, stride, padding):
+    """The MAX_POOL2D entry for array x: "cuda" on CUDA, "separable" on the CPU; "reference"
+    where the op will refuse the arguments (its checks name the problem)."""
+    try:
+        pool_window("max_pool2d", x.shape, kernel_size, stride, padding)
+    except (TypeError, ValueError):
+        return "reference"
+    return "cuda" if is_cuda_array(x) else "separable"
+
+
+def avg_pool2d_path(x, kernel_size, stride, padding):
+    """The AVG_POOL2D entry for array x: "channels-last" on the CPU; the reference on CUDA (its
+    taps are CuPy array operations) and where the op will refuse the arguments."""
+    try:
+        pool_window("avg_pool2d", x.shape, kernel_size, stride, padding)
+    except (TypeError, ValueError):
+        return "reference"
+    return "reference" if is_cuda_array(x) else "channels-last"
 
 
 # ---- looking an entry up -------------------------------------------------------------------------

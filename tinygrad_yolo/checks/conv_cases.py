@@ -23,6 +23,11 @@ def _side(p, name, extent, padding, max_side=9):
     return p(name, st.integers(max(1, extent - 2 * padding), max_side))
 
 
+def _covers(table):
+    """Every implementation in a dispatch table (what a case that draws its paths checks)."""
+    return [dispatch.resolve(table, name) for name in table]
+
+
 def _conv_problem(p, pointwise=False):
     """(conv arguments, input arrays) of one drawn convolution; ``pointwise``: a 1x1 kernel
     without padding."""
@@ -49,8 +54,7 @@ def conv2d_case(p):
 _CONV2D_CPU_PATHS = ("tiled", "images", "images-wide", "pointwise")
 
 
-@case("conv2d_paths", covers=[dispatch.resolve(dispatch.CONV2D, name) for name in dispatch.CONV2D
-                              if name != "reference"])
+@case("conv2d_paths", covers=[op for op in _covers(dispatch.CONV2D) if op is not CV.Conv2d])
 def conv2d_paths_case(p):
     """Every other entry of dispatch.CONV2D: a CPU path by name, or (None) the one the rule picks,
     which on a GPU is the CUDA path (tests/test_gpu.py runs the cases there)."""
@@ -73,19 +77,31 @@ def _pool_params(p):
     return (kh, kw), stride, padding, shape
 
 
-@case("max_pool2d", covers=[PL.MaxPool2d], layouts=NO_BROADCAST)  # ties: see the max case
+def _pool_case(p, table, rule, cpu_paths, kind="normal"):
+    """(fn, [x]) of one drawn pooling call: an entry of ``table`` by name among ``cpu_paths``,
+    or (None) the one ``rule`` picks -- the only choice on a GPU, where it is the CUDA path."""
+    kernel, stride, padding, shape = _pool_params(p)
+    path = p("path", st.sampled_from((None,) + cpu_paths))
+
+    def pool(x):
+        name = path if x.device == "cpu" and path is not None else rule(x.data, kernel, stride,
+                                                                          padding)
+        return dispatch.resolve(table, name).apply(x, kernel_size=kernel, stride=stride,
+                                                   padding=padding)
+    return pool, [p.array("x", shape, kind)]
+
+
+@case("max_pool2d", covers=_covers(dispatch.MAX_POOL2D), layouts=NO_BROADCAST)  # ties: see "max"
 def max_pool2d_case(p):
-    kernel, stride, padding, shape = _pool_params(p)
     # "distinct" values: no ties, so the max is differentiable everywhere it is checked
-    return (lambda x: PL.MaxPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding)), \
-        [p.array("x", shape, "distinct")]
+    return _pool_case(p, dispatch.MAX_POOL2D, dispatch.max_pool2d_path, ("reference", "separable"),
+                      "distinct")
 
 
-@case("avg_pool2d", covers=[PL.AvgPool2d])
+@case("avg_pool2d", covers=_covers(dispatch.AVG_POOL2D))
 def avg_pool2d_case(p):
-    kernel, stride, padding, shape = _pool_params(p)
-    return (lambda x: PL.AvgPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding)), \
-        [p.array("x", shape)]
+    return _pool_case(p, dispatch.AVG_POOL2D, dispatch.avg_pool2d_path,
+                      ("reference", "channels-last"))
 
 
 @case("adaptive_avg_pool2d", covers=[PL.AdaptiveAvgPool2d])

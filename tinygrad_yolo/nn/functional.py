@@ -85,12 +85,18 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over kernel_size windows (stride defaults to kernel_size); padding counts as -inf;
     on ties the gradient goes to the first maximum in the window."""
-    return _pool.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    x = as_tensor(x)
+    path = dispatch.max_pool2d_path(x.data, kernel_size, stride, padding)
+    op = dispatch.resolve(dispatch.MAX_POOL2D, path)
+    return op.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over kernel_size windows; padding counts as zeros (count_include_pad=True)."""
-    return _pool.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    x = as_tensor(x)
+    path = dispatch.avg_pool2d_path(x.data, kernel_size, stride, padding)
+    op = dispatch.resolve(dispatch.AVG_POOL2D, path)
+    return op.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def adaptive_avg_pool2d(x, output_size):
