@@ -12,6 +12,7 @@ import importlib
 
 from .backend import is_cuda_array
 from .ops.geometry import conv_window, pool_window
+from .ops.norm import check_batch_norm
 
 # ---- conv2d: Conv2d and its subclasses ---------------------------------------------------------
 CONV2D = {
@@ -82,6 +83,33 @@ def avg_pool2d_path(x, kernel_size, stride, padding):
     except (TypeError, ValueError):
         return "reference"
     return "reference" if is_cuda_array(x) else "channels-last"
+
+
+# ---- batch norm: BatchNorm, its subclass, the fused CUDA op ------------------------------------
+BATCH_NORM = {
+    "reference": "tinygrad_yolo.ops.norm:BatchNorm",            # the formulas, pass by pass
+    "chunked": "tinygrad_yolo.ops.fast.norm:ChunkedBatchNorm",  # few passes, in cached chunks
+    # CUDA: three kernels each way; adds a residual and applies a ReLU in the same kernels
+    "cuda": "tinygrad_yolo.cuda.norm:FusedBatchNorm",
+}
+
+
+def batch_norm_fused(x):
+    """Whether batch norm of array x runs as BATCH_NORM["cuda"], which also takes a residual add
+    and a ReLU (nn.functional.batch_norm's residual and relu, nn/fused.py's bn_act)."""
+    return is_cuda_array(x)
+
+
+def batch_norm_path(x, weight, bias, running_mean, running_var, training):
+    """The BATCH_NORM entry for arrays x, ...: "cuda" on CUDA; on the CPU "chunked", or
+    "reference" where the op will refuse the call (its checks name the problem)."""
+    if batch_norm_fused(x):
+        return "cuda"
+    try:
+        check_batch_norm(x, weight, bias, running_mean, running_var, training)
+    except (ValueError, RuntimeError):
+        return "reference"
+    return "chunked"
 
 
 # ---- looking an entry up -------------------------------------------------------------------------

@@ -12,9 +12,4 @@ from . import conv_cases  # noqa: F401
 # Function classes that no numeric case covers, and why.
 EXEMPT = {
     "tinygrad_yolo.ops.elementwise.ToDevice": "moves data between devices: tests/test_gpu.py checks it on a GPU",
-    "tinygrad_yolo.cuda.norm.FusedBatchNorm": (
-        "CUDA only (nn.functional.batch_norm picks it for CUDA arrays; the batch_norm cases call BatchNorm "
-        "itself): tests/test_fused_kernels.py checks it on the CPU through the host-compiled kernels against "
-        "BatchNorm composed with Add and ReLU (itself gradient-checked) and by a numeric directional "
-        "derivative in float64; tests/test_gpu_fused.py repeats the comparison on a GPU"),
 }

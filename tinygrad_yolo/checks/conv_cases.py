@@ -121,10 +121,22 @@ def _bn_shape(p):
     return (n, c, h, w) if n * h * w >= 2 else (2, c, h, w)
 
 
+def _batch_norm(path, x, w, b, **kw):
+    """BATCH_NORM entry ``path`` on the CPU; on a GPU (or for None) the one the rule picks."""
+    if x.device != "cpu" or path is None:
+        path = dispatch.batch_norm_path(x.data, w.data, b.data, kw["running_mean"],
+                                        kw["running_var"], kw["training"])
+    return dispatch.resolve(dispatch.BATCH_NORM, path).apply(x, w, b, **kw)
+
+
 # float32: x̂ = (x - mean) / sqrt(var + eps) amplifies rounding by up to 1/sqrt(eps) ≈ 316 where a
 # channel's variance is near 0 (a broadcast input repeats one value along the batch)
-@case("batch_norm_train", covers=[NM.BatchNorm], float32=FLOAT32_TOLERANCE / math.sqrt(1e-5))
+BATCH_NORM_TRAIN_FLOAT32 = FLOAT32_TOLERANCE / math.sqrt(1e-5)
+
+
+@case("batch_norm_train", covers=[NM.BatchNorm], float32=BATCH_NORM_TRAIN_FLOAT32)
 def batch_norm_train_case(p):
+    """The reference in training mode (the batch's statistics)."""
     shape = _bn_shape(p)
     c = shape[1]
     return (lambda x, w, b: NM.BatchNorm.apply(x, w, b, running_mean=None, running_var=None,
@@ -132,14 +144,29 @@ def batch_norm_train_case(p):
         [p.array("x", shape), p.array("weight", (c,)), p.array("bias", (c,))]
 
 
-@case("batch_norm_eval", covers=[NM.BatchNorm])
+@case("batch_norm_train_paths", covers=[op for op in _covers(dispatch.BATCH_NORM) if op is not NM.BatchNorm],
+      float32=BATCH_NORM_TRAIN_FLOAT32)
+def batch_norm_train_paths_case(p):
+    """The other entries of dispatch.BATCH_NORM in training mode: "chunked" by name or as the
+    rule's choice; on a GPU the rule's, the fused CUDA op."""
+    shape = _bn_shape(p)
+    c = shape[1]
+    path = p("path", st.sampled_from([None, "chunked"]))
+    return (lambda x, w, b: _batch_norm(path, x, w, b, running_mean=None, running_var=None,
+                                        training=True, eps=1e-5)), \
+        [p.array("x", shape), p.array("weight", (c,)), p.array("bias", (c,))]
+
+
+@case("batch_norm_eval", covers=_covers(dispatch.BATCH_NORM))
 def batch_norm_eval_case(p):
+    """Every entry of dispatch.BATCH_NORM in eval mode (the running statistics)."""
     shape = _bn_shape(p)
     c = shape[1]
     rng = np.random.default_rng(p("stats_seed", st.integers(0, 99)))
     mean, var = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
+    path = p("path", st.sampled_from([None, "reference", "chunked"]))
 
     def fn(x, w, b):  # running statistics live on the input's device
-        return NM.BatchNorm.apply(x, w, b, running_mean=to_device(mean, x.device),
-                                  running_var=to_device(var, x.device), training=False)
+        return _batch_norm(path, x, w, b, running_mean=to_device(mean, x.device),
+                           running_var=to_device(var, x.device), training=False)
     return fn, [p.array("x", shape), p.array("weight", (c,)), p.array("bias", (c,))]

@@ -1,8 +1,8 @@
 """Batch norm (+ a residual add) (+ ReLU) as one op on CUDA: three kernels forward and three
 backward (kernels/batchnorm.cu through kernels/fused.py) instead of ~19 and ~15 array calls, and
-one activation-sized array saved (the input, which the composed path replaces by x - mean) plus
-the output when a ReLU is fused (its mask). ops/norm.py is the reference it is tested against;
-nn.functional.batch_norm picks this op for CUDA arrays and the reference for NumPy ones.
+one activation-sized array saved (the input, which the CPU's ChunkedBatchNorm replaces by
+x - mean) plus the output when a ReLU is fused (its mask). ops/norm.py's BatchNorm is the
+reference it is tested against; dispatch.batch_norm_path picks it for CUDA arrays.
 
     y = relu((x - mean) / sqrt(var + eps) * weight + bias + residual)
 
@@ -11,7 +11,7 @@ ops/norm.BatchNorm (PyTorch's: unbiased running variance, updated in place in tr
 """
 from ..backend import array_module, cuda_kernels
 from ..function import Function
-from ..ops.norm import check_batch_norm_args
+from ..ops.norm import check_batch_norm_args, check_batch_norm_mode
 
 
 def _fused():
@@ -27,15 +27,12 @@ class FusedBatchNorm(Function):
         xp = array_module(x)
         N, C = check_batch_norm_args(x, weight, bias, self.running_mean, self.running_var)
         if residual is not None and tuple(residual.shape) != tuple(x.shape):
-            raise ValueError(f"batch_norm: residual must have the input's shape {x.shape}, got {residual.shape}")
+            raise ValueError(f"batch_norm: residual must have the input's shape {x.shape}, "
+                             f"got {residual.shape}")
         L = 1
         for side in x.shape[2:]:
             L *= side
-        if self.training and N * L <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
-                             f"got input size {x.shape}")
-        if not self.training and (self.running_mean is None or self.running_var is None):
-            raise ValueError("batch_norm: running_mean and running_var are needed in eval mode")
+        check_batch_norm_mode(x.shape, N * L, self.training, self.running_mean, self.running_var)
         self.shape, self.has_residual = x.shape, residual is not None
         x3 = xp.ascontiguousarray(x).reshape(N, C, L)
         r3 = None if residual is None else xp.ascontiguousarray(residual.astype(x.dtype, copy=False)).reshape(N, C, L)

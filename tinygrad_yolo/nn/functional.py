@@ -68,7 +68,6 @@ def pad(x, pad_width, value=0.0):
 # ---- convolution, pooling, batch normalisation: dispatch.py picks the implementation ----------
 from .. import dispatch  # noqa: E402  (this section's imports, kept beside it)
 from ..backend import array_module  # noqa: E402
-from ..ops import norm as _norm  # noqa: E402
 from ..ops import pool as _pool  # noqa: E402
 
 
@@ -118,14 +117,16 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         weight = Tensor._from_op(xp.ones(C, dtype=x.dtype), None, False)
     if bias is None:
         bias = Tensor._from_op(xp.zeros(C, dtype=x.dtype), None, False)
+    weight, bias = as_tensor(weight), as_tensor(bias)
     stats = [s.data if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
-    if xp is not np:  # CUDA: the fused kernels (kernels/batchnorm.cu)
-        from ..cuda.norm import FusedBatchNorm
+    path = dispatch.batch_norm_path(x.data, weight.data, bias.data, *stats, training)
+    op = dispatch.resolve(dispatch.BATCH_NORM, path)
+    kw = dict(running_mean=stats[0], running_var=stats[1], training=training, momentum=momentum,
+              eps=eps)
+    if path == "cuda":  # FusedBatchNorm: the residual add and the ReLU in the same kernels
         inputs = (x, weight, bias) if residual is None else (x, weight, bias, as_tensor(residual))
-        return FusedBatchNorm.apply(*inputs, running_mean=stats[0], running_var=stats[1], training=training,
-                                    momentum=momentum, eps=eps, relu=relu)
-    y = _norm.BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1],
-                              training=training, momentum=momentum, eps=eps)
+        return op.apply(*inputs, relu=relu, **kw)
+    y = op.apply(x, weight, bias, **kw)
     if residual is not None:
         y = y + residual
     return A.ReLU.apply(y) if relu else y
