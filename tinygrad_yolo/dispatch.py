@@ -112,6 +112,23 @@ def batch_norm_path(x, weight, bias, running_mean, running_var, training):
     return "chunked"
 
 
+# ---- the optimizers' update of one parameter ----------------------------------------------------
+SGD_UPDATE = {
+    "reference": "tinygrad_yolo.optim.sgd:sgd_update",   # array operations
+    "cuda": "tinygrad_yolo.cuda.optim:sgd_update",       # one kernel per parameter
+}
+ADAM_UPDATE = {
+    "reference": "tinygrad_yolo.optim.adam:adam_update",
+    "cuda": "tinygrad_yolo.cuda.optim:adam_update",
+}
+
+
+def optimizer_path(p):
+    """The SGD_UPDATE / ADAM_UPDATE entry for parameter array p: "cuda" on CUDA, else
+    "reference"."""
+    return "cuda" if is_cuda_array(p) else "reference"
+
+
 # ---- looking an entry up -------------------------------------------------------------------------
 def resolve(table, name):
     """The implementation that ``table`` lists under ``name``, imported on first use."""

@@ -1,7 +1,8 @@
 """The optimizers' update of one CUDA parameter as one kernel (kernels/optim.cu through
-kernels/fused.py): what sgd.py and adam.py compute in ~6 and ~10 array calls per parameter, with
-the same state (momentum_buffer; step, exp_avg, exp_avg_sq), so checkpoints and load_state_dict
-don't know the difference. sgd.py and adam.py, the reference, call these for CUDA arrays."""
+kernels/fused.py): what optim/sgd.py's sgd_update and optim/adam.py's adam_update, the reference,
+compute in ~6 and ~10 array calls per parameter, with the same state (momentum_buffer; step,
+exp_avg, exp_avg_sq), so checkpoints and load_state_dict don't know the difference.
+dispatch.optimizer_path picks these for CUDA parameters."""
 from .. import backend
 from ..function import modifying
 
@@ -14,7 +15,7 @@ def _contiguous(a):
     return backend.array_module(a).ascontiguousarray(a)
 
 
-def sgd_step(p, state, lr, momentum, dampening, nesterov, weight_decay):
+def sgd_update(p, state, lr, momentum, dampening, nesterov, weight_decay):
     xp = backend.array_module(p.data)
     buf, first = None, False
     if momentum != 0:
@@ -27,7 +28,7 @@ def sgd_step(p, state, lr, momentum, dampening, nesterov, weight_decay):
                                 nesterov, first)
 
 
-def adam_step(p, state, lr, betas, eps, weight_decay, decoupled):
+def adam_update(p, state, lr, betas, eps, weight_decay, decoupled):
     xp = backend.array_module(p.data)
     if not state:
         state["step"] = 0
