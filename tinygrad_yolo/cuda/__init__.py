@@ -1,4 +1,12 @@
-"""``tg.cuda``: PyTorch's ``torch.cuda`` questions, answered through backend.py.
+"""Everything CUDA-only, in one room; dispatch.py picks these for CUDA arrays (nothing here is
+imported until then, and CuPy only through backend.py).
+
+    conv.py    CudaConv2d, CudaPointwiseConv2d: im2col kernels and cuBLAS GEMMs, in chunks
+    pool.py    CudaMaxPool2d: kernels/maxpool.cu
+    norm.py    FusedBatchNorm: batch norm (+ residual) (+ ReLU) in three kernels each way
+    optim.py   sgd_update, adam_update: one kernel per parameter
+
+and ``tg.cuda``, PyTorch's ``torch.cuda`` questions, answered through backend.py:
 
     tg.cuda.is_available()   # CuPy importable and a GPU present (CuPy is imported on first ask)
     tg.cuda.device_count()   # 0 without one
