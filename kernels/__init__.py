@@ -14,8 +14,9 @@ builds, or any tuple of those numbers; this module imports nothing from ops/.
 
 Same layouts and results as the NumPy reference in tinygrad_yolo/ops/im2col.py. The .cu sources
 beside this file are read by path and compiled at first use with CuPy's NVRTC (``RawModule``),
-once per (source, dtype). CuPy is reached only through ``backend.cupy_module()`` and only when a
-function is called, so importing this module works on machines without CuPy or a GPU.
+once per (source, dtype) and CuPy module. CuPy is reached only through ``backend.cupy_module()``
+and only when a function is called, so importing this module works on machines without CuPy or
+a GPU.
 
 The three batch-norm helpers are one-line element-wise and reduction kernels, written inline as
 CuPy ElementwiseKernel and ReductionKernel templates (also compiled once): each fuses what would
@@ -65,7 +66,8 @@ def ctype_of(dtype):
     try:
         return _CTYPES[np.dtype(dtype)]
     except KeyError:
-        raise TypeError(f"the CUDA kernels support float32 and float64 arrays, got {np.dtype(dtype)}") from None
+        raise TypeError(f"the CUDA kernels support float32 and float64 arrays, got "
+                        f"{np.dtype(dtype)}") from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -130,7 +132,8 @@ def col2im_gpu(col, x_shape, g):
     col = _device_array(cp, "col2im_gpu col", col)
     x = cp.empty(tuple(x_shape), dtype=col.dtype)  # the gather writes every pixel: no zero fill
     grid, block = launch_config(NC, x_shape[2] * x_shape[3])
-    _kernel("col2im.cu", "col2im_kernel", col.dtype)(grid, block, (col, x, np.int64(NC), *ints, *dil))
+    _kernel("col2im.cu", "col2im_kernel", col.dtype)(grid, block,
+                                                     (col, x, np.int64(NC), *ints, *dil))
     return x
 
 
@@ -151,7 +154,8 @@ def max_pool2d_forward_gpu(x, g):
 def max_pool2d_backward_gpu(gy, argmax, x_shape, g):
     cp = cupy_module()
     if len(x_shape) != 4:
-        raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+        raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got "
+                         f"{tuple(x_shape)}")
     NC, (_, _, Ho, Wo), ints, _ = _window_ints(x_shape, g)
     expected = tuple(x_shape[:2]) + (Ho, Wo)
     if tuple(gy.shape) != expected or tuple(argmax.shape) != expected:
@@ -222,7 +226,9 @@ def batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const):
     for what, a in (("batch_norm_dx_gpu g", g), ("batch_norm_dx_gpu xc", xc)):
         _check_ncl(what, a)
     if g.shape != xc.shape:
-        raise ValueError(f"batch_norm_dx_gpu: g {tuple(g.shape)} and xc {tuple(xc.shape)} differ in shape")
+        raise ValueError(f"batch_norm_dx_gpu: g {tuple(g.shape)} and xc {tuple(xc.shape)} differ "
+                         "in shape")
     C = g.shape[1]
-    return _batch_norm_kernels(cp)[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype) for name, v in
-                                             (("g_scale", g_scale), ("xc_scale", xc_scale), ("const", const))))
+    factors = (("g_scale", g_scale), ("xc_scale", xc_scale), ("const", const))
+    return _batch_norm_kernels(cp)[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype)
+                                               for name, v in factors))

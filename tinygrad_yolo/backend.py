@@ -116,7 +116,8 @@ def synchronize(a=None):
 
 KERNEL_PACKAGE = "tinygrad_yolo.kernels"
 # kernels/ beside this package: a source checkout has it, an installed package does not
-_CHECKOUT_KERNELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+_CHECKOUT_KERNELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "kernels")
 
 
 def cuda_kernels(module=None):
@@ -145,8 +146,8 @@ def _import_kernel_package():
                 raise
             raise RuntimeError(f"the CUDA kernels are missing: neither {KERNEL_PACKAGE} nor "
                                f"{folder} exists") from None
-    spec = importlib.util.spec_from_file_location(KERNEL_PACKAGE, os.path.join(folder, "__init__.py"),
-                                                  submodule_search_locations=[folder])
+    spec = importlib.util.spec_from_file_location(
+        KERNEL_PACKAGE, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
     package = importlib.util.module_from_spec(spec)
     sys.modules[KERNEL_PACKAGE] = package
     spec.loader.exec_module(package)

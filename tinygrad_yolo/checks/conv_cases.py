@@ -144,8 +144,8 @@ def batch_norm_train_case(p):
         [p.array("x", shape), p.array("weight", (c,)), p.array("bias", (c,))]
 
 
-@case("batch_norm_train_paths", covers=[op for op in _covers(dispatch.BATCH_NORM) if op is not NM.BatchNorm],
-      float32=BATCH_NORM_TRAIN_FLOAT32)
+@case("batch_norm_train_paths", float32=BATCH_NORM_TRAIN_FLOAT32,
+      covers=[op for op in _covers(dispatch.BATCH_NORM) if op is not NM.BatchNorm])
 def batch_norm_train_paths_case(p):
     """The other entries of dispatch.BATCH_NORM in training mode: "chunked" by name or as the
     rule's choice; on a GPU the rule's, the fused CUDA op."""

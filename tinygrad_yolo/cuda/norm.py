@@ -19,9 +19,12 @@ def _fused():
 
 
 class FusedBatchNorm(Function):
+    """Inputs (x, weight, bias) or (x, weight, bias, residual); ``relu`` fuses the ReLU."""
+
     def __init__(self, running_mean, running_var, training, momentum=0.1, eps=1e-5, relu=False):
         self.running_mean, self.running_var = running_mean, running_var
-        self.training, self.momentum, self.eps, self.relu = bool(training), momentum, eps, bool(relu)
+        self.training, self.momentum, self.eps = bool(training), momentum, eps
+        self.relu = bool(relu)
 
     def forward(self, x, weight, bias, residual=None):
         xp = array_module(x)
@@ -35,22 +38,24 @@ class FusedBatchNorm(Function):
         check_batch_norm_mode(x.shape, N * L, self.training, self.running_mean, self.running_var)
         self.shape, self.has_residual = x.shape, residual is not None
         x3 = xp.ascontiguousarray(x).reshape(N, C, L)
-        r3 = None if residual is None else xp.ascontiguousarray(residual.astype(x.dtype, copy=False)).reshape(N, C, L)
+        r3 = None
+        if residual is not None:
+            r3 = xp.ascontiguousarray(residual.astype(x.dtype, copy=False)).reshape(N, C, L)
         y3, self.mean, self.invstd = _fused().batch_norm_forward_gpu(
-            x3, weight, bias, self.running_mean, self.running_var, self.training, self.momentum, self.eps,
-            residual=r3, relu=self.relu)
+            x3, weight, bias, self.running_mean, self.running_var, self.training, self.momentum,
+            self.eps, residual=r3, relu=self.relu)
         self.x3, self.weight = x3, weight
         self.y3 = y3 if self.relu else None  # the ReLU's mask for backward
         self.running_mean = self.running_var = None  # not saved for backward (updated already)
         return y3.reshape(x.shape)
 
-    def backward(self, g):
-        xp = array_module(g)
+    def backward(self, gy):
+        xp = array_module(gy)
         need = self.needs_input_grad
-        g3 = xp.ascontiguousarray(g).reshape(self.x3.shape)
+        g3 = xp.ascontiguousarray(gy).reshape(self.x3.shape)
         dx, dgamma, dbeta, g_res = _fused().batch_norm_backward_gpu(
-            g3, self.x3, self.y3, self.mean, self.invstd, self.weight, self.training, relu=self.relu,
-            need_x=need[0], need_residual=self.has_residual and need[3])
+            g3, self.x3, self.y3, self.mean, self.invstd, self.weight, self.training,
+            relu=self.relu, need_x=need[0], need_residual=self.has_residual and need[3])
         grads = (None if dx is None else dx.reshape(self.shape), dgamma if need[1] else None,
                  dbeta if need[2] else None)
         if self.has_residual:

@@ -24,8 +24,8 @@ def sgd_update(p, state, lr, momentum, dampening, nesterov, weight_decay):
             buf = state["momentum_buffer"] = xp.empty_like(p.data)
             first = True
     with modifying(p.data):  # a graph still holding p fails at its backward, as in PyTorch
-        _kernels().sgd_step_gpu(p.data, _contiguous(p.grad.data), buf, lr, momentum, dampening, weight_decay,
-                                nesterov, first)
+        _kernels().sgd_step_gpu(p.data, _contiguous(p.grad.data), buf, lr, momentum, dampening,
+                                weight_decay, nesterov, first)
 
 
 def adam_update(p, state, lr, betas, eps, weight_decay, decoupled):
@@ -36,5 +36,6 @@ def adam_update(p, state, lr, betas, eps, weight_decay, decoupled):
         state["exp_avg_sq"] = xp.zeros_like(p.data)
     state["step"] += 1
     with modifying(p.data):
-        _kernels().adam_step_gpu(p.data, _contiguous(p.grad.data), state["exp_avg"], state["exp_avg_sq"], lr,
-                                 betas[0], betas[1], eps, weight_decay, state["step"], decoupled)
+        _kernels().adam_step_gpu(p.data, _contiguous(p.grad.data), state["exp_avg"],
+                                 state["exp_avg_sq"], lr, betas[0], betas[1], eps, weight_decay,
+                                 state["step"], decoupled)

@@ -1,6 +1,7 @@
 """2-D convolution: x (N, C, H, W), weight (K, C, R, S), optional bias (K,) -> y (N, K, Ho, Wo).
 
-    y[n, k, oy, ox] = b[k] + Σ over c, r, s of  w[k, c, r, s] · x[n, c, oy·sh - ph + r·dh, ox·sw - pw + s·dw]
+    y[n, k, oy, ox] = b[k] + Σ over c, r, s of  w[k, c, r, s] · x[n, c, oy·sh - ph + r·dh,
+                                                                    ox·sw - pw + s·dw]
 
 (x is zero outside the image; ops/geometry.py checks the arguments and computes Ho, Wo.)
 Writing every receptive field as a column ("im2col", ops/im2col.py) turns this into one matrix

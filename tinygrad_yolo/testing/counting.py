@@ -68,7 +68,8 @@ class Counter:
 
     def summary(self):
         return {"calls": self.total_calls(), "by_category": dict(sorted(self.calls.items())),
-                "syncs": sum(self.syncs.values()), "syncs_by_kind": dict(sorted(self.syncs.items())),
+                "syncs": sum(self.syncs.values()),
+                "syncs_by_kind": dict(sorted(self.syncs.items())),
                 "allocations": len(self.allocs), "allocated_bytes": sum(self.allocs),
                 "distinct_sizes": len(set(self.allocs)), "peak_live_bytes": self.peak,
                 "hidden_copy_bytes": self.copy_bytes}

@@ -45,19 +45,22 @@ class _Ufunc:
 
 
 _ALLOC = {"empty", "empty_like"}
-_FILL = {"zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye",
-         "identity"}
-_REDUCTIONS = {"sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "any", "all", "prod",
-               "var", "std", "count_nonzero", "cumsum", "nansum", "nanmax", "nanmin", "average"}
+_FILL = {"zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace",
+         "eye", "identity"}
+_REDUCTIONS = {"sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "any", "all",
+               "prod", "var", "std", "count_nonzero", "cumsum", "nansum", "nanmax", "nanmin",
+               "average"}
 _GEMM = {"dot", "vdot", "tensordot", "inner", "einsum"}
 _COPIES = {"concatenate", "stack", "vstack", "hstack", "copy", "pad", "tile", "repeat"}
 _ELEMENTWISE = {"where", "clip", "isnan", "isinf", "isfinite", "round", "around", "outer", "cross",
                 "nan_to_num", "diff"}
 _VIEWS = {"reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "moveaxis", "swapaxes",
-          "flip", "fliplr", "flipud", "ravel", "atleast_1d", "atleast_2d", "broadcast_arrays", "split",
-          "array_split"}
-_HOST = {"result_type", "may_share_memory", "shares_memory", "shape", "ndim", "size", "iinfo", "finfo",
-         "dtype", "can_cast", "promote_types", "isscalar", "issubdtype"}
+          "flip", "fliplr", "flipud", "ravel", "atleast_1d", "atleast_2d", "broadcast_arrays",
+          "split", "array_split"}
+_HOST = {"result_type", "may_share_memory", "shares_memory", "shape", "ndim", "size", "iinfo",
+         "finfo", "dtype", "can_cast", "promote_types", "isscalar", "issubdtype"}
+_CATEGORIES = [(_FILL | _ELEMENTWISE, "elementwise"), (_REDUCTIONS, "reduction"), (_GEMM, "gemm"),
+               (_COPIES, "copy"), (_VIEWS, "view")]
 
 
 def _function(name):
@@ -70,15 +73,14 @@ def _function(name):
             counter.alloc(r)
             return ndarray.view_of(r)
         return alloc
-    category = ("elementwise" if name in _FILL or name in _ELEMENTWISE else "reduction" if name in _REDUCTIONS
-                else "gemm" if name in _GEMM else "copy" if name in _COPIES else "view" if name in _VIEWS
-                else "other")
+    category = next((c for names, c in _CATEGORIES if name in names), "other")
 
     def call(*args, **kwargs):
         if category == "view":
             inputs = host_inputs(args)
             r = fn(*unwrap(args), **unwrap(kwargs))
-            if isinstance(r, np.ndarray) and r.size and not any(np.may_share_memory(r, i) for i in inputs):
+            fresh = isinstance(r, np.ndarray) and r.size
+            if fresh and not any(np.may_share_memory(r, i) for i in inputs):
                 counter.call("copy", name)
             return wrap(r, inputs)
         return counted(category, name, fn, args, kwargs)
@@ -101,7 +103,8 @@ def array(a, dtype=None, copy=True, order="K", ndmin=0):
     if isinstance(a, ndarray):
         if not copy and (dtype is None or np.dtype(dtype) == a.dtype):
             return a
-        return counted("copy", "array", lambda x: np.array(x, dtype=dtype, copy=True, ndmin=ndmin), (a,), {})
+        return counted("copy", "array", lambda x: np.array(x, dtype=dtype, copy=True, ndmin=ndmin),
+                       (a,), {})
     return asarray(np.array(a, dtype=dtype, ndmin=ndmin))
 
 
@@ -110,7 +113,8 @@ def ascontiguousarray(a, dtype=None):
         raise TypeError("ascontiguousarray: a NumPy array mixed into a device operation")
     if a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype):
         return a
-    return counted("copy", "ascontiguousarray", lambda x: np.ascontiguousarray(x, dtype=dtype), (a,), {})
+    return counted("copy", "ascontiguousarray", lambda x: np.ascontiguousarray(x, dtype=dtype),
+                   (a,), {})
 
 
 def asnumpy(a, stream=None, out=None):

@@ -72,7 +72,8 @@ def _binary(name, reflected=False, inplace=False):
 
     def method(self, other):
         if isinstance(other, np.ndarray):
-            raise TypeError(f"Unsupported type {type(other)}: a NumPy array mixed into a device operation")
+            raise TypeError(f"Unsupported type {type(other)}: a NumPy array mixed into a device "
+                            "operation")
         if inplace:
             np_fn(self._a, unwrap(other), out=self._a)
             counter.call("elementwise", name)
@@ -98,11 +99,13 @@ class _MemoryPointer:
         self.ptr = a.ctypes.data
 
 
-_REDUCE_METHODS = {"sum", "mean", "max", "min", "argmax", "argmin", "any", "all", "prod", "var", "std",
-                   "cumsum", "nonzero"}
+_REDUCE_METHODS = {"sum", "mean", "max", "min", "argmax", "argmin", "any", "all", "prod", "var",
+                   "std", "cumsum", "nonzero"}
 _VIEW_METHODS = {"reshape", "transpose", "swapaxes", "view", "squeeze", "ravel", "diagonal"}
 _COPY_METHODS = {"copy", "flatten"}
 _ELEMENTWISE_METHODS = {"clip", "fill", "round", "conj", "repeat", "take", "put"}
+_METHOD_CATEGORIES = [(_REDUCE_METHODS, "reduction"), (_VIEW_METHODS, "view"),
+                      (_COPY_METHODS, "copy"), (_ELEMENTWISE_METHODS, "elementwise")]
 
 
 class ndarray:
@@ -181,8 +184,8 @@ class ndarray:
         return format(self._a.item() if self._a.ndim == 0 else self._a, spec)
 
     def __array__(self, *args, **kwargs):
-        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
-                        "construct a NumPy array explicitly.")
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` "
+                        "to construct a NumPy array explicitly.")
 
     # indexing
     def __getitem__(self, key):
@@ -200,7 +203,8 @@ class ndarray:
 
     def __setitem__(self, key, value):
         if isinstance(value, np.ndarray):
-            raise TypeError(f"Unsupported type {type(value)}: assign a device array, not a NumPy one")
+            raise TypeError(f"Unsupported type {type(value)}: assign a device array, not a NumPy "
+                            "one")
         self._a[unwrap(key)] = unwrap(value)
         counter.call("elementwise", "setitem")
 
@@ -214,15 +218,14 @@ class ndarray:
         fn = getattr(self._a, name)  # AttributeError for what NumPy lacks too
         if not callable(fn):
             return fn
-        category = ("reduction" if name in _REDUCE_METHODS else "view" if name in _VIEW_METHODS else
-                    "copy" if name in _COPY_METHODS else "elementwise" if name in _ELEMENTWISE_METHODS
-                    else "other")
+        category = next((c for names, c in _METHOD_CATEGORIES if name in names), "other")
 
         def method(*args, **kwargs):
             inputs = [self._a] + host_inputs(args)
             result = fn(*unwrap(args), **unwrap(kwargs))
             if category == "view":
-                if isinstance(result, np.ndarray) and result.size and not np.may_share_memory(result, self._a):
+                fresh = isinstance(result, np.ndarray) and result.size
+                if fresh and not np.may_share_memory(result, self._a):
                     counter.call("copy", name)  # a reshape that had to copy
                 return wrap(result, inputs)
             if name == "fill":
@@ -249,14 +252,15 @@ class ndarray:
         return counted("elementwise", "invert", np.invert, (self,), {})
 
 
-for _name, _ufunc in [("add", "add"), ("sub", "subtract"), ("mul", "multiply"), ("truediv", "true_divide"),
-                      ("floordiv", "floor_divide"), ("mod", "remainder"), ("pow", "power"),
-                      ("and", "bitwise_and"), ("or", "bitwise_or"), ("xor", "bitwise_xor")]:
+for _name, _ufunc in [("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
+                      ("truediv", "true_divide"), ("floordiv", "floor_divide"),
+                      ("mod", "remainder"), ("pow", "power"), ("and", "bitwise_and"),
+                      ("or", "bitwise_or"), ("xor", "bitwise_xor")]:
     setattr(ndarray, f"__{_name}__", _binary(_ufunc))
     setattr(ndarray, f"__r{_name}__", _binary(_ufunc, reflected=True))
     setattr(ndarray, f"__i{_name}__", _binary(_ufunc, inplace=True))
-for _name, _ufunc in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
-                      ("eq", "equal"), ("ne", "not_equal")]:
+for _name, _ufunc in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
+                      ("ge", "greater_equal"), ("eq", "equal"), ("ne", "not_equal")]:
     setattr(ndarray, f"__{_name}__", _binary(_ufunc))
 ndarray.__hash__ = None
 ndarray.__module__ = "cupy"  # backend.is_cuda_array() tells device arrays by their class's module

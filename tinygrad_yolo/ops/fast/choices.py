@@ -48,7 +48,8 @@ def dx_as_convolution(path, g, w_size, gy_size):
 def flipped_weights(w):
     """(K, C, R, S) -> the (C, K*R*S) weight matrix of dx's convolution (dx_conv_padding)."""
     K, C, R, S = w.shape
-    return array_module(w).ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return array_module(w).ascontiguousarray(flipped).reshape(C, K * R * S)
 
 
 def dw_transposed(path, columns):

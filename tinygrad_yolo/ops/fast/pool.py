@@ -136,7 +136,8 @@ def _forward_maps(win, maps, y3, col_won, row_won):
     kh, kw, sh, sw, padding, Wo, Ho = win.kh, win.kw, win.sh, win.sw, win.padding, win.Wo, win.Ho
     # padded with -inf, columns split into their stride phases (rows are not: the vertical
     # pass works on row maxima): (m, 1, sw, H + 2ph, Wq, 1)
-    cols = stride_phases("pool.x", maps[..., None], padding, ((1, kw), (1, sw), (1, 1)), fill=-np.inf)
+    cols = stride_phases("pool.x", maps[..., None], padding, ((1, kw), (1, sw), (1, 1)),
+                         fill=-np.inf)
     # horizontal: row_max[m, i, ox] = max over s of xpad[m, i, ox*sw + s]
     row_max = scratch("pool.row_max", col_won.shape, maps.dtype)
     col_taps = [_column_tap(cols, s, sw, Wo) for s in range(kw)]
@@ -167,7 +168,8 @@ def _per_map_bytes(H, W, padding, out_hw, itemsize):
     """Bytes of temporaries one map needs: its padded copy, row maxima, masks and indices."""
     (ph, pw), (Ho, Wo) = padding, out_hw
     rows = H + 2 * ph
-    return rows * (W + 2 * pw + 1) * itemsize + rows * Wo * (2 * itemsize + 3) + Ho * Wo * (itemsize + 3)
+    padded = rows * (W + 2 * pw + 1) * itemsize
+    return padded + rows * Wo * (2 * itemsize + 3) + Ho * Wo * (itemsize + 3)
 
 
 def _column_tap(cols, s, sw, Wo):
