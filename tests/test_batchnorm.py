@@ -65,7 +65,8 @@ def forward_backward(fn, x, w, b, g):
 def test_training_mode_matches_the_primitive_op_composition(path, chunk_bytes, problem):
     x, w, b, g = problem
     with chunks_of(chunk_bytes):
-        fused = forward_backward(lambda x, w, b: batch_norm(path, x, None, None, w, b, True), x, w, b, g)
+        fused = forward_backward(lambda x, w, b: batch_norm(path, x, None, None, w, b, True), x, w,
+                                 b, g)
     ref = forward_backward(reference_batch_norm, x, w, b, g)
     for name, got, want in zip(["y", "dx", "dweight", "dbias"], fused, ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=name)
@@ -80,8 +81,10 @@ def test_eval_mode_matches_the_primitive_op_composition(path, chunk_bytes, probl
     mean, var = rng.standard_normal(x.shape[1]), rng.uniform(0.2, 3.0, x.shape[1])
     rm, rv = mean.copy(), var.copy()
     with chunks_of(chunk_bytes):
-        fused = forward_backward(lambda x, w, b: batch_norm(path, x, rm, rv, w, b, False), x, w, b, g)
-    ref = forward_backward(lambda x, w, b: reference_batch_norm(x, w, b, mean=mean, var=var), x, w, b, g)
+        fused = forward_backward(lambda x, w, b: batch_norm(path, x, rm, rv, w, b, False), x, w, b,
+                                 g)
+    ref = forward_backward(lambda x, w, b: reference_batch_norm(x, w, b, mean=mean, var=var), x, w,
+                           b, g)
     for name, got, want in zip(["y", "dx", "dweight", "dbias"], fused, ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=name)
     np.testing.assert_array_equal(rm, mean)  # eval mode leaves the running statistics alone
@@ -92,7 +95,8 @@ def test_training_output_is_normalised():
     x = np.random.default_rng(0).standard_normal((8, 3, 4, 4)) * 5 + 2
     y = F.batch_norm(tg.Tensor(x), None, None, training=True).numpy()
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
-    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-4)  # eps = 1e-5 shrinks it a little
+    # eps = 1e-5 shrinks it a little
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-4)
 
 
 @pytest.mark.parametrize("path", [None] + PATHS)  # None: F.batch_norm, the rule's choice
@@ -111,8 +115,9 @@ def test_running_statistics_use_momentum_and_the_unbiased_variance(as_tensor, sh
         else:
             op = dispatch.resolve(dispatch.BATCH_NORM, path)
             arrays = [s.data if as_tensor else s for s in stats]
-            op.apply(tg.Tensor(x), tg.Tensor(np.ones(3)), tg.Tensor(np.zeros(3)), running_mean=arrays[0],
-                     running_var=arrays[1], training=True, momentum=momentum)
+            op.apply(tg.Tensor(x), tg.Tensor(np.ones(3)), tg.Tensor(np.zeros(3)),
+                     running_mean=arrays[0], running_var=arrays[1], training=True,
+                     momentum=momentum)
         axes = (0,) + tuple(range(2, x.ndim))
         m = x.size // 3
         rm0 = (1 - momentum) * rm0 + momentum * x.mean(axis=axes)
@@ -127,7 +132,8 @@ def test_running_statistics_use_momentum_and_the_unbiased_variance(as_tensor, sh
 def test_running_statistics_are_updated_under_no_grad_and_float32_stats_stay_float32():
     rm, rv = np.zeros(2, np.float32), np.ones(2, np.float32)
     with tg.no_grad():
-        F.batch_norm(tg.Tensor(np.array([[1.0, 2.0], [3.0, 6.0]])), rm, rv, training=True, momentum=0.5)
+        F.batch_norm(tg.Tensor(np.array([[1.0, 2.0], [3.0, 6.0]])), rm, rv, training=True,
+                     momentum=0.5)
     assert rm.dtype == rv.dtype == np.float32
     np.testing.assert_allclose(rm, [1.0, 2.0])          # 0.5 * batch mean [2, 4]
     np.testing.assert_allclose(rv, [0.5 + 0.5 * 2.0, 0.5 + 0.5 * 8.0])  # unbiased var [2, 8]
@@ -138,7 +144,8 @@ def test_one_value_per_channel_in_training_is_an_error():
         with pytest.raises(ValueError, match=r"more than 1 value per channel.*\(1, 4"):
             F.batch_norm(tg.Tensor(np.zeros(shape)), None, None, training=True)
     # eval mode normalises with the running statistics: one sample is fine
-    y = F.batch_norm(tg.Tensor(np.full((1, 4), 3.0)), np.full(4, 1.0), np.full(4, 4.0), training=False, eps=0)
+    y = F.batch_norm(tg.Tensor(np.full((1, 4), 3.0)), np.full(4, 1.0), np.full(4, 4.0),
+                     training=False, eps=0)
     np.testing.assert_allclose(y.numpy(), 1.0)
 
 
@@ -159,7 +166,8 @@ def test_gradients_only_for_inputs_that_need_them():
 @pytest.mark.parametrize("training", [True, False])
 def test_float32_is_close_to_float64(training, path):
     rng = np.random.default_rng(4)
-    x, w, b = rng.standard_normal((8, 16, 10, 10)) * 3 + 5, rng.standard_normal(16), rng.standard_normal(16)
+    x = rng.standard_normal((8, 16, 10, 10)) * 3 + 5
+    w, b = rng.standard_normal(16), rng.standard_normal(16)
     g = rng.standard_normal(x.shape)
     stats = rng.standard_normal(16) + 5, rng.uniform(5, 12, 16)
 

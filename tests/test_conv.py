@@ -1,11 +1,12 @@
 """conv2d against the definition, on every CPU path of dispatch.CONV2D (the im2col reference, tiled,
 images, images-wide, pointwise) and on the path the rule picks.
 
-    y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh, ox·sw − pw + s·dw]
+    y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh,
+                                                             ox·sw − pw + s·dw]
 
-The references (tests/reference.py) are written straight from that formula (float64): the forward and dW
-as one einsum per kernel tap, dx by a loop over output pixels that adds each pixel's
-contribution back onto the input pixels it read.
+The references (tests/reference.py) are written straight from that formula (float64): the
+forward and dW as one einsum per kernel tap, dx by a loop over output pixels that adds each
+pixel's contribution back onto the input pixels it read.
 """
 import numpy as np
 import pytest
@@ -34,7 +35,8 @@ def conv_problems(draw, max_side=9):
     W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), max_side))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
     b = rng.standard_normal(k) if draw(st.booleans()) else None
-    return rng.standard_normal((n, c, H, W)), rng.standard_normal((k, c, R, S)), b, stride, padding, dilation
+    x, w = rng.standard_normal((n, c, H, W)), rng.standard_normal((k, c, R, S))
+    return x, w, b, stride, padding, dilation
 
 
 # dispatch.CONV2D entries by name; None = the rule's choice (dispatch.conv2d_path). "images" is
@@ -45,7 +47,7 @@ PATHS = [None, "tiled", "images", "images-wide", "reference"]
 
 
 def conv_op(path, x, w, stride=1, padding=0, dilation=1):
-    """The Conv2d class of CONV2D entry ``path``, or of the rule's choice for these arrays (None)."""
+    """The Conv2d class of CONV2D entry ``path``, or of the rule's choice for the arrays (None)."""
     if path is None:
         path = dispatch.conv2d_path(x, w, stride, padding, dilation)
     return dispatch.resolve(dispatch.CONV2D, path)
@@ -60,7 +62,8 @@ def run_conv(x, w, b, stride, padding, dilation, path=None, g=None):
     if g is None:
         return y.numpy()
     y.backward(tg.Tensor(g))
-    return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), (inputs[2].grad.numpy() if b is not None else None)
+    db = inputs[2].grad.numpy() if b is not None else None
+    return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), db
 
 
 @pytest.fixture(params=["one tile", "one row per tile"])
@@ -96,12 +99,13 @@ def test_forward_and_gradients_match_the_definition(path, problem):
     ((1, 1), (1, 1), (1, 1), (1, 9, 3, 2), (8, 9, 3, 3)),    # weights larger than gy: col2im
 ])
 @pytest.mark.parametrize("dw_transposed", [False, True])
-def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape, dw_transposed,
-                                    monkeypatch):
+def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape,
+                                    dw_transposed, monkeypatch):
     # both GEMM orientations for dW (chosen by the number of columns in real use)
     monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(5)
-    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
     g = rng.standard_normal(y_ref.shape)
     y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, None, g)
@@ -117,7 +121,8 @@ def test_row_tiles_cover_every_row_evenly(monkeypatch):
     assert tiles == [(a, a + 4) for a in range(0, 28, 4)]
     monkeypatch.setattr(conv_tiled, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
     assert conv_tiled.row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
-    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
+    # but never fewer than 30 columns: 5 rows
+    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 30)
     assert conv_tiled.row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
     assert conv_tiled.row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
 
@@ -141,12 +146,14 @@ def test_dx_as_a_convolution_is_decided_in_one_place():
     assert choices.dx_as_convolution("reference", g, 108, 512) is None  # the definition: col2im
     for path in ("cuda", "images", "tiled"):
         assert choices.dx_as_convolution(path, g, 108, 512).padding == (1, 1)
-    assert choices.dx_as_convolution("tiled", g, 10 ** 6, 512) is None  # weights much larger than gy
+    # weights much larger than gy
+    assert choices.dx_as_convolution("tiled", g, 10 ** 6, 512) is None
     strided = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (2, 2), (1, 1), (1, 1))
     assert choices.dx_as_convolution("cuda", strided, 108, 128) is None
 
 
-@pytest.mark.parametrize("x_shape", [(2, 3, 5, 4), (2, 3, 60, 60)])  # a map "tiled" or "images" would take
+# maps that "tiled" and "images" would take
+@pytest.mark.parametrize("x_shape", [(2, 3, 5, 4), (2, 3, 60, 60)])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_pointwise_path_skips_im2col(stride, x_shape, monkeypatch):
     def forbidden(*args, **kwargs):
@@ -166,20 +173,25 @@ def test_pointwise_path_skips_im2col(stride, x_shape, monkeypatch):
     np.testing.assert_allclose(y.numpy(), want)
 
 
-@pytest.mark.parametrize("padding,dilation,kernel", [((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)),
-                                                     ((3, 3), (1, 1), (7, 7)), ((1, 0), (2, 1), (2, 3)),
-                                                     ((1, 3), (1, 1), (3, 3))])  # padding past the kernel's reach
-def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel, monkeypatch):
+@pytest.mark.parametrize("padding,dilation,kernel", [
+    ((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)), ((3, 3), (1, 1), (7, 7)),
+    ((1, 0), (2, 1), (2, 3)),
+    ((1, 3), (1, 1), (3, 3)),  # padding past the kernel's reach
+])
+def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel,
+                                                              monkeypatch):
     """A 28x52 map picks "images", which at stride 1 builds im2col at a row pitch a little wider
     than the output (_WideColumns): y, dx and dW against the definition, with odd paddings,
     dilations and kernels, and a padding wider than the kernel reaches (then the pitch is the
     output's width)."""
     built = []
     real = conv_images.WideColumns.of
-    monkeypatch.setattr(conv_images.WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
+    monkeypatch.setattr(conv_images.WideColumns, "of",
+                        lambda self, image: built.append(1) or real(self, image))
     rng = np.random.default_rng(9)
     stride = (1, 1)
-    x, w, b = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
+    x, w = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel)
+    b = rng.standard_normal(4)
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
     g = rng.standard_normal(y_ref.shape)
     y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, None, g)
@@ -198,7 +210,8 @@ def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
     for kernel, dilation in [(2, (1, 1)), (3, (2, 2)), (3, (2, 1))]:
         w = rng.standard_normal((4, 3, kernel, kernel))
         y_ref = ref_conv(x, w, None, (1, 1), (0, 1), dilation)
-        run_conv(x, w, None, 1, (0, 1), dilation, "images-wide", np.ones(y_ref.shape))  # the buffers exist
+        # the buffers exist
+        run_conv(x, w, None, 1, (0, 1), dilation, "images-wide", np.ones(y_ref.shape))
         for buf in workspace._buffers().values():
             buf.view(np.uint8).fill(0xFF)  # NaN in every float
         g = rng.standard_normal(y_ref.shape)
@@ -210,9 +223,12 @@ def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
 
 def test_functional_conv2d_with_int_and_pair_arguments():
     rng = np.random.default_rng(3)
-    x, w, b = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
-    y = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=2, padding=(1, 0), dilation=(1, 2))
-    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, b, (2, 2), (1, 0), (1, 2)), rtol=1e-10, atol=1e-12)
+    x, w = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    y = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=2, padding=(1, 0),
+                 dilation=(1, 2))
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, b, (2, 2), (1, 0), (1, 2)), rtol=1e-10,
+                               atol=1e-12)
     assert F.conv2d(tg.Tensor(x), tg.Tensor(w)).shape == (2, 4, 6, 6)
 
 
@@ -257,7 +273,8 @@ def test_no_input_gradient_for_an_image_batch():
     g = rng.standard_normal(y.shape)
     y.backward(tg.Tensor(g))
     assert xt.grad is None
-    np.testing.assert_allclose(wt.grad.numpy(), ref_conv_grads(x, w, g, (2, 2), (1, 1), (1, 1))[1], rtol=1e-10)
+    np.testing.assert_allclose(wt.grad.numpy(), ref_conv_grads(x, w, g, (2, 2), (1, 1), (1, 1))[1],
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("dw_transposed", [False, True])
@@ -274,7 +291,8 @@ def test_outputs_and_gradients_do_not_alias_reused_buffers(path, k, dw_transpose
     kept = y1.numpy(), x1.grad.numpy(), w.grad.numpy()
     # A second conv of the same shape (same scratch buffers) must not change the first results.
     x2 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
-    y2 = op.apply(x2, tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True), padding=(1, 1))
+    y2 = op.apply(x2, tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True),
+                  padding=(1, 1))
     y2.backward(tg.Tensor(rng.standard_normal(y2.shape)))
     for before, now in zip(kept, (y1.data, x1.grad.data, w.grad.data)):
         np.testing.assert_array_equal(before, now)
@@ -288,14 +306,16 @@ def test_non_contiguous_inputs():
     w = rng.standard_normal((3, 3, 4, 2)).transpose(3, 2, 0, 1)  # (2, 4, 3, 3)
     w = w[:, :3]  # (2, 3, 3, 3) strided
     y = F.conv2d(tg.Tensor(x), tg.Tensor(w), padding=1)
-    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, (1, 1), (1, 1), (1, 1)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, (1, 1), (1, 1), (1, 1)), rtol=1e-10,
+                               atol=1e-12)
 
 
 # ---- precision ------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", PATHS)
 def test_float32_is_close_to_float64(path):
     rng = np.random.default_rng(8)
-    x, w, b = rng.standard_normal((4, 16, 12, 12)), rng.standard_normal((8, 16, 3, 3)) * 0.1, rng.standard_normal(8)
+    x, w = rng.standard_normal((4, 16, 12, 12)), rng.standard_normal((8, 16, 3, 3)) * 0.1
+    b = rng.standard_normal(8)
     g = rng.standard_normal((4, 8, 6, 6))
     out64 = run_conv(x, w, b, (2, 2), (1, 1), (1, 1), path, g)
     out32 = run_conv(*(a.astype(np.float32) for a in (x, w, b)), (2, 2), (1, 1), (1, 1), path,
@@ -306,7 +326,8 @@ def test_float32_is_close_to_float64(path):
 
 
 def test_float32_is_the_default_dtype_of_the_result():
-    x, w = tg.Tensor(np.ones((1, 2, 4, 4), np.float32)), tg.Tensor(np.ones((3, 2, 3, 3), np.float32))
+    x = tg.Tensor(np.ones((1, 2, 4, 4), np.float32))
+    w = tg.Tensor(np.ones((3, 2, 3, 3), np.float32))
     assert F.conv2d(x, w).dtype == np.float32
 
 
@@ -346,5 +367,6 @@ def test_phases_split_the_padded_input_and_merge_back(H, W, ph, pw, sh, sw):
         for px in range(sw):
             want = xpad[:, py::sh, px::sw]  # phase (py, px) = xpad[i*sh + py, j*sw + px]
             np.testing.assert_array_equal(phases[:, py, px, :want.shape[1], :want.shape[2]], want)
-    back = phases_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
+    # the NCHW image part
+    back = phases_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))
     np.testing.assert_array_equal(back, src.transpose(3, 0, 1, 2))

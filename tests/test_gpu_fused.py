@@ -47,8 +47,9 @@ def test_cublas_batched_matmul_on_the_gpu(ta, tb, broadcast):
     gemm = backend.cuda_kernels("gemm")
     rng = np.random.default_rng(0)
     M, N, K, batch = 37, 29, 53, 3
-    a = rng.standard_normal(((K, M) if ta else (M, K)) if broadcast == "a" else (batch,) + ((K, M) if ta else (M, K)))
-    b = rng.standard_normal(((N, K) if tb else (K, N)) if broadcast == "b" else (batch,) + ((N, K) if tb else (K, N)))
+    a_shape, b_shape = (K, M) if ta else (M, K), (N, K) if tb else (K, N)
+    a = rng.standard_normal(a_shape if broadcast == "a" else (batch,) + a_shape)
+    b = rng.standard_normal(b_shape if broadcast == "b" else (batch,) + b_shape)
     out = gemm.batched_matmul(cp.asarray(a), cp.asarray(b), trans_a=ta, trans_b=tb).get()
     A = np.swapaxes(a, -1, -2) if ta else a
     B = np.swapaxes(b, -1, -2) if tb else b
@@ -65,7 +66,8 @@ def test_chunked_convolution_on_the_gpu(monkeypatch, cap, stride, kernel):
     g = None
     results = {}
     for device in ("cpu", "cuda"):
-        xt, wt = tg.Tensor(x, requires_grad=True, device=device), tg.Tensor(w, requires_grad=True, device=device)
+        xt = tg.Tensor(x, requires_grad=True, device=device)
+        wt = tg.Tensor(w, requires_grad=True, device=device)
         y = F.conv2d(xt, wt, stride=stride, padding=kernel // 2)
         g = rng.standard_normal(y.shape) if g is None else g
         y.backward(tg.Tensor(g, device=device))

@@ -20,9 +20,11 @@ def pool_problems(draw, distinct=False):
     stride = draw(st.sampled_from([None, (1, 1), (2, 2), (2, 1), (3, 2)]))
     padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4)),
-             draw(st.integers(max(1, kh - 2 * padding[0]), 9)), draw(st.integers(max(1, kw - 2 * padding[1]), 9)))
+             draw(st.integers(max(1, kh - 2 * padding[0]), 9)),
+             draw(st.integers(max(1, kw - 2 * padding[1]), 9)))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
-    x = rng.permutation(np.prod(shape)).reshape(shape) * 0.1 - 3.0 if distinct else rng.standard_normal(shape)
+    x = (rng.permutation(np.prod(shape)).reshape(shape) * 0.1 - 3.0 if distinct
+         else rng.standard_normal(shape))
     return x, (kh, kw), stride, padding
 
 
