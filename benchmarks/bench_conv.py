@@ -125,7 +125,8 @@ def measure(cases, dtype, repeat, rounds):
     """Best times over ``rounds`` passes through all cases (each the best of ``repeat`` runs),
     so a burst of load from elsewhere spoils one pass, not the result; the GEMM rate is timed
     right before and after each case and its best kept."""
-    best = [dict(fwd=float("inf"), all=float("inf"), gemm=0.0, conv_gemm=0.0, load=[]) for _ in cases]
+    best = [dict(fwd=float("inf"), all=float("inf"), gemm=0.0, conv_gemm=0.0, load=[])
+            for _ in cases]
     for _ in range(rounds):
         for (info, flops, forward, forward_backward), b in zip(cases, best):
             n = info["gemm_n"]
@@ -144,7 +145,8 @@ def measure(cases, dtype, repeat, rounds):
             "fwd_ms": round(b["fwd"] * 1e3, 2), "fwd_gflops": round(fwd_rate, 1),
             "fwd_bwd_ms": round(b["all"] * 1e3, 2), "fwd_bwd_gflops": round(all_rate, 1),
             "gemm_gflops": round(b["gemm"], 1), "conv_gemm_gflops": round(b["conv_gemm"], 1),
-            "fwd_ratio": round(fwd_rate / b["gemm"], 3), "fwd_bwd_ratio": round(all_rate / b["gemm"], 3),
+            "fwd_ratio": round(fwd_rate / b["gemm"], 3),
+            "fwd_bwd_ratio": round(all_rate / b["gemm"], 3),
             "fwd_bwd_vs_conv_gemm": round(all_rate / b["conv_gemm"], 3),
             "meets_target": None if target is None else bool(all_rate / b["gemm"] >= target),
             "other_load": None if None in b["load"] else min(b["load"]),
@@ -156,11 +158,13 @@ def measure(cases, dtype, repeat, rounds):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs per case and round (best kept)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="timed runs per case and round (best kept)")
     ap.add_argument("--rounds", type=int, default=3, help="passes through all cases (best kept)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--cases", default="", help="comma-separated substrings of case names to run")
-    ap.add_argument("--markdown", action="store_true", help="also print a Markdown table at the end")
+    ap.add_argument("--markdown", action="store_true",
+                    help="also print a Markdown table at the end")
     ap.add_argument("--blas-spin", action="store_true",
                     help="keep OpenBLAS's default busy-waiting threads (see the top of this file)")
     args = ap.parse_args(argv)
@@ -172,13 +176,15 @@ def main(argv=None):
     for row in rows:
         print(json.dumps(row), flush=True)
     if args.markdown:
-        print("\n| case | fwd ms | fwd GFLOP/s | fwd+bwd ms | fwd+bwd GFLOP/s | square GEMM GFLOP/s | "
+        print("\n| case | fwd ms | fwd GFLOP/s | fwd+bwd ms | fwd+bwd GFLOP/s | "
+              "square GEMM GFLOP/s | "
               "fwd+bwd / GEMM | target | conv-shaped GEMM GFLOP/s | fwd+bwd / conv-shaped |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['case']} | {r['fwd_ms']} | {r['fwd_gflops']} | {r['fwd_bwd_ms']} | "
                   f"{r['fwd_bwd_gflops']} | {r['gemm_gflops']} | {r['fwd_bwd_ratio']} | "
-                  f"{'' if r['target'] is None else '>= %s' % r['target']} | {r['conv_gemm_gflops']} | "
+                  f"{'' if r['target'] is None else '>= %s' % r['target']} | "
+                  f"{r['conv_gemm_gflops']} | "
                   f"{r['fwd_bwd_vs_conv_gemm']} |")
 
 

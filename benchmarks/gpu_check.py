@@ -1,7 +1,7 @@
 """The GPU check: run once on a CUDA machine from the repository root.
 
     PYTHONPATH=. python benchmarks/gpu_check.py --logs gpu_logs            # on the GPU machine
-    python benchmarks/gpu_check.py --dry-run --logs /tmp/gpu_dry             # here: the code paths on CPU
+    python benchmarks/gpu_check.py --dry-run --logs /tmp/gpu_dry   # here: the code paths on CPU
 
 Sections (each logs to --logs/<section>.log; the summary table is printed last):
  1. tests: tests/test_gpu.py and the kernel tests on device="cuda" (every op vs NumPy, gradchecks
@@ -13,12 +13,13 @@ Sections (each logs to --logs/<section>.log; the summary table is printed last):
     switches are set to False here).
  4. step: a YOLO-ResNet18 training step at 448², batch 32: ours vs the identical PyTorch model in
     eager mode (benchmarks/bench_step.py's network); images/s and peak GPU memory.
- 5. train: `tinygrad-yolo train --device cuda` (default configuration; stopped after --train-seconds), mAP@0.5.
- 6. launch: device calls and host syncs of one step (tinygrad_yolo/tools/launch_count.py: the CUDA
+ 5. train: `tinygrad-yolo train --device cuda` (default configuration; stopped after
+    --train-seconds), mAP@0.5.
+ 6. launch: device calls and host syncs of one step (tinygrad_yolo/testing/launch_count.py: the CUDA
     code path against a counting NumPy stand-in for CuPy; runs on the CPU, seconds).
  7. fused: the fused batch-norm (forward 3 kernels, backward 3) and optimizer (1 kernel) at
     ResNet-18 shapes, batch 32: GB/s (bytes that must move, once) vs a device copy, and max error
-    against the CPU reference. In a dry run through tools/fake_cupy (timings meaningless there).
+    against the CPU reference. In a dry run through testing/fake_cupy (timings meaningless there).
 The step section also reports reserved and in-use memory for both frameworks and the kernels per
 step (ours: section 6's count; PyTorch: CUDA kernels in torch.profiler).
 
@@ -52,8 +53,8 @@ def sh(cmd, log, timeout):
     t0 = time.perf_counter()
     with open(log, "w") as f:
         try:
-            rc = subprocess.run(cmd, shell=True, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout,
-                                env=dict(os.environ, PYTHONPATH=ROOT)).returncode
+            rc = subprocess.run(cmd, shell=True, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                timeout=timeout, env=dict(os.environ, PYTHONPATH=ROOT)).returncode
         except subprocess.TimeoutExpired:
             f.write(f"\n[gpu_check] timed out after {timeout} s\n")
             rc = 124
@@ -156,89 +157,106 @@ BN_CASES = [("layer1", (64, 56, 56)), ("layer2", (128, 28, 28)), ("layer3", (256
 
 
 def fused_section(device, batch, out):
-    """Fused batch norm (+ReLU +residual) and optimizer steps: GB/s against a device copy of the same
-    bytes, and the largest error against the CPU reference (float32)."""
+    """Fused batch norm (+ReLU +residual) and optimizer steps: GB/s against a device copy of the
+    same bytes, and the largest error against the CPU reference (float32)."""
     import contextlib
 
     import numpy as np
 
-    import tinygrad_yolo as tg
-    from tinygrad_yolo import backend, optim
-    from tinygrad_yolo.nn import functional as F
     stand_in = contextlib.nullcontext()
     if device == "cpu":  # the dry run: the CUDA code path through the counting stand-in
-        from tinygrad_yolo.tools import fake_cupy
+        from tinygrad_yolo.testing import fake_cupy
         stand_in = fake_cupy.installed()
     rows = []
     with stand_in:
-        cp = backend.cupy_module()
-        fused = backend.cuda_kernel_module("fused")
         timer = Timer("cuda")
-        for name, (c, h, w) in BN_CASES:
-            rng = np.random.default_rng(0)
-            x = rng.standard_normal((batch, c, h, w), dtype=np.float32) * 2 + 1
-            r = rng.standard_normal(x.shape, dtype=np.float32)
-            g = rng.standard_normal(x.shape, dtype=np.float32)
-            wgt, bias = rng.random(c, dtype=np.float32) + 0.5, rng.standard_normal(c, dtype=np.float32)
-            dx3, dr3, dg3 = (cp.asarray(a.reshape(batch, c, h * w)) for a in (x, r, g))
-            dw, db = cp.asarray(wgt), cp.asarray(bias)
-            rm, rv = cp.zeros(c, np.float32), cp.ones(c, np.float32)
-            state = {}
-
-            def fwd():
-                state["y"], state["mean"], state["invstd"] = fused.batch_norm_forward_gpu(
-                    dx3, dw, db, rm, rv, True, residual=dr3, relu=True)
-
-            def bwd():
-                fused.batch_norm_backward_gpu(dg3, dx3, state["y"], state["mean"], state["invstd"], dw, True,
-                                              relu=True, need_residual=True)
-            nbytes = x.nbytes
-            copy_ms = timer(lambda: dx3.copy())
-            fwd_ms, bwd_ms = timer(fwd), timer(bwd)
-            # errors: the whole op on the device against the CPU reference
-            outs = {}
-            for dev in ("cpu", "cuda"):
-                ts = [tg.Tensor(a, requires_grad=True, device=dev) for a in (x, wgt, bias, r)]
-                y = F.batch_norm(ts[0], None, None, ts[1], ts[2], training=True, residual=ts[3], relu=True)
-                y.backward(tg.Tensor(g, device=dev))
-                outs[dev] = [y.numpy()] + [t.grad.numpy() for t in ts]
-            err = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
-                      for a, b in zip(outs["cuda"], outs["cpu"]))
-            row = {"case": f"bn_relu_residual_{name}", "batch": batch,
-                   # forward reads x and the residual and writes y; backward reads g, x, y twice
-                   # (statistics pass and dx pass) and writes dx and the residual's gradient
-                   "fwd_ms": round(fwd_ms, 4), "fwd_gb_s": round(3 * nbytes / fwd_ms / 1e6, 1),
-                   "bwd_ms": round(bwd_ms, 4), "bwd_gb_s": round(8 * nbytes / bwd_ms / 1e6, 1),
-                   "copy_gb_s": round(2 * nbytes / copy_ms / 1e6, 1), "max_rel_err_vs_cpu": err}
-            rows.append(row)
-            out.write(json.dumps(row) + "\n")
+        for name, chw in BN_CASES:
+            rows.append(_fused_bn_case(name, chw, batch, timer))
+            out.write(json.dumps(rows[-1]) + "\n")
             out.flush()
-        n = 11_000_000  # ResNet-18's parameter count, in one array
         rng = np.random.default_rng(1)
-        for opt_name, make in (("sgd_momentum", lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=5e-4)),
-                               ("adamw", lambda ps: optim.AdamW(ps, lr=1e-3))):
-            size = n if device == "cuda" else 1000
-            p0, g0 = rng.standard_normal(size, dtype=np.float32), rng.standard_normal(size, dtype=np.float32)
-            results = {}
-            for dev in ("cpu", "cuda"):
-                p = tg.nn.Parameter(backend.to_device(p0.copy(), dev))
-                p.grad = tg.Tensor(backend.to_device(g0.copy(), dev))
-                opt = make([p])
-                opt.step()
-                results[dev] = p.numpy()
-                if dev == "cuda":
-                    ms = timer(opt.step)
-            err = float(np.abs(results["cuda"] - results["cpu"]).max())
-            streams = 4 if opt_name == "sgd_momentum" else 7  # arrays read + written per element
-            row = {"case": f"{opt_name}_step", "elements": size, "ms": round(ms, 4),
-                   "gb_s": round(streams * 4 * size / ms / 1e6, 1), "max_abs_err_vs_cpu": err}
-            rows.append(row)
-            out.write(json.dumps(row) + "\n")
+        for opt_name in ("sgd_momentum", "adamw"):
+            rows.append(_fused_optimizer_case(opt_name, device, rng, timer))
+            out.write(json.dumps(rows[-1]) + "\n")
     return rows
 
 
+def _fused_bn_case(name, chw, batch, timer):
+    """One batch-norm shape: the fused kernels timed, and the whole op against the CPU."""
+    import numpy as np
+
+    import tinygrad_yolo as tg
+    from tinygrad_yolo import backend
+    from tinygrad_yolo.nn import functional as F
+    cp, fused = backend.cupy_module(), backend.cuda_kernels("fused")
+    c, h, w = chw
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, c, h, w), dtype=np.float32) * 2 + 1
+    r = rng.standard_normal(x.shape, dtype=np.float32)
+    g = rng.standard_normal(x.shape, dtype=np.float32)
+    wgt = rng.random(c, dtype=np.float32) + 0.5
+    bias = rng.standard_normal(c, dtype=np.float32)
+    dx3, dr3, dg3 = (cp.asarray(a.reshape(batch, c, h * w)) for a in (x, r, g))
+    dw, db = cp.asarray(wgt), cp.asarray(bias)
+    rm, rv = cp.zeros(c, np.float32), cp.ones(c, np.float32)
+    state = {}
+
+    def fwd():
+        state["y"], state["mean"], state["invstd"] = fused.batch_norm_forward_gpu(
+            dx3, dw, db, rm, rv, True, residual=dr3, relu=True)
+
+    def bwd():
+        fused.batch_norm_backward_gpu(dg3, dx3, state["y"], state["mean"], state["invstd"], dw,
+                                      True, relu=True, need_residual=True)
+    nbytes = x.nbytes
+    copy_ms = timer(lambda: dx3.copy())
+    fwd_ms, bwd_ms = timer(fwd), timer(bwd)
+    # errors: the whole op on the device against the CPU reference
+    outs = {}
+    for dev in ("cpu", "cuda"):
+        ts = [tg.Tensor(a, requires_grad=True, device=dev) for a in (x, wgt, bias, r)]
+        y = F.batch_norm(ts[0], None, None, ts[1], ts[2], training=True, residual=ts[3], relu=True)
+        y.backward(tg.Tensor(g, device=dev))
+        outs[dev] = [y.numpy()] + [t.grad.numpy() for t in ts]
+    err = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+              for a, b in zip(outs["cuda"], outs["cpu"]))
+    return {"case": f"bn_relu_residual_{name}", "batch": batch,
+            # forward reads x and the residual and writes y; backward reads g, x, y twice
+            # (statistics pass and dx pass) and writes dx and the residual's gradient
+            "fwd_ms": round(fwd_ms, 4), "fwd_gb_s": round(3 * nbytes / fwd_ms / 1e6, 1),
+            "bwd_ms": round(bwd_ms, 4), "bwd_gb_s": round(8 * nbytes / bwd_ms / 1e6, 1),
+            "copy_gb_s": round(2 * nbytes / copy_ms / 1e6, 1), "max_rel_err_vs_cpu": err}
+
+
+def _fused_optimizer_case(opt_name, device, rng, timer):
+    """One optimizer's step of one large parameter: timed on the device, against the CPU."""
+    import numpy as np
+
+    import tinygrad_yolo as tg
+    from tinygrad_yolo import backend, optim
+    make = {"sgd_momentum": lambda ps: optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=5e-4),
+            "adamw": lambda ps: optim.AdamW(ps, lr=1e-3)}[opt_name]
+    size = 11_000_000 if device == "cuda" else 1000  # ResNet-18's parameter count, in one array
+    p0 = rng.standard_normal(size, dtype=np.float32)
+    g0 = rng.standard_normal(size, dtype=np.float32)
+    results = {}
+    for dev in ("cpu", "cuda"):
+        p = tg.nn.Parameter(backend.to_device(p0.copy(), dev))
+        p.grad = tg.Tensor(backend.to_device(g0.copy(), dev))
+        opt = make([p])
+        opt.step()
+        results[dev] = p.numpy()
+        if dev == "cuda":
+            ms = timer(opt.step)
+    err = float(np.abs(results["cuda"] - results["cpu"]).max())
+    streams = 4 if opt_name == "sgd_momentum" else 7  # arrays read + written per element
+    return {"case": f"{opt_name}_step", "elements": size, "ms": round(ms, 4),
+            "gb_s": round(streams * 4 * size / ms / 1e6, 1), "max_abs_err_vs_cpu": err}
+
+
 class _PeakInUse:
-    """An op observer sampling the memory pool's in-use bytes after every op (a host call, no sync)."""
+    """An op observer sampling the memory pool's in-use bytes after every op (a host call, no
+    sync)."""
 
     def __init__(self, pool):
         self.pool, self.peak = pool, 0
@@ -287,8 +305,9 @@ def step_section(device, config, steps, out):
         with _PeakInUse(pool) as peak:
             step()
         row["ours_in_use_peak_mb"] = round(peak.peak / 2**20, 1)  # sampled at op boundaries
-        from tinygrad_yolo.tools import launch_count  # (the dry run has the launch section for this)
-        counted = launch_count.measure(img=128, batch=2)["step"]  # the calls don't depend on the size
+        # (the dry run has the launch section for this); the calls don't depend on the size
+        from tinygrad_yolo.testing import launch_count
+        counted = launch_count.measure(img=128, batch=2)["step"]
         row.update(ours_kernels_per_step=counted["calls"], ours_syncs_per_step=counted["syncs"])
     try:
         import torch
@@ -317,68 +336,98 @@ def step_section(device, config, steps, out):
     return row
 
 
-def main():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--logs", default=os.environ.get("GPU_CHECK_LOGS", "gpu_logs"))
-    ap.add_argument("--dry-run", action="store_true", help="run the code paths on the CPU at tiny sizes")
-    ap.add_argument("--sections", default="tests,kernels,conv,step,train,launch,fused")
-    ap.add_argument("--train-seconds", type=int, default=240, help="the train section is stopped after this")
-    ap.add_argument("--train-args", default="", help='extra `tinygrad-yolo train` arguments, e.g. "--workers 6"')
+    ap.add_argument("--dry-run", action="store_true",
+                    help="run the code paths on the CPU at tiny sizes")
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--train-seconds", type=int, default=240,
+                    help="the train section is stopped after this")
+    ap.add_argument("--train-args", default="",
+                    help='extra `tinygrad-yolo train` arguments, e.g. "--workers 6"')
     ap.add_argument("--train-out", default="/tmp/gpu_check_train", help="the training run's folder")
-    ap.add_argument("--pytest-args", default="", help='extra pytest arguments, e.g. "-n 8" (pytest-xdist)')
-    ap.add_argument("--tests", default="tests/test_gpu.py tests/test_kernels.py", help="what pytest runs")
-    ap.add_argument("--tests-timeout", type=int, default=900, help="seconds for the test suite (then gradcheck)")
-    args = ap.parse_args()
+    ap.add_argument("--pytest-args", default="",
+                    help='extra pytest arguments, e.g. "-n 8" (pytest-xdist)')
+    ap.add_argument("--tests", default="tests/test_gpu.py tests/test_kernels.py",
+                    help="what pytest runs")
+    ap.add_argument("--tests-timeout", type=int, default=900,
+                    help="seconds for the test suite (then gradcheck)")
+    return ap.parse_args(argv)
+
+
+# ---- the sections: each returns its rows of the summary (name, exit code, seconds, result) ------
+def run_tests(args, logs, device, py):
+    rc, sec = sh(f"{py} -m pytest -q -rfE --tb=short -p no:cacheprovider {args.pytest_args} "
+                 f"{args.tests}", f"{logs}/tests.log", args.tests_timeout)
+    rows = [("tests (GPU suite)", rc, sec, tail(f"{logs}/tests.log", 1)[0])]
+    examples = 3 if args.dry_run else 20
+    rc, sec = sh(f"{py} -m tinygrad_yolo.cli gradcheck --device {device} --examples {examples}",
+                 f"{logs}/gradcheck.log", min(args.tests_timeout, 120))
+    return rows + [(f"gradcheck --device {device}", rc, sec, tail(f"{logs}/gradcheck.log", 1)[0])]
+
+
+def run_kernels(args, logs, device, py):
+    if args.dry_run:
+        return [("kernel bandwidth", 0, 0.0, "skipped in a dry run (needs CUDA events)")]
+    rc, sec = sh(f"{py} benchmarks/bench_kernels_gpu.py --batch 32", f"{logs}/kernels.log", 90)
+    return [("kernel bandwidth", rc, sec, f"see {logs}/kernels.log")]
+
+
+def run_conv(args, logs, device, py):
+    t0 = time.perf_counter()
+    with open(f"{logs}/conv.log", "w") as f:
+        rows, error = guarded(f, conv_section, device, 2 if args.dry_run else 32, f)
+    worst = max((r.get("ratio", 0) for r in rows or []), default=0)
+    return [("conv2d fwd+bwd vs torch", int(error is not None), time.perf_counter() - t0,
+             error or f"worst ratio ours/torch {worst}")]
+
+
+def run_step(args, logs, device, py):
+    t0 = time.perf_counter()
+    config = "tiny_b32" if args.dry_run else "r18_448_b32"
+    with open(f"{logs}/step.log", "w") as f:
+        row, error = guarded(f, step_section, device, config, 2 if args.dry_run else 10, f)
+    return [("training step", int(error is not None), time.perf_counter() - t0,
+             error or json.dumps(row))]
+
+
+def run_train(args, logs, device, py):
+    extra = "--epochs 1 --max-steps 2 --eval-max-images 32" if args.dry_run else ""
+    rc, sec = sh(f"{py} -m tinygrad_yolo.cli train --device {device} --out {args.train_out} "
+                 f"--no-progress {args.train_args} {extra}", f"{logs}/train.log",
+                 args.train_seconds)
+    return [("train (default config)", rc, sec, tail(f"{logs}/train.log", 1)[0])]
+
+
+def run_launch(args, logs, device, py):
+    rc, sec = sh(f"{py} -m tinygrad_yolo.testing.launch_count", f"{logs}/launch.log", 300)
+    return [("device calls per step", rc, sec, " | ".join(tail(f"{logs}/launch.log", 20)[1:3]))]
+
+
+def run_fused(args, logs, device, py):
+    t0 = time.perf_counter()
+    with open(f"{logs}/fused.log", "w") as f:
+        rows, error = guarded(f, fused_section, device, 2 if args.dry_run else 32, f)
+    worst = max((r.get("max_rel_err_vs_cpu", 0) for r in rows or []), default=0)
+    return [("fused BN / optimizer", int(error is not None), time.perf_counter() - t0,
+             error or f"worst BN rel. error vs CPU {worst:.2e}; see {logs}/fused.log")]
+
+
+SECTIONS = {"tests": run_tests, "kernels": run_kernels, "conv": run_conv, "step": run_step,
+            "train": run_train, "launch": run_launch, "fused": run_fused}
+
+
+def main(argv=None):
+    args = parse_args(argv)
     os.makedirs(args.logs, exist_ok=True)
     logs = os.path.abspath(args.logs)
     device = "cpu" if args.dry_run else "cuda"
-    py = sys.executable
+    wanted = args.sections.split(",")
     summary = []
-    sections = args.sections.split(",")
-
-    if "tests" in sections:
-        rc, sec = sh(f"{py} -m pytest -q -rfE --tb=short -p no:cacheprovider {args.pytest_args} {args.tests}",
-                     f"{logs}/tests.log", args.tests_timeout)
-        summary.append(("tests (GPU suite)", rc, sec, tail(f"{logs}/tests.log", 1)[0]))
-        examples = 3 if args.dry_run else 20
-        rc, sec = sh(f"{py} -m tinygrad_yolo.cli gradcheck --device {device} --examples {examples}",
-                     f"{logs}/gradcheck.log", min(args.tests_timeout, 120))
-        summary.append((f"gradcheck --device {device}", rc, sec, tail(f"{logs}/gradcheck.log", 1)[0]))
-    if "kernels" in sections:
-        if args.dry_run:
-            summary.append(("kernel bandwidth", 0, 0.0, "skipped in a dry run (needs CUDA events)"))
-        else:
-            rc, sec = sh(f"{py} benchmarks/bench_kernels_gpu.py --batch 32", f"{logs}/kernels.log", 90)
-            summary.append(("kernel bandwidth", rc, sec, f"see {logs}/kernels.log"))
-    if "conv" in sections:
-        t0 = time.perf_counter()
-        with open(f"{logs}/conv.log", "w") as f:
-            rows, error = guarded(f, conv_section, device, 2 if args.dry_run else 32, f)
-        worst = max((r.get("ratio", 0) for r in rows or []), default=0)
-        summary.append(("conv2d fwd+bwd vs torch", int(error is not None), time.perf_counter() - t0,
-                        error or f"worst ratio ours/torch {worst}"))
-    if "step" in sections:
-        t0 = time.perf_counter()
-        with open(f"{logs}/step.log", "w") as f:
-            row, error = guarded(f, step_section, device, "tiny_b32" if args.dry_run else "r18_448_b32",
-                                 2 if args.dry_run else 10, f)
-        summary.append(("training step", int(error is not None), time.perf_counter() - t0, error or json.dumps(row)))
-    if "train" in sections:
-        extra = "--epochs 1 --max-steps 2 --eval-max-images 32" if args.dry_run else ""
-        rc, sec = sh(f"{py} -m tinygrad_yolo.cli train --device {device} --out {args.train_out} --no-progress "
-                     f"{args.train_args} {extra}", f"{logs}/train.log", args.train_seconds)
-        summary.append(("train (default config)", rc, sec, tail(f"{logs}/train.log", 1)[0]))
-    if "launch" in sections:
-        rc, sec = sh(f"{py} -m tinygrad_yolo.tools.launch_count", f"{logs}/launch.log", 300)
-        summary.append(("device calls per step", rc, sec, " | ".join(tail(f"{logs}/launch.log", 20)[1:3])))
-    if "fused" in sections:
-        t0 = time.perf_counter()
-        with open(f"{logs}/fused.log", "w") as f:
-            rows, error = guarded(f, fused_section, device, 2 if args.dry_run else 32, f)
-        worst = max((r.get("max_rel_err_vs_cpu", 0) for r in rows or []), default=0)
-        summary.append(("fused BN / optimizer", int(error is not None), time.perf_counter() - t0,
-                        error or f"worst BN rel. error vs CPU {worst:.2e}; see {logs}/fused.log"))
-
+    for name, run in SECTIONS.items():  # in this order, whatever the order asked
+        if name in wanted:
+            summary += run(args, logs, device, sys.executable)
     print(f"\n{'section':<28}{'rc':>4}{'seconds':>9}  result")
     for name, rc, sec, result in summary:
         print(f"{name:<28}{rc:>4}{sec:>9.1f}  {result[:150]}")

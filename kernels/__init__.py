@@ -14,8 +14,9 @@ builds, or any tuple of those numbers; this module imports nothing from ops/.
 
 Same layouts and results as the NumPy reference in tinygrad_yolo/ops/im2col.py. The .cu sources
 beside this file are read by path and compiled at first use with CuPy's NVRTC (``RawModule``),
-once per (source, dtype). CuPy is reached only through ``backend.cupy_module()`` and only when a
-function is called, so importing this module works on machines without CuPy or a GPU.
+once per (source, dtype) and CuPy module. CuPy is reached only through ``backend.cupy_module()``
+and only when a function is called, so importing this module works on machines without CuPy or
+a GPU.
 
 The three batch-norm helpers are one-line element-wise and reduction kernels, written inline as
 CuPy ElementwiseKernel and ReductionKernel templates (also compiled once): each fuses what would
@@ -26,7 +27,7 @@ import os
 
 import numpy as np
 
-from tinygrad_yolo.backend import cupy_module
+from tinygrad_yolo.backend import cupy_module, is_cuda_array
 
 _DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,17 +62,18 @@ def launch_config(planes, plane_size):
     return grid, (block, 1, 1)
 
 
-def _ctype(dtype):
+def ctype_of(dtype):
     try:
         return _CTYPES[np.dtype(dtype)]
     except KeyError:
-        raise TypeError(f"the CUDA kernels support float32 and float64 arrays, got {np.dtype(dtype)}") from None
+        raise TypeError(f"the CUDA kernels support float32 and float64 arrays, got "
+                        f"{np.dtype(dtype)}") from None
 
 
 @functools.lru_cache(maxsize=None)
-def _module(source, ctype):
-    """Compile one source for one element type (cached: NVRTC takes a while)."""
-    cp = cupy_module()
+def _module(cp, source, ctype):
+    """Compile one source for one element type with CuPy module ``cp`` (cached: NVRTC takes a
+    while; per module, so that a stand-in for CuPy compiles its own)."""
     with open(source_path(source), encoding="utf-8") as f:
         code = f.read()
     names = tuple(f"{k}<{ctype}>" for k in KERNELS[source])
@@ -79,18 +81,18 @@ def _module(source, ctype):
 
 
 def _kernel(source, name, dtype):
-    ctype = _ctype(dtype)
-    return _module(source, ctype).get_function(f"{name}<{ctype}>")
+    ctype = ctype_of(dtype)
+    return _module(cupy_module(), source, ctype).get_function(f"{name}<{ctype}>")
 
 
 def _device_array(cp, what, a, ndim=None, float_only=True):
     """Check a kernel argument; return it C-contiguous (the kernels index raw pointers)."""
-    if not type(a).__module__.startswith("cupy"):
+    if not is_cuda_array(a):
         raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{what} must be {ndim}-D, got shape {tuple(a.shape)}")
     if float_only:
-        _ctype(a.dtype)
+        ctype_of(a.dtype)
     return cp.ascontiguousarray(a)
 
 
@@ -130,7 +132,8 @@ def col2im_gpu(col, x_shape, g):
     col = _device_array(cp, "col2im_gpu col", col)
     x = cp.empty(tuple(x_shape), dtype=col.dtype)  # the gather writes every pixel: no zero fill
     grid, block = launch_config(NC, x_shape[2] * x_shape[3])
-    _kernel("col2im.cu", "col2im_kernel", col.dtype)(grid, block, (col, x, np.int64(NC), *ints, *dil))
+    _kernel("col2im.cu", "col2im_kernel", col.dtype)(grid, block,
+                                                     (col, x, np.int64(NC), *ints, *dil))
     return x
 
 
@@ -151,7 +154,8 @@ def max_pool2d_forward_gpu(x, g):
 def max_pool2d_backward_gpu(gy, argmax, x_shape, g):
     cp = cupy_module()
     if len(x_shape) != 4:
-        raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+        raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got "
+                         f"{tuple(x_shape)}")
     NC, (_, _, Ho, Wo), ints, _ = _window_ints(x_shape, g)
     expected = tuple(x_shape[:2]) + (Ho, Wo)
     if tuple(gy.shape) != expected or tuple(argmax.shape) != expected:
@@ -170,8 +174,7 @@ def max_pool2d_backward_gpu(gy, argmax, x_shape, g):
 
 # ---- batch norm's passes, fused (tinygrad_yolo/ops/norm.py) ------------------------------------
 @functools.lru_cache(maxsize=None)
-def _batch_norm_kernels():
-    cp = cupy_module()
+def _batch_norm_kernels(cp):
     # In ReductionKernel's templates `a` and `b` are the reduction's own operands, so the inputs
     # need other names. The sum runs over the contiguous L axis of each (n, c) row: N*C sums keep
     # the whole GPU busy, where one sum per channel (64 of them in ResNet's first layers) would not.
@@ -191,11 +194,11 @@ def _per_channel(cp, what, v, C, dtype):
 
 
 def _check_ncl(what, a):
-    if not type(a).__module__.startswith("cupy"):
+    if not is_cuda_array(a):
         raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
     if a.ndim != 3:
         raise ValueError(f"{what} must be 3-D (N, C, L), got shape {tuple(a.shape)}")
-    _ctype(a.dtype)
+    ctype_of(a.dtype)
 
 
 def channel_dot_gpu(u, v):
@@ -204,7 +207,7 @@ def channel_dot_gpu(u, v):
         _check_ncl(what, a)
     if u.shape != v.shape:
         raise ValueError(f"channel_dot_gpu: shapes differ, {tuple(u.shape)} and {tuple(v.shape)}")
-    row_dot = _batch_norm_kernels()[0]
+    row_dot = _batch_norm_kernels(cupy_module())[0]
     return row_dot(u, v, axis=2).sum(axis=0)
 
 
@@ -213,7 +216,7 @@ def scale_shift_gpu(x, scale, shift):
     cp = cupy_module()
     _check_ncl("scale_shift_gpu x", x)
     C = x.shape[1]
-    return _batch_norm_kernels()[1](x, _per_channel(cp, "scale", scale, C, x.dtype),
+    return _batch_norm_kernels(cp)[1](x, _per_channel(cp, "scale", scale, C, x.dtype),
                                     _per_channel(cp, "shift", shift, C, x.dtype))
 
 
@@ -223,7 +226,9 @@ def batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const):
     for what, a in (("batch_norm_dx_gpu g", g), ("batch_norm_dx_gpu xc", xc)):
         _check_ncl(what, a)
     if g.shape != xc.shape:
-        raise ValueError(f"batch_norm_dx_gpu: g {tuple(g.shape)} and xc {tuple(xc.shape)} differ in shape")
+        raise ValueError(f"batch_norm_dx_gpu: g {tuple(g.shape)} and xc {tuple(xc.shape)} differ "
+                         "in shape")
     C = g.shape[1]
-    return _batch_norm_kernels()[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype) for name, v in
-                                             (("g_scale", g_scale), ("xc_scale", xc_scale), ("const", const))))
+    factors = (("g_scale", g_scale), ("xc_scale", xc_scale), ("const", const))
+    return _batch_norm_kernels(cp)[2](g, xc, *(_per_channel(cp, name, v, C, g.dtype)
+                                               for name, v in factors))

@@ -6,12 +6,14 @@ launch geometry. Installed as ``tinygrad_yolo.kernels.fused``; reached through
                            residual=None, relu=False)         -> y3, mean, invstd     (3 launches)
     batch_norm_backward_gpu(g3, x3, y3, mean, invstd, weight, training, relu, need_x, need_residual)
                                                               -> dx3, dgamma, dbeta, g_residual (3)
-    sgd_step_gpu(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first)      (1)
-    adam_step_gpu(p, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled) (1)
+    sgd_step_gpu(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first)     (1)
+    adam_step_gpu(p, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                  decoupled)                                                                (1)
 
 x3, g3, y3 are contiguous (N, C, L) arrays; per-channel vectors are (C,). In eval mode the
 forward is bn_apply_kernel alone with scale and shift from the running statistics (the two tiny
-per-channel expressions, 1/sqrt(var + eps) and γ times it, run as CuPy array ops). CuPy is used only when a function is called.
+per-channel expressions, 1/sqrt(var + eps) and γ times it, run as CuPy array ops). CuPy is used
+only when a function is called.
 """
 import functools
 import math
@@ -19,7 +21,9 @@ import os
 
 import numpy as np
 
-from . import _ctype  # float32 -> float, float64 -> double, else a TypeError naming the dtype
+from tinygrad_yolo.backend import cupy_module, is_cuda_array
+
+from . import ctype_of  # float32 -> float, float64 -> double, else a TypeError naming the dtype
 
 _DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCES = {
@@ -63,14 +67,9 @@ def source_path(name):
     return os.path.join(_DIR, name)
 
 
-def _cupy():
-    from tinygrad_yolo.backend import cupy_module
-    return cupy_module()
-
-
 @functools.lru_cache(maxsize=None)
-def _module(source):
-    cp = _cupy()
+def _module(cp, source):
+    """Compile one source with CuPy module ``cp`` (cached per module, as kernels/__init__.py)."""
     with open(source_path(source), encoding="utf-8") as f:
         code = f.read()
     names = tuple(f"{k}<{t}>" for k in SOURCES[source] for t in ("float", "double"))
@@ -78,11 +77,11 @@ def _module(source):
 
 
 def _kernel(source, name, dtype):
-    return _module(source).get_function(f"{name}<{_ctype(dtype)}>")
+    return _module(cupy_module(), source).get_function(f"{name}<{ctype_of(dtype)}>")
 
 
 def _check(what, a, shape=None, dtype=None):
-    if not type(a).__module__.startswith("cupy"):
+    if not is_cuda_array(a):
         raise TypeError(f"{what} must be a CuPy array, got {type(a).__name__}")
     if shape is not None and tuple(a.shape) != tuple(shape):
         raise ValueError(f"{what} must have shape {tuple(shape)}, got {tuple(a.shape)}")
@@ -93,18 +92,23 @@ def _check(what, a, shape=None, dtype=None):
     return a
 
 
+def _pointer(a):
+    """A kernel's optional array argument: the array, or a null pointer for None."""
+    return NULL if a is None else a
+
+
 def _vector(cp, what, v, C, dtype):
     """A per-channel (C,) vector in the kernels' dtype, contiguous (a copy only when needed)."""
     v = cp.ascontiguousarray(v.astype(dtype, copy=False))
     return _check(what, v, (C,))
 
 
-def batch_norm_forward_gpu(x3, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5,
-                           residual=None, relu=False):
+def batch_norm_forward_gpu(x3, weight, bias, running_mean, running_var, training, momentum=0.1,
+                           eps=1e-5, residual=None, relu=False):
     """y3 = [relu]((x3 - mean)·γ/σ + β [+ residual]); training: batch statistics (running ones
     updated in place), else the running statistics. Returns (y3, mean, invstd) -- the statistics
     used, per channel, for backward."""
-    cp = _cupy()
+    cp = cupy_module()
     _check("batch_norm x (N, C, L)", x3)
     N, C, L = x3.shape
     dt = x3.dtype
@@ -120,14 +124,14 @@ def batch_norm_forward_gpu(x3, weight, bias, running_mean, running_var, training
         part_mean, part_m2 = cp.empty((C, P), dt), cp.empty((C, P), dt)
         grid, block = shares_launch(C, P)
         _kernel("batchnorm.cu", "bn_partial_stats_kernel", dt)(
-            grid, block, (x3, part_mean, part_m2, np.int64(N), np.int32(C), np.int64(L), np.int32(P)))
+            grid, block, (x3, part_mean, part_m2, np.int64(N), np.int32(C), np.int64(L),
+                          np.int32(P)))
         mean, invstd, scale = (cp.empty((C,), dt) for _ in range(3))
         grid, block = channels_launch(C)
         _kernel("batchnorm.cu", "bn_finalize_kernel", dt)(
-            grid, block, (part_mean, part_m2, weight,
-                          NULL if running_mean is None else running_mean, NULL if running_var is None else running_var,
-                          mean, invstd, scale, np.int64(m), np.int32(C), np.int32(P), np.float64(eps),
-                          np.float64(momentum)))
+            grid, block, (part_mean, part_m2, weight, _pointer(running_mean), _pointer(running_var),
+                          mean, invstd, scale, np.int64(m), np.int32(C), np.int32(P),
+                          np.float64(eps), np.float64(momentum)))
     else:
         mean = running_mean.astype(dt, copy=True)
         invstd = 1 / cp.sqrt(running_var.astype(dt, copy=False) + eps)
@@ -135,7 +139,7 @@ def batch_norm_forward_gpu(x3, weight, bias, running_mean, running_var, training
     y3 = cp.empty(x3.shape, dt)
     grid, block = elementwise_launch(x3.size)
     _kernel("batchnorm.cu", "bn_apply_kernel", dt)(
-        grid, block, (x3, mean, scale, bias, NULL if residual is None else residual, y3, np.int64(x3.size),
+        grid, block, (x3, mean, scale, bias, _pointer(residual), y3, np.int64(x3.size),
                       np.int32(C), np.int64(L), np.int32(bool(relu))))
     return y3, mean, invstd
 
@@ -144,7 +148,7 @@ def batch_norm_backward_gpu(g3, x3, y3, mean, invstd, weight, training, relu=Fal
                             need_residual=False):
     """The gradients of batch_norm_forward_gpu: (dx3 or None, dgamma, dbeta, g_residual or None).
     y3 (the forward's output) is read only for the ReLU's mask."""
-    cp = _cupy()
+    cp = cupy_module()
     _check("batch_norm g (N, C, L)", g3)
     N, C, L = g3.shape
     dt = g3.dtype
@@ -159,20 +163,20 @@ def batch_norm_backward_gpu(g3, x3, y3, mean, invstd, weight, training, relu=Fal
     grid, block = shares_launch(C, P)
     y_arg = y3 if relu else NULL
     _kernel("batchnorm.cu", "bn_partial_grad_kernel", dt)(
-        grid, block, (g3, x3, y_arg, mean, invstd, part_g, part_gx, np.int64(N), np.int32(C), np.int64(L),
-                      np.int32(P), np.int32(bool(relu))))
+        grid, block, (g3, x3, y_arg, mean, invstd, part_g, part_gx, np.int64(N), np.int32(C),
+                      np.int64(L), np.int32(P), np.int32(bool(relu))))
     dgamma, dbeta, coef_g, coef_x, coef_c = (cp.empty((C,), dt) for _ in range(5))
     grid, block = channels_launch(C)
     _kernel("batchnorm.cu", "bn_grad_finalize_kernel", dt)(
-        grid, block, (part_g, part_gx, weight, invstd, dgamma, dbeta, coef_g, coef_x, coef_c, np.int64(m),
-                      np.int32(C), np.int32(P), np.int32(bool(training))))
+        grid, block, (part_g, part_gx, weight, invstd, dgamma, dbeta, coef_g, coef_x, coef_c,
+                      np.int64(m), np.int32(C), np.int32(P), np.int32(bool(training))))
     dx = cp.empty(g3.shape, dt) if need_x else None
     g_res = cp.empty(g3.shape, dt) if need_residual else None
     if need_x or need_residual:
         grid, block = elementwise_launch(g3.size)
         _kernel("batchnorm.cu", "bn_dx_kernel", dt)(
-            grid, block, (g3, x3, y_arg, mean, invstd, coef_g, coef_x, coef_c, NULL if dx is None else dx,
-                          NULL if g_res is None else g_res, np.int64(g3.size), np.int32(C), np.int64(L),
+            grid, block, (g3, x3, y_arg, mean, invstd, coef_g, coef_x, coef_c, _pointer(dx),
+                          _pointer(g_res), np.int64(g3.size), np.int32(C), np.int64(L),
                           np.int32(bool(relu))))
     return dx, dgamma, dbeta, g_res
 
@@ -184,7 +188,8 @@ def _step_arrays(what, p, *others):
             _check(f"{what} {name}", a, p.shape, p.dtype)
 
 
-def sgd_step_gpu(p, grad, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, first=False):
+def sgd_step_gpu(p, grad, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 first=False):
     """One SGD step of parameter p in place (and of its momentum buffer ``buf``, written whole when
     ``first``); one launch."""
     _step_arrays("sgd_step_gpu", p, ("grad", grad), ("momentum buffer", buf))
@@ -193,19 +198,22 @@ def sgd_step_gpu(p, grad, buf, lr, momentum=0.0, dampening=0.0, weight_decay=0.0
     T = p.dtype.type
     grid, block = elementwise_launch(p.size)
     _kernel("optim.cu", "sgd_step_kernel", p.dtype)(
-        grid, block, (p, grad, NULL if buf is None else buf, np.int64(p.size), T(lr), T(momentum), T(dampening),
+        grid, block, (p, grad, _pointer(buf), np.int64(p.size), T(lr), T(momentum), T(dampening),
                       T(weight_decay), np.int32(bool(nesterov)), np.int32(bool(first))))
 
 
-def adam_step_gpu(p, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled):
-    """One Adam (AdamW when ``decoupled``) step of p, exp_avg, exp_avg_sq in place; ``step`` counts from 1.
-    The scalar factors are computed here in double, as optim/adam.py computes them."""
-    _step_arrays("adam_step_gpu", p, ("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq))
+def adam_step_gpu(p, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                  decoupled):
+    """One Adam (AdamW when ``decoupled``) step of p, exp_avg, exp_avg_sq in place; ``step``
+    counts from 1. The scalar factors are computed here in double, as optim/adam.py computes
+    them."""
+    _step_arrays("adam_step_gpu", p, ("grad", grad), ("exp_avg", exp_avg),
+                 ("exp_avg_sq", exp_avg_sq))
     T = p.dtype.type
     step_size = lr / (1 - beta1 ** step)
     bias2_sqrt = math.sqrt(1 - beta2 ** step)
     grid, block = elementwise_launch(p.size)
     _kernel("optim.cu", "adam_step_kernel", p.dtype)(
-        grid, block, (p, grad, exp_avg, exp_avg_sq, np.int64(p.size), T(beta1), T(1 - beta1), T(beta2),
-                      T(1 - beta2), T(eps), T(weight_decay), T(1 - lr * weight_decay), T(step_size), T(bias2_sqrt),
-                      np.int32(bool(decoupled))))
+        grid, block, (p, grad, exp_avg, exp_avg_sq, np.int64(p.size), T(beta1), T(1 - beta1),
+                      T(beta2), T(1 - beta2), T(eps), T(weight_decay), T(1 - lr * weight_decay),
+                      T(step_size), T(bias2_sqrt), np.int32(bool(decoupled))))

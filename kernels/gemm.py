@@ -7,7 +7,7 @@ gemmBatched. Here a transposed operand is a transpose flag, a broadcast one is a
 and each product is one cuBLAS call. Installed as ``tinygrad_yolo.kernels.gemm``.
 
     batched_matmul(a, b, trans_a=False, trans_b=False, out=None)   C[i] = op(A[i]) @ op(B[i])
-    gemm_arguments(a_view, b_view, ...)                            the cuBLAS call, as data (tested on CPU)
+    gemm_arguments(a_view, b_view, ...)      the cuBLAS call, as data (tested on the CPU)
 
 Operands are 2-D (broadcast over the batch) or 3-D CuPy arrays whose last two axes are either
 row-major or column-major with any leading dimension (a C-contiguous array, a slice of rows, or a
@@ -23,15 +23,19 @@ import collections
 
 import numpy as np
 
+from tinygrad_yolo.backend import cupy_module
+
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
 
 Operand = collections.namedtuple("Operand", "op ld stride offset_bytes copied")
-GemmArgs = collections.namedtuple("GemmArgs", "transa transb m n k lda strideA ldb strideB ldc strideC batch")
+GemmArgs = collections.namedtuple("GemmArgs",
+                                  "transa transb m n k lda strideA ldb strideB ldc strideC batch")
 
 
 def _layout(shape, strides, itemsize):
-    """(op, ld) for a row-major-meaning matrix Y of ``shape`` (rows, cols) with byte ``strides``, as the
-    cuBLAS operand that must equal Yᵀ in column-major terms; None if the layout can't be described.
+    """(op, ld) for a row-major-meaning matrix Y of ``shape`` (rows, cols) with byte ``strides``,
+    as the cuBLAS operand that must equal Yᵀ in column-major terms; None if the layout can't be
+    described.
     The stride of a dimension of size 1 is never used, so it may be anything."""
     rows, cols = shape
     if strides[0] % itemsize or strides[1] % itemsize:
@@ -45,8 +49,9 @@ def _layout(shape, strides, itemsize):
 
 
 def operand(shape, strides, itemsize, batch):
-    """How one operand (shape (rows, cols) or (batch, rows, cols), byte strides) is passed: Operand(op,
-    ld, batch stride in elements, 0, copied=False), or copied=True when it must be made contiguous."""
+    """How one operand (shape (rows, cols) or (batch, rows, cols), byte strides) is passed:
+    Operand(op, ld, batch stride in elements, 0, copied=False), or copied=True when it must be made
+    contiguous."""
     if len(shape) == 2:
         shape, strides, bstride = tuple(shape), tuple(strides), 0
     else:
@@ -65,20 +70,23 @@ def _view_shape(shape, strides, trans):
     """op(X) as a view: swap the last two axes when ``trans``."""
     if not trans:
         return tuple(shape), tuple(strides)
-    return tuple(shape[:-2]) + (shape[-1], shape[-2]), tuple(strides[:-2]) + (strides[-1], strides[-2])
+    swapped = tuple(shape[:-2]) + (shape[-1], shape[-2])
+    return swapped, tuple(strides[:-2]) + (strides[-1], strides[-2])
 
 
 def gemm_arguments(a_shape, a_strides, b_shape, b_strides, itemsize, trans_a=False, trans_b=False):
     """The cuBLAS strided-batched call computing C[i] = op(A[i]) @ op(B[i]) into a C-contiguous
     (batch, M, N) array: (GemmArgs, operand of A, operand of B). Pure bookkeeping (no arrays)."""
     if len(a_shape) not in (2, 3) or len(b_shape) not in (2, 3):
-        raise ValueError(f"batched_matmul: operands must be 2-D or 3-D, got {a_shape} and {b_shape}")
+        raise ValueError(f"batched_matmul: operands must be 2-D or 3-D, got {a_shape} and "
+                         f"{b_shape}")
     a_shape, a_strides = _view_shape(a_shape, a_strides, trans_a)
     b_shape, b_strides = _view_shape(b_shape, b_strides, trans_b)
     M, K = a_shape[-2:]
     K2, N = b_shape[-2:]
     if K != K2:
-        raise ValueError(f"batched_matmul: inner dimensions differ, op(A) {a_shape} and op(B) {b_shape}")
+        raise ValueError(f"batched_matmul: inner dimensions differ, op(A) {a_shape} and op(B) "
+                         f"{b_shape}")
     batches = [s[0] for s in (a_shape, b_shape) if len(s) == 3]
     batch = max(batches) if batches else 1
     if any(x not in (1, batch) for x in batches):
@@ -88,11 +96,6 @@ def gemm_arguments(a_shape, a_strides, b_shape, b_strides, itemsize, trans_a=Fal
     args = GemmArgs(transa=B.op, transb=A.op, m=N, n=M, k=K, lda=B.ld, strideA=B.stride, ldb=A.ld,
                     strideB=A.stride, ldc=max(1, N), strideC=M * N, batch=batch)
     return args, A, B
-
-
-def _cupy():
-    from tinygrad_yolo.backend import cupy_module
-    return cupy_module()
 
 
 def _cublas(cp):
@@ -108,16 +111,19 @@ def _cublas(cp):
 def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     """op(a) @ op(b) batched, one cuBLAS call: (batch, M, N) (or out, a C-contiguous array of that
     shape and dtype). 2-D operands broadcast over the batch; the result is 3-D either way."""
-    cp = _cupy()
+    cp = cupy_module()
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
-        raise TypeError(f"batched_matmul: operands must both be float32 or float64, got {a.dtype} and {b.dtype}")
-    args, A, B = gemm_arguments(a.shape, a.strides, b.shape, b.strides, a.itemsize, trans_a, trans_b)
+        raise TypeError(f"batched_matmul: operands must both be float32 or float64, got {a.dtype} "
+                        f"and {b.dtype}")
+    args, A, B = gemm_arguments(a.shape, a.strides, b.shape, b.strides, a.itemsize, trans_a,
+                                trans_b)
     if A.copied:
         a = cp.ascontiguousarray(a)
     if B.copied:
         b = cp.ascontiguousarray(b)
     if A.copied or B.copied:  # the layout after the copy
-        args, _, _ = gemm_arguments(a.shape, a.strides, b.shape, b.strides, a.itemsize, trans_a, trans_b)
+        args, _, _ = gemm_arguments(a.shape, a.strides, b.shape, b.strides, a.itemsize, trans_a,
+                                    trans_b)
     shape = (args.batch, args.n, args.m)
     if out is None:
         out = cp.empty(shape, dtype=a.dtype)
@@ -129,7 +135,8 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
         out.fill(0)
         return out
     cublas = _cublas(cp)
-    one, zero = np.ones((), a.dtype), np.zeros((), a.dtype)  # host scalars: CUBLAS_POINTER_MODE_HOST
+    # host scalars: CUBLAS_POINTER_MODE_HOST
+    one, zero = np.ones((), a.dtype), np.zeros((), a.dtype)
     fn = cublas.sgemmStridedBatched if a.dtype == np.float32 else cublas.dgemmStridedBatched
     fn(cp.cuda.device.get_cublas_handle(), args.transa, args.transb, args.m, args.n, args.k,
        one.ctypes.data, b.data.ptr, args.lda, args.strideA, a.data.ptr, args.ldb, args.strideB,
@@ -146,7 +153,8 @@ def image_chunks(n_images, bytes_per_image, cap_bytes):
     per = max(1, int(cap_bytes // max(1, bytes_per_image)))
     per = min(per, n_images)
     count = -(-n_images // per)
-    base, extra = divmod(n_images, count)  # as even as possible: sizes base+1 and base, no small tail
+    # as even as possible: sizes base+1 and base, no small tail
+    base, extra = divmod(n_images, count)
     bounds, start = [], 0
     for i in range(count):
         stop = start + base + (1 if i < extra else 0)

@@ -1,10 +1,10 @@
 """Max-pool and batch norm work through large arrays in cache-sized chunks on the CPU
-(tinygrad_yolo.ops.workspace.chunks). Test inputs are small enough to be one chunk; tiny chunk
+(tinygrad_yolo.ops.fast.workspace.chunks). Test inputs are small enough to be one chunk; tiny chunk
 sizes make every sample or map (1 byte) or a few of them (3000 bytes) a chunk of its own, so
 the chunk boundaries are tested too. None keeps the default size."""
 import contextlib
 
-from tinygrad_yolo.ops import workspace
+from tinygrad_yolo.ops.fast import workspace
 
 CHUNK_SIZES = [None, 1, 3000]
 

@@ -1,22 +1,22 @@
-"""conv2d against the definition, on both NumPy paths (tiled and the im2col reference).
+"""conv2d against the definition, on every CPU path of dispatch.CONV2D (the im2col reference, tiled,
+images, images-wide, pointwise) and on the path the rule picks.
 
-    y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh, ox·sw − pw + s·dw]
+    y[n, k, oy, ox] = b[k] + Σ_{c, r, s} w[k, c, r, s] · x[n, c, oy·sh − ph + r·dh,
+                                                             ox·sw − pw + s·dw]
 
-The references (tests/reference.py) are written straight from that formula (float64): the forward and dW
-as one einsum per kernel tap, dx by a loop over output pixels that adds each pixel's
-contribution back onto the input pixels it read.
+The references (tests/reference.py) are written straight from that formula (float64): the
+forward and dW as one einsum per kernel tap, dx by a loop over output pixels that adds each
+pixel's contribution back onto the input pixels it read.
 """
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 import tinygrad_yolo as tg
+from tinygrad_yolo import dispatch
 from tinygrad_yolo.nn import functional as F
 from tinygrad_yolo.ops import conv as conv_ops
-from tinygrad_yolo.ops import workspace
-from tinygrad_yolo.ops.fast import choices, conv_images, conv_tiled
+from tinygrad_yolo.ops.fast import choices, conv_images, conv_tiled, workspace
 from tinygrad_yolo.ops.fast import phases as phases_ops
 from tinygrad_yolo.ops.geometry import conv_window
 
@@ -35,37 +35,35 @@ def conv_problems(draw, max_side=9):
     W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), max_side))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
     b = rng.standard_normal(k) if draw(st.booleans()) else None
-    return rng.standard_normal((n, c, H, W)), rng.standard_normal((k, c, R, S)), b, stride, padding, dilation
+    x, w = rng.standard_normal((n, c, H, W)), rng.standard_normal((k, c, R, S))
+    return x, w, b, stride, padding, dilation
 
 
-# None = the choice by map size. "images" is tested twice: "images" as the small test maps pick
-# it (the plain per-image im2col: too narrow for the wide variant) and "images-wide", which
-# forces the padded-width im2col of stride-1 convolutions on every map (_WideColumns).
-ALGORITHMS = [None, "tiled", "images", "images-wide", "im2col"]
+# dispatch.CONV2D entries by name; None = the rule's choice (dispatch.conv2d_path). "images" is
+# tested twice: "images" as the small test maps have it (the plain per-image im2col: too narrow
+# for the wide variant) and "images-wide", the padded-width im2col of stride-1 convolutions on
+# every map (WideColumns).
+PATHS = [None, "tiled", "images", "images-wide", "reference"]
 
 
-@contextlib.contextmanager
-def algorithm_choice(algorithm):
-    """The Conv2d ``algorithm`` argument for one of ALGORITHMS, with the module set up for it."""
-    saved = conv_images.WIDE_MAX_JUNK
-    if algorithm == "images-wide":
-        conv_images.WIDE_MAX_JUNK = float("inf")
-    try:
-        yield "images" if algorithm == "images-wide" else algorithm
-    finally:
-        conv_images.WIDE_MAX_JUNK = saved
+def conv_op(path, x, w, stride=1, padding=0, dilation=1):
+    """The Conv2d class of CONV2D entry ``path``, or of the rule's choice for the arrays (None)."""
+    if path is None:
+        path = dispatch.conv2d_path(x, w, stride, padding, dilation)
+    return dispatch.resolve(dispatch.CONV2D, path)
 
 
-def run_conv(x, w, b, stride, padding, dilation, algorithm=None, g=None):
-    """Forward (and backward with upstream g) through the Function; returns y, dx, dw, db."""
+def run_conv(x, w, b, stride, padding, dilation, path=None, g=None):
+    """Forward (and backward with upstream g) through the path's Function; returns y, dx, dw, db."""
     xt, wt = tg.Tensor(x, requires_grad=True), tg.Tensor(w, requires_grad=True)
     inputs = [xt, wt] + ([tg.Tensor(b, requires_grad=True)] if b is not None else [])
-    with algorithm_choice(algorithm) as algorithm:
-        y = conv_ops.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation, algorithm=algorithm)
-        if g is None:
-            return y.numpy()
-        y.backward(tg.Tensor(g))
-    return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), (inputs[2].grad.numpy() if b is not None else None)
+    op = conv_op(path, x, w, stride, padding, dilation)
+    y = op.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
+    if g is None:
+        return y.numpy()
+    y.backward(tg.Tensor(g))
+    db = inputs[2].grad.numpy() if b is not None else None
+    return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), db
 
 
 @pytest.fixture(params=["one tile", "one row per tile"])
@@ -78,13 +76,13 @@ def tiling(request, monkeypatch):
 
 
 # ---- forward and backward against the definition ---------------------------------------------
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("path", PATHS)
 @given(problem=conv_problems())
-def test_forward_and_gradients_match_the_definition(algorithm, problem):
+def test_forward_and_gradients_match_the_definition(path, problem):
     x, w, b, stride, padding, dilation = problem
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
     g = np.random.default_rng(1).standard_normal(y_ref.shape)
-    y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, algorithm, g)
+    y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, path, g)
     np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
     dx_ref, dw_ref, db_ref = ref_conv_grads(x, w, g, stride, padding, dilation)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-10, atol=1e-12)
@@ -101,12 +99,13 @@ def test_forward_and_gradients_match_the_definition(algorithm, problem):
     ((1, 1), (1, 1), (1, 1), (1, 9, 3, 2), (8, 9, 3, 3)),    # weights larger than gy: col2im
 ])
 @pytest.mark.parametrize("dw_transposed", [False, True])
-def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape, dw_transposed,
-                                    monkeypatch):
+def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, w_shape,
+                                    dw_transposed, monkeypatch):
     # both GEMM orientations for dW (chosen by the number of columns in real use)
     monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
     rng = np.random.default_rng(5)
-    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
     g = rng.standard_normal(y_ref.shape)
     y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, None, g)
@@ -118,13 +117,14 @@ def test_tiled_path_with_many_tiles(tiling, stride, padding, dilation, x_shape, 
 def test_row_tiles_cover_every_row_evenly(monkeypatch):
     monkeypatch.setattr(conv_tiled, "TILE_BYTES", 4 * 10 * 7 * 4 + 1)  # 4 rows of 7 columns, q = 10
     monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 1)
-    tiles = conv_tiled._row_tiles(28, 7, 10, 4)
+    tiles = conv_tiled.row_tiles(28, 7, 10, 4)
     assert tiles == [(a, a + 4) for a in range(0, 28, 4)]
     monkeypatch.setattr(conv_tiled, "TILE_BYTES", 7 * 10 * 7 * 4)  # 7 rows fit
-    assert conv_tiled._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
-    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 30)  # but never fewer than 30 columns: 5 rows
-    assert conv_tiled._row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
-    assert conv_tiled._row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
+    assert conv_tiled.row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]  # two even tiles, not 7 + 3
+    # but never fewer than 30 columns: 5 rows
+    monkeypatch.setattr(conv_tiled, "MIN_TILE_COLUMNS", 30)
+    assert conv_tiled.row_tiles(10, 7, 10, 4) == [(0, 5), (5, 10)]
+    assert conv_tiled.row_tiles(3, 7, 10 ** 9, 4) == [(0, 3)]
 
 
 @given(problem=conv_problems(max_side=6))
@@ -143,46 +143,55 @@ def test_pointwise_fast_path(problem):
 
 def test_dx_as_a_convolution_is_decided_in_one_place():
     g = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (1, 1), (1, 1), (1, 1))
-    assert choices.dx_as_convolution("im2col", g, 108, 512) is None  # the reference: col2im
+    assert choices.dx_as_convolution("reference", g, 108, 512) is None  # the definition: col2im
     for path in ("cuda", "images", "tiled"):
         assert choices.dx_as_convolution(path, g, 108, 512).padding == (1, 1)
-    assert choices.dx_as_convolution("tiled", g, 10 ** 6, 512) is None  # weights much larger than gy
+    # weights much larger than gy
+    assert choices.dx_as_convolution("tiled", g, 10 ** 6, 512) is None
     strided = conv_window((2, 3, 8, 8), (4, 3, 3, 3), None, (2, 2), (1, 1), (1, 1))
     assert choices.dx_as_convolution("cuda", strided, 108, 128) is None
 
 
+# maps that "tiled" and "images" would take
+@pytest.mark.parametrize("x_shape", [(2, 3, 5, 4), (2, 3, 60, 60)])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_pointwise_path_skips_im2col(stride, monkeypatch):
+def test_pointwise_path_skips_im2col(stride, x_shape, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("a 1x1 convolution without padding must not build an im2col matrix")
-    for name in ("tiled_forward", "tiled_backward", "images_conv", "images_backward", "im2col_window",
-                 "col2im_window"):
-        monkeypatch.setattr(conv_ops, name, forbidden)
+    for module, name in ((conv_ops, "im2col_window"), (conv_ops, "col2im_window"),
+                         (conv_tiled, "im2col_rows"), (conv_tiled, "col2im_rows"),
+                         (conv_images, "im2col_rows"), (conv_images, "col2im_rows")):
+        monkeypatch.setattr(module, name, forbidden)
+    monkeypatch.setattr(conv_images.WideColumns, "of", forbidden)
     rng = np.random.default_rng(0)
-    x = tg.Tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
+    x = tg.Tensor(rng.standard_normal(x_shape), requires_grad=True)
     w = tg.Tensor(rng.standard_normal((6, 3, 1, 1)), requires_grad=True)
-    for algorithm in ALGORITHMS:
-        with algorithm_choice(algorithm) as algorithm:
-            y = conv_ops.Conv2d.apply(x, w, stride=stride, algorithm=algorithm)
-            y.sum().backward()
+    assert dispatch.conv2d_path(x.data, w.data, stride, 0, 1) == "pointwise"
+    y = F.conv2d(x, w, stride=stride)
+    y.sum().backward()
     want = np.einsum("kc,nchw->nkhw", w.numpy()[:, :, 0, 0], x.numpy()[:, :, ::stride, ::stride])
     np.testing.assert_allclose(y.numpy(), want)
 
 
-@pytest.mark.parametrize("padding,dilation,kernel", [((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)),
-                                                     ((3, 3), (1, 1), (7, 7)), ((1, 0), (2, 1), (2, 3)),
-                                                     ((1, 3), (1, 1), (3, 3))])  # padding past the kernel's reach
-def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel, monkeypatch):
+@pytest.mark.parametrize("padding,dilation,kernel", [
+    ((1, 1), (1, 1), (3, 3)), ((0, 2), (1, 2), (3, 3)), ((3, 3), (1, 1), (7, 7)),
+    ((1, 0), (2, 1), (2, 3)),
+    ((1, 3), (1, 1), (3, 3)),  # padding past the kernel's reach
+])
+def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel,
+                                                              monkeypatch):
     """A 28x52 map picks "images", which at stride 1 builds im2col at a row pitch a little wider
     than the output (_WideColumns): y, dx and dW against the definition, with odd paddings,
     dilations and kernels, and a padding wider than the kernel reaches (then the pitch is the
     output's width)."""
     built = []
-    real = conv_images._WideColumns.of
-    monkeypatch.setattr(conv_images._WideColumns, "of", lambda self, image: built.append(1) or real(self, image))
+    real = conv_images.WideColumns.of
+    monkeypatch.setattr(conv_images.WideColumns, "of",
+                        lambda self, image: built.append(1) or real(self, image))
     rng = np.random.default_rng(9)
     stride = (1, 1)
-    x, w, b = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel), rng.standard_normal(4)
+    x, w = rng.standard_normal((2, 3, 28, 52)), rng.standard_normal((4, 3) + kernel)
+    b = rng.standard_normal(4)
     y_ref = ref_conv(x, w, b, stride, padding, dilation)
     g = rng.standard_normal(y_ref.shape)
     y, dx, dw, db = run_conv(x, w, b, stride, padding, dilation, None, g)
@@ -196,17 +205,17 @@ def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
     """Junk columns read the padding and, past the image, the buffer's slack; dW multiplies
     them by zero, so they must be finite: with every scratch buffer first filled with NaN,
     y, dx and dW must still be exact."""
-    monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 9, 11))
     for kernel, dilation in [(2, (1, 1)), (3, (2, 2)), (3, (2, 1))]:
         w = rng.standard_normal((4, 3, kernel, kernel))
         y_ref = ref_conv(x, w, None, (1, 1), (0, 1), dilation)
-        run_conv(x, w, None, 1, (0, 1), dilation, "images", np.ones(y_ref.shape))  # the buffers exist
+        # the buffers exist
+        run_conv(x, w, None, 1, (0, 1), dilation, "images-wide", np.ones(y_ref.shape))
         for buf in workspace._buffers().values():
             buf.view(np.uint8).fill(0xFF)  # NaN in every float
         g = rng.standard_normal(y_ref.shape)
-        y, dx, dw, _ = run_conv(x, w, None, 1, (0, 1), dilation, "images", g)
+        y, dx, dw, _ = run_conv(x, w, None, 1, (0, 1), dilation, "images-wide", g)
         np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
         for got, want in zip((dx, dw), ref_conv_grads(x, w, g, (1, 1), (0, 1), dilation)[:2]):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-11)
@@ -214,10 +223,45 @@ def test_wide_columns_never_multiply_garbage_into_dw(monkeypatch):
 
 def test_functional_conv2d_with_int_and_pair_arguments():
     rng = np.random.default_rng(3)
-    x, w, b = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
-    y = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=2, padding=(1, 0), dilation=(1, 2))
-    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, b, (2, 2), (1, 0), (1, 2)), rtol=1e-10, atol=1e-12)
+    x, w = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    y = F.conv2d(tg.Tensor(x), tg.Tensor(w), tg.Tensor(b), stride=2, padding=(1, 0),
+                 dilation=(1, 2))
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, b, (2, 2), (1, 0), (1, 2)), rtol=1e-10,
+                               atol=1e-12)
     assert F.conv2d(tg.Tensor(x), tg.Tensor(w)).shape == (2, 4, 6, 6)
+
+
+# ---- the table and the rule ---------------------------------------------------------------------
+def test_every_path_is_a_conv2d_under_the_reference_name():
+    for name in dispatch.CONV2D:
+        op = dispatch.resolve(dispatch.CONV2D, name)
+        assert issubclass(op, conv_ops.Conv2d) and op.name == "Conv2d", name
+    with pytest.raises(ValueError, match="no implementation named 'im2col'"):
+        dispatch.resolve(dispatch.CONV2D, "im2col")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,kwargs,path", [
+    ((2, 3, 14, 14), (4, 3, 3, 3), dict(padding=1), "tiled"),             # 14x14 output
+    ((2, 3, 28, 28), (4, 3, 3, 3), dict(padding=1), "images"),            # 28x28 output
+    ((2, 3, 56, 56), (4, 3, 3, 3), dict(padding=1, stride=2), "images"),  # 28x28 output
+    ((2, 3, 56, 56), (4, 3, 3, 3), dict(padding=0, stride=2), "tiled"),   # 27x27 output
+    ((2, 3, 56, 56), (4, 3, 1, 1), dict(stride=2), "pointwise"),
+    ((2, 3, 5, 5), (4, 3, 1, 1), dict(padding=1), "tiled"),              # 1x1 with padding
+    ((0, 3, 56, 56), (4, 3, 3, 3), dict(padding=1), "reference"),         # empty batch
+    ((2, 3, 56, 56), (0, 3, 3, 3), dict(padding=1), "reference"),         # no filters
+    ((2, 3, 5, 5), (4, 2, 3, 3), {}, "reference"),                       # the op refuses it
+    ((2, 3, 5, 5), (4, 3, 3, 3), dict(stride=0), "reference"),
+])
+def test_the_rule_picks_by_map_size_and_kernel(x_shape, w_shape, kwargs, path):
+    args = [kwargs.get(k, d) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1))]
+    assert dispatch.conv2d_path(np.zeros(x_shape), np.zeros(w_shape), *args) == path
+
+
+def test_errors_name_conv2d_whichever_path_the_shapes_suggest():
+    x, w = tg.Tensor(np.zeros((2, 3, 60, 60))), tg.Tensor(np.zeros((4, 2, 3, 3)))  # "images"-sized
+    with pytest.raises(ValueError, match=r"^Conv2d on input shapes .* input has 3 channels"):
+        F.conv2d(x, w)
 
 
 # ---- gradients only where needed, buffers never leaked -----------------------------------------
@@ -229,27 +273,26 @@ def test_no_input_gradient_for_an_image_batch():
     g = rng.standard_normal(y.shape)
     y.backward(tg.Tensor(g))
     assert xt.grad is None
-    np.testing.assert_allclose(wt.grad.numpy(), ref_conv_grads(x, w, g, (2, 2), (1, 1), (1, 1))[1], rtol=1e-10)
+    np.testing.assert_allclose(wt.grad.numpy(), ref_conv_grads(x, w, g, (2, 2), (1, 1), (1, 1))[1],
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("dw_transposed", [False, True])
 @pytest.mark.parametrize("k", [1, 4])  # K = 1 once returned a view of a scratch buffer as dW
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_outputs_and_gradients_do_not_alias_reused_buffers(algorithm, k, dw_transposed, monkeypatch):
+@pytest.mark.parametrize("path", PATHS)
+def test_outputs_and_gradients_do_not_alias_reused_buffers(path, k, dw_transposed, monkeypatch):
     monkeypatch.setattr(choices, "DW_TRANSPOSED_MIN_COLUMNS", 0 if dw_transposed else 10 ** 12)
-    if algorithm == "images-wide":
-        monkeypatch.setattr(conv_images, "WIDE_MAX_JUNK", float("inf"))
-        algorithm = "images"
     rng = np.random.default_rng(6)
     w = tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True)
     x1 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
-    y1 = conv_ops.Conv2d.apply(x1, w, padding=(1, 1), algorithm=algorithm)
+    op = conv_op(path, x1.data, w.data, padding=(1, 1))
+    y1 = op.apply(x1, w, padding=(1, 1))
     y1.backward(tg.Tensor(np.ones(y1.shape)))
     kept = y1.numpy(), x1.grad.numpy(), w.grad.numpy()
     # A second conv of the same shape (same scratch buffers) must not change the first results.
     x2 = tg.Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
-    y2 = conv_ops.Conv2d.apply(x2, tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True),
-                               padding=(1, 1), algorithm=algorithm)
+    y2 = op.apply(x2, tg.Tensor(rng.standard_normal((k, 3, 3, 3)), requires_grad=True),
+                  padding=(1, 1))
     y2.backward(tg.Tensor(rng.standard_normal(y2.shape)))
     for before, now in zip(kept, (y1.data, x1.grad.data, w.grad.data)):
         np.testing.assert_array_equal(before, now)
@@ -263,17 +306,19 @@ def test_non_contiguous_inputs():
     w = rng.standard_normal((3, 3, 4, 2)).transpose(3, 2, 0, 1)  # (2, 4, 3, 3)
     w = w[:, :3]  # (2, 3, 3, 3) strided
     y = F.conv2d(tg.Tensor(x), tg.Tensor(w), padding=1)
-    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, (1, 1), (1, 1), (1, 1)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y.numpy(), ref_conv(x, w, None, (1, 1), (1, 1), (1, 1)), rtol=1e-10,
+                               atol=1e-12)
 
 
 # ---- precision ------------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_float32_is_close_to_float64(algorithm):
+@pytest.mark.parametrize("path", PATHS)
+def test_float32_is_close_to_float64(path):
     rng = np.random.default_rng(8)
-    x, w, b = rng.standard_normal((4, 16, 12, 12)), rng.standard_normal((8, 16, 3, 3)) * 0.1, rng.standard_normal(8)
+    x, w = rng.standard_normal((4, 16, 12, 12)), rng.standard_normal((8, 16, 3, 3)) * 0.1
+    b = rng.standard_normal(8)
     g = rng.standard_normal((4, 8, 6, 6))
-    out64 = run_conv(x, w, b, (2, 2), (1, 1), (1, 1), algorithm, g)
-    out32 = run_conv(*(a.astype(np.float32) for a in (x, w, b)), (2, 2), (1, 1), (1, 1), algorithm,
+    out64 = run_conv(x, w, b, (2, 2), (1, 1), (1, 1), path, g)
+    out32 = run_conv(*(a.astype(np.float32) for a in (x, w, b)), (2, 2), (1, 1), (1, 1), path,
                      g.astype(np.float32))
     for a32, a64 in zip(out32, out64):
         assert a32.dtype == np.float32
@@ -281,7 +326,8 @@ def test_float32_is_close_to_float64(algorithm):
 
 
 def test_float32_is_the_default_dtype_of_the_result():
-    x, w = tg.Tensor(np.ones((1, 2, 4, 4), np.float32)), tg.Tensor(np.ones((3, 2, 3, 3), np.float32))
+    x = tg.Tensor(np.ones((1, 2, 4, 4), np.float32))
+    w = tg.Tensor(np.ones((3, 2, 3, 3), np.float32))
     assert F.conv2d(x, w).dtype == np.float32
 
 
@@ -321,5 +367,6 @@ def test_phases_split_the_padded_input_and_merge_back(H, W, ph, pw, sh, sw):
         for px in range(sw):
             want = xpad[:, py::sh, px::sw]  # phase (py, px) = xpad[i*sh + py, j*sw + px]
             np.testing.assert_array_equal(phases[:, py, px, :want.shape[1], :want.shape[2]], want)
-    back = phases_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))  # NCHW image part
+    # the NCHW image part
+    back = phases_ops.merge_stride_phases(phases, (3, 2, H, W), (ph, pw), (sh, sw))
     np.testing.assert_array_equal(back, src.transpose(3, 0, 1, 2))

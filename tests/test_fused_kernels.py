@@ -4,7 +4,7 @@ a GPU:
 1. Both sources compile with nvcc for sm_90 (PTX only) and need no headers (NVRTC has none).
 2. The sources compiled as host C++ (tests/cuda_host_shim.h, tests/fused_host_driver.cpp) run
    every thread of kernels/fused.py's own launches, through the CUDA code path of the engine
-   (ops/fused_norm.py, optim/fused.py) with tools/fake_cupy standing in for CuPy; device arrays
+   (cuda/norm.py, cuda/optim.py) with testing/fake_cupy standing in for CuPy; device arrays
    from cp.empty start as NaN, so an element no thread writes shows. Compared with the CPU
    reference (ops/norm.py composed with the add and ReLU; optim/sgd.py and adam.py) in float64
    to 1e-10 and float32 to what float32 rounding allows, and by a numeric directional derivative.
@@ -22,13 +22,13 @@ import pytest
 import tinygrad_yolo as tg
 from tinygrad_yolo import backend, optim
 from tinygrad_yolo.nn import functional as F
-from tinygrad_yolo.ops.fused_norm import FusedBatchNorm
-from tinygrad_yolo.tools import fake_cupy
+from tinygrad_yolo.cuda.norm import FusedBatchNorm
+from tinygrad_yolo.testing import fake_cupy, kernel_emulations
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "kernels"
 TESTS_DIR = Path(__file__).resolve().parent
-fused = backend.cuda_kernel_module("fused")
+fused = backend.cuda_kernels("fused")
 
 
 # ---------------------------------------------------------------- 1. nvcc
@@ -43,8 +43,8 @@ def test_source_compiles_with_nvcc_for_sm90(tmp_path, source):
     unit = tmp_path / f"instantiate_{source}"
     unit.write_text(f'#include "{KERNEL_DIR / source}"\nvoid* kInstances[] = {{{instances}}};\n')
     out = tmp_path / "out.ptx"
-    r = subprocess.run([nvcc, "-arch=sm_90", "-ptx", "-Werror", "all-warnings", "-o", str(out), str(unit)],
-                       capture_output=True, text=True, timeout=300)
+    cmd = [nvcc, "-arch=sm_90", "-ptx", "-Werror", "all-warnings", "-o", str(out), str(unit)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     entries = [line for line in out.read_text().splitlines() if ".entry" in line]
     for name in names:
@@ -65,7 +65,8 @@ def test_launch_geometry_within_cuda_limits():
         assert P <= max(1, -(-m // fused.MIN_SHARE)) + 31
         for C in (1, 3, 64, 70000):
             grid, block = fused.shares_launch(C, P)
-            assert grid[0] * block[0] >= P and block[0] <= 1024 and grid[1] <= 65535 and block[0] % 32 == 0
+            assert grid[0] * block[0] >= P and block[0] <= 1024 and grid[1] <= 65535
+            assert block[0] % 32 == 0
     for C in (1, 100, 5000):
         grid, block = fused.channels_launch(C)
         assert grid[0] * block[0] >= C
@@ -81,8 +82,8 @@ def host_lib(tmp_path_factory):
         pytest.skip("g++ not found on PATH: cannot compile kernels/*.cu as host C++")
     lib = tmp_path_factory.mktemp("fused_host") / "fused_host.so"
     # No -march: the host build does no fused multiply-add, so it rounds as NumPy does.
-    cmd = [gxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-I", str(TESTS_DIR), "-I",
-           str(KERNEL_DIR), "-o", str(lib), str(TESTS_DIR / "fused_host_driver.cpp")]
+    cmd = [gxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-I", str(TESTS_DIR),
+           "-I", str(KERNEL_DIR), "-o", str(lib), str(TESTS_DIR / "fused_host_driver.cpp")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return ctypes.CDLL(str(lib))
@@ -103,7 +104,8 @@ def _host_emulation(lib, name):
         dtype = next(a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f")
         fn = getattr(lib, f"host_{name}_{'f32' if dtype == np.float32 else 'f64'}")
         fn.restype = None
-        fn(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(block[0]), *map(_ctypes_arg, args))
+        fn(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(block[0]),
+           *map(_ctypes_arg, args))
     run.with_launch = True
     return run
 
@@ -112,19 +114,19 @@ def _host_emulation(lib, name):
 def cuda(host_lib, monkeypatch):
     """device='cuda' through fake_cupy, the fused kernels running host-compiled; fresh device
     arrays hold NaN."""
-    fake_cupy._emulations()  # the other kernels' emulations, registered before ours are replaced
     for name in fused.SOURCES["batchnorm.cu"] + fused.SOURCES["optim.cu"]:
-        monkeypatch.setitem(fake_cupy.RAW_KERNELS, name, _host_emulation(host_lib, name))
+        monkeypatch.setitem(kernel_emulations.RAW_KERNELS, name, _host_emulation(host_lib, name))
     with fake_cupy.installed() as cp:
         empty = cp.empty
 
         def nan_empty(shape, dtype=float, **kwargs):
             a = empty(shape, dtype, **kwargs)
             if np.dtype(dtype).kind == "f":
-                a._a[...] = np.nan
+                fake_cupy.unwrap(a)[...] = np.nan
             return a
         monkeypatch.setattr(fake_cupy, "empty", nan_empty, raising=False)
-        monkeypatch.setattr(fake_cupy, "empty_like", lambda a, dtype=None: nan_empty(a.shape, dtype or a.dtype),
+        monkeypatch.setattr(fake_cupy, "empty_like",
+                            lambda a, dtype=None: nan_empty(a.shape, dtype or a.dtype),
                             raising=False)
         yield cp
 
@@ -143,8 +145,9 @@ def _data(shape, dtype, seed, offset=True):
     if offset:  # channel means far from 0 (one at 1e3): a naive Σx² - (Σx)²/m would lose digits
         x = x * np.linspace(0.5, 2, C).reshape((1, C) + (1,) * (len(shape) - 2)) \
             + np.array([1e3] + [3.0] * (C - 1)).reshape((1, C) + (1,) * (len(shape) - 2))
-    return (x.astype(dtype), rng.standard_normal(C).astype(dtype), rng.standard_normal(C).astype(dtype),
-            rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype))
+    return (x.astype(dtype), rng.standard_normal(C).astype(dtype),
+            rng.standard_normal(C).astype(dtype), rng.standard_normal(shape).astype(dtype),
+            rng.standard_normal(shape).astype(dtype))
 
 
 def _tensors(arrays, device, grad=True):
@@ -171,7 +174,8 @@ def _reference(*args):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("relu,residual", [(False, False), (True, False), (True, True), (False, True)])
+@pytest.mark.parametrize("relu,residual",
+                         [(False, False), (True, False), (True, True), (False, True)])
 def test_fused_batch_norm_matches_the_reference_in_float64(cuda, shape, training, relu, residual):
     x, w, b, r, G = _data(shape, np.float64, seed=sum(shape) + 7 * training + 3 * relu + residual)
     C = shape[1]
@@ -195,8 +199,8 @@ def test_fused_batch_norm_float32_is_as_close_to_float64_as_the_reference(cuda, 
     C = shape[1]
     rm, rv = np.zeros(C), np.ones(C)
     exact = _reference(x, w, b, r, G, True, True, True, rm, rv)
-    args32 = [a.astype(np.float32) for a in (x, w, b, r, G)] + [True, True, True, rm.astype(np.float32),
-                                                               rv.astype(np.float32)]
+    args32 = [a.astype(np.float32) for a in (x, w, b, r, G)] + [
+        True, True, True, rm.astype(np.float32), rv.astype(np.float32)]
     ref, got = _reference(*args32), _run("cuda", *args32)
     for k in exact:
         scale = np.abs(exact[k]).max()
@@ -207,8 +211,8 @@ def test_fused_batch_norm_float32_is_as_close_to_float64_as_the_reference(cuda, 
 
 
 def test_fused_batch_norm_gradient_matches_a_numeric_directional_derivative(cuda):
-    """d/dt Σ G·f(x + t·d, w + t·dw, b + t·db, r + t·dr) at t = 0, by central differences in float64,
-    against the fused backward's <dx, d> + <dw, dw> + ..."""
+    """d/dt Σ G·f(x + t·d, w + t·dw, b + t·db, r + t·dr) at t = 0, by central differences in
+    float64, against the fused backward's <dx, d> + <dw, dw> + ..."""
     shape = (3, 2, 4, 5)
     x, w, b, r, G = _data(shape, np.float64, seed=5, offset=False)
     rng = np.random.default_rng(6)
@@ -221,7 +225,8 @@ def test_fused_batch_norm_gradient_matches_a_numeric_directional_derivative(cuda
     eps = 1e-6
     numeric = (f(eps) - f(-eps)) / (2 * eps)
     xt, wt, bt, rt = _tensors([x, w, b, r], "cuda")
-    F.batch_norm(xt, None, None, wt, bt, training=True, residual=rt, relu=True).backward(tg.Tensor(G, device="cuda"))
+    y = F.batch_norm(xt, None, None, wt, bt, training=True, residual=rt, relu=True)
+    y.backward(tg.Tensor(G, device="cuda"))
     analytic = sum(float((t.grad.numpy() * d).sum()) for t, d in zip((xt, wt, bt, rt), dirs))
     assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-8)
 
@@ -231,7 +236,8 @@ def test_fused_batch_norm_checks_its_arguments(cuda):
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         F.batch_norm(tg.Tensor(np.zeros((1, 3, 1, 1)), device="cuda"), None, None, training=True)
     with pytest.raises(ValueError, match="residual must have the input's shape"):
-        F.batch_norm(x, None, None, training=True, residual=tg.Tensor(np.zeros((2, 3, 4, 5)), device="cuda"))
+        F.batch_norm(x, None, None, training=True,
+                     residual=tg.Tensor(np.zeros((2, 3, 4, 5)), device="cuda"))
     with pytest.raises(ValueError, match="running_mean and running_var are needed"):
         F.batch_norm(x, None, None, training=False)
     assert FusedBatchNorm  # the op nn.functional.batch_norm picks for CUDA arrays
@@ -251,7 +257,8 @@ def _optimize(device, make, dtype, steps=3, seed=0):
     rng = np.random.default_rng(seed + 1)
     for _ in range(steps):
         for p in params:
-            p.grad = tg.Tensor(backend.to_device(rng.standard_normal(p.shape).astype(dtype), device))
+            p.grad = tg.Tensor(backend.to_device(rng.standard_normal(p.shape).astype(dtype),
+                                                 device))
         opt.step()
     return [p.numpy() for p in params], opt.state_dict()
 
@@ -260,7 +267,8 @@ OPTIMIZERS = {
     "sgd": lambda ps: optim.SGD(ps, lr=0.1),
     "sgd_momentum_wd": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=5e-4),
     "sgd_dampening": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.8, dampening=0.3),
-    "sgd_nesterov": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2),
+    "sgd_nesterov": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                         weight_decay=1e-2),
     "adam": lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=1e-3),
     "adamw": lambda ps: optim.AdamW(ps, lr=1e-2, betas=(0.8, 0.99), weight_decay=0.05),
 }
@@ -300,7 +308,7 @@ def test_launch_counter_emulations_match_the_host_compiled_kernels(host_lib, mon
     with fake_cupy.installed():
         emulated = _run("cuda", *args)
     for name in fused.SOURCES["batchnorm.cu"]:
-        monkeypatch.setitem(fake_cupy.RAW_KERNELS, name, _host_emulation(host_lib, name))
+        monkeypatch.setitem(kernel_emulations.RAW_KERNELS, name, _host_emulation(host_lib, name))
     with fake_cupy.installed():
         compiled = _run("cuda", *args)
     for k in compiled:

@@ -2,8 +2,8 @@
 
 Each test is parametrized over the device: "cuda" runs only with CuPy and a GPU (skipped
 with the reason otherwise), "cpu" runs the very same code everywhere as a dry run of the
-harness. In the dry run conv2d takes its "im2col" algorithm — the CUDA path's code, with the
-NumPy im2col in place of the kernels — and is compared with the tiled NumPy path.
+harness. In the dry run conv2d runs its reference (ops/conv.py, the definition that CUDA's
+kernels and GEMMs compute too) and is compared with the NumPy path the rule picks.
 
 The kernels themselves (im2col, col2im, max pool) are compared with the NumPy reference in
 tests/test_kernels.py; here they are reached through the ops.
@@ -27,7 +27,8 @@ def _why_no_gpu():
     return ""
 
 
-requires_gpu = pytest.mark.skipif(not tg.cuda_available(), reason=f"CUDA test skipped: {_why_no_gpu()}")
+requires_gpu = pytest.mark.skipif(not tg.cuda_available(),
+                                  reason=f"CUDA test skipped: {_why_no_gpu()}")
 DEVICES = ["cpu", pytest.param("cuda", marks=requires_gpu)]
 TOLERANCE = {np.float64: dict(rtol=1e-9, atol=1e-11), np.float32: dict(rtol=2e-4, atol=2e-5)}
 
@@ -51,8 +52,9 @@ def assert_same(got, want, dtype, what=""):
             continue
         assert a.dtype == b.dtype, f"{what}: output {i} dtype {a.dtype} vs {b.dtype}"
         scale = max(1.0, float(np.abs(b).max())) if b.size else 1.0
-        np.testing.assert_allclose(a, b, rtol=tol["rtol"], atol=tol["atol"] * scale,
-                                   err_msg=f"{what}: output {i} (0 = forward, then input gradients)")
+        np.testing.assert_allclose(
+            a, b, rtol=tol["rtol"], atol=tol["atol"] * scale,
+            err_msg=f"{what}: output {i} (0 = forward, then input gradients)")
 
 
 # ---- conv, pools, batch norm: device vs the NumPy path -----------------------------------------
@@ -67,7 +69,8 @@ CONV_CONFIGS = [  # (x shape, w shape, stride, padding, dilation, bias)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("config", CONV_CONFIGS, ids=lambda c: f"x{c[0]}w{c[1]}s{c[2]}p{c[3]}d{c[4]}")
+@pytest.mark.parametrize("config", CONV_CONFIGS,
+                         ids=lambda c: f"x{c[0]}w{c[1]}s{c[2]}p{c[3]}d{c[4]}")
 @pytest.mark.parametrize("device", DEVICES)
 def test_conv2d_matches_numpy(device, config, dtype):
     x_shape, w_shape, stride, padding, dilation, bias = config
@@ -76,9 +79,11 @@ def test_conv2d_matches_numpy(device, config, dtype):
     if bias:
         arrays.append(rng.standard_normal(w_shape[0]))
     kw = dict(stride=stride, padding=padding, dilation=dilation)
-    algorithm = None if device == "cuda" else "im2col"  # the reference, which CUDA runs (dx aside)
-    got = run_on(device, lambda *t: conv_ops.Conv2d.apply(*t, algorithm=algorithm, **kw), arrays, dtype)
-    want = run_on("cpu", lambda *t: conv_ops.Conv2d.apply(*t, **kw), arrays, dtype)
+    # on CUDA the path dispatch picks there; in the dry run the reference it computes
+    op = (lambda *t: F.conv2d(*t, **kw)) if device == "cuda" else (
+        lambda *t: conv_ops.Conv2d.apply(*t, **kw))
+    got = run_on(device, op, arrays, dtype)
+    want = run_on("cpu", lambda *t: F.conv2d(*t, **kw), arrays, dtype)
     assert_same(got, want, dtype, "conv2d")
 
 
@@ -99,7 +104,8 @@ POOLS = {
 def test_pools_match_numpy(device, pool, dtype):
     # distinct values: the max (and so the gradient's destination) is the same on both devices
     x = np.random.default_rng(1).permutation(2 * 3 * 9 * 7).reshape(2, 3, 9, 7) * 0.01
-    assert_same(run_on(device, POOLS[pool], [x], dtype), run_on("cpu", POOLS[pool], [x], dtype), dtype, pool)
+    assert_same(run_on(device, POOLS[pool], [x], dtype), run_on("cpu", POOLS[pool], [x], dtype),
+                dtype, pool)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -112,8 +118,10 @@ def test_batch_norm_matches_numpy(device, shape, training, dtype):
     stats0 = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
     results, stats = [], []
     for dev in (device, "cpu"):
-        rm, rv = (backend.to_device(s.astype(dtype), dev) for s in stats0)  # copies: updated in place
-        results.append(run_on(dev, lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training), arrays, dtype))
+        # copies: updated in place
+        rm, rv = (backend.to_device(s.astype(dtype), dev) for s in stats0)
+        results.append(run_on(dev, lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training),
+                              arrays, dtype))
         stats.append([backend.to_numpy(rm), backend.to_numpy(rv)])
     assert_same(results[0], results[1], dtype, "batch_norm")
     assert_same(stats[0], stats[1], dtype, "running statistics")
@@ -150,8 +158,9 @@ def test_residual_split_on_device(device):
     rng = np.random.default_rng(3)
     c = 3
     x = rng.standard_normal((2, c, 6, 5))
-    weights = [rng.standard_normal((c, c, 3, 3)) / 3, rng.uniform(0.5, 1.5, c), rng.standard_normal(c),
-               rng.standard_normal((c, c, 3, 3)) / 3, rng.uniform(0.5, 1.5, c), rng.standard_normal(c)]
+    weights = [rng.standard_normal((c, c, 3, 3)) / 3, rng.uniform(0.5, 1.5, c),
+               rng.standard_normal(c), rng.standard_normal((c, c, 3, 3)) / 3,
+               rng.uniform(0.5, 1.5, c), rng.standard_normal(c)]
     upstream = backend.to_device(rng.standard_normal(x.shape), device)
 
     def grads(with_skip):
@@ -161,7 +170,8 @@ def test_residual_split_on_device(device):
         return [t.grad.numpy() for t in ts]
 
     with_skip, branch_only = grads(True), grads(False)
-    np.testing.assert_allclose(with_skip[0], branch_only[0] + backend.to_numpy(upstream), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(with_skip[0], branch_only[0] + backend.to_numpy(upstream), rtol=0,
+                               atol=1e-10)
     for a, b in zip(with_skip[1:], branch_only[1:]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
     # and the whole block gradchecks on the device

@@ -1,5 +1,5 @@
 """Issue 19's CUDA paths on a real GPU (skipped without CuPy and a GPU; on the CPU the same code is
-checked through tools/fake_cupy in test_fused_kernels.py and test_gemm_gpu.py): fused batch norm,
+checked through testing/fake_cupy in test_fused_kernels.py and test_gemm_gpu.py): fused batch norm,
 fused optimizer steps, cuBLAS strided-batched GEMMs and the chunked convolution against the CPU
 reference. Tolerances: float64 1e-9 (the GPU sums in another order and contracts a*b + c into
 fused multiply-adds), float32 as test_gpu.py's."""
@@ -9,7 +9,7 @@ import pytest
 import tinygrad_yolo as tg
 from tinygrad_yolo import backend
 from tinygrad_yolo.nn import functional as F
-from tinygrad_yolo.ops.fast import cuda_conv as conv_gpu
+from tinygrad_yolo.cuda import conv as conv_gpu
 from test_fused_kernels import OPTIMIZERS, SHAPES, _data, _flat_state, _optimize, _run
 
 pytestmark = pytest.mark.skipif(not tg.cuda_available(), reason="needs CuPy and a GPU")
@@ -44,11 +44,12 @@ def test_fused_optimizer_steps_on_the_gpu(name):
 @pytest.mark.parametrize("broadcast", [None, "a", "b"])
 def test_cublas_batched_matmul_on_the_gpu(ta, tb, broadcast):
     cp = backend.cupy_module()
-    gemm = backend.cuda_kernel_module("gemm")
+    gemm = backend.cuda_kernels("gemm")
     rng = np.random.default_rng(0)
     M, N, K, batch = 37, 29, 53, 3
-    a = rng.standard_normal(((K, M) if ta else (M, K)) if broadcast == "a" else (batch,) + ((K, M) if ta else (M, K)))
-    b = rng.standard_normal(((N, K) if tb else (K, N)) if broadcast == "b" else (batch,) + ((N, K) if tb else (K, N)))
+    a_shape, b_shape = (K, M) if ta else (M, K), (N, K) if tb else (K, N)
+    a = rng.standard_normal(a_shape if broadcast == "a" else (batch,) + a_shape)
+    b = rng.standard_normal(b_shape if broadcast == "b" else (batch,) + b_shape)
     out = gemm.batched_matmul(cp.asarray(a), cp.asarray(b), trans_a=ta, trans_b=tb).get()
     A = np.swapaxes(a, -1, -2) if ta else a
     B = np.swapaxes(b, -1, -2) if tb else b
@@ -65,7 +66,8 @@ def test_chunked_convolution_on_the_gpu(monkeypatch, cap, stride, kernel):
     g = None
     results = {}
     for device in ("cpu", "cuda"):
-        xt, wt = tg.Tensor(x, requires_grad=True, device=device), tg.Tensor(w, requires_grad=True, device=device)
+        xt = tg.Tensor(x, requires_grad=True, device=device)
+        wt = tg.Tensor(w, requires_grad=True, device=device)
         y = F.conv2d(xt, wt, stride=stride, padding=kernel // 2)
         g = rng.standard_normal(y.shape) if g is None else g
         y.backward(tg.Tensor(g, device=device))

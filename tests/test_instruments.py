@@ -1,4 +1,5 @@
-"""Study instruments: profiler, TINYGRAD_YOLO_PROFILE=1, anomaly mode, DOT graphs, gradient flow, hooks."""
+"""Study instruments: profiler, TINYGRAD_YOLO_PROFILE=1, anomaly mode, DOT graphs, gradient flow,
+hooks."""
 import os
 import subprocess
 import sys
@@ -27,9 +28,12 @@ def test_profile_counts_forward_and_backward_per_op():
 
 
 def _stderr_of_a_step(**env):
-    code = "import tinygrad_yolo as tg; x = tg.Tensor([1.0, 2.0], requires_grad=True); (x * x).sum().backward()"
-    env = dict({k: v for k, v in os.environ.items() if k not in ("DEBUG", "TINYGRAD_YOLO_PROFILE")}, **env)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stderr
+    code = ("import tinygrad_yolo as tg; x = tg.Tensor([1.0, 2.0], requires_grad=True); "
+            "(x * x).sum().backward()")
+    env = dict({k: v for k, v in os.environ.items() if k not in ("DEBUG", "TINYGRAD_YOLO_PROFILE")},
+               **env)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stderr
 
 
 def test_profile_env_prints_ops_and_summary():
@@ -95,7 +99,7 @@ def test_gradient_flow_rows_and_plot(tmp_path):
 
 
 def test_the_profiler_times_cuda_ops_with_events_and_waits_once():
-    """On CUDA the profiler records an event pair per op (tools/fake_cupy's events count device
+    """On CUDA the profiler records an event pair per op (testing/fake_cupy's events count device
     calls: 1 µs each) and waits once, when the table is read; the host clock and its two
     synchronisations per op remain for the CPU."""
     import numpy as np
@@ -103,10 +107,12 @@ def test_the_profiler_times_cuda_ops_with_events_and_waits_once():
 
     import tinygrad_yolo as tg
     from tinygrad_yolo import nn
-    from tinygrad_yolo.tools import fake_cupy
+    from tinygrad_yolo.testing import fake_cupy
     with fake_cupy.installed():
-        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).to("cuda")
-        x = tg.Tensor(np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32), device="cuda")
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        model.to("cuda")
+        x = tg.Tensor(np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32),
+                      device="cuda")
         fake_cupy.counter.reset()
         with tg.profile() as prof:
             loss = model(x).sum()

@@ -1,6 +1,6 @@
 """The training loop keeps each step's loss on the device and reads it when it logs
 (training/pending.py): on the CPU nothing changes; on the CUDA path (run here through
-tools/fake_cupy, NumPy standing in for CuPy) a step holds no host sync, the metrics are those of
+testing/fake_cupy, NumPy standing in for CuPy) a step holds no host sync, the metrics are those of
 the CPU run, and a non-finite loss is still named at its step before anything is saved."""
 import json
 
@@ -10,7 +10,7 @@ import pytest
 from tinygrad_yolo.cli import main
 from tinygrad_yolo.data import generate_synthetic_voc
 from tinygrad_yolo.detection import YOLOv1Loss
-from tinygrad_yolo.tools import fake_cupy
+from tinygrad_yolo.testing import fake_cupy
 from tinygrad_yolo.training import loop
 from tinygrad_yolo.training.pending import PendingSteps
 

@@ -2,7 +2,14 @@
 
 Every op receives raw arrays and asks ``array_module(x)`` for ``numpy`` or
 ``cupy``, so one code path serves both devices (DeZero's ``get_array_module``).
+``use_cupy`` runs device="cuda" on a stand-in module instead (tinygrad_yolo.testing.fake_cupy).
 """
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+
 import numpy as np
 
 _cupy = None
@@ -20,6 +27,20 @@ def _load_cupy():
         except Exception as e:  # ImportError, CUDARuntimeError, ...
             _cupy_error = f"{type(e).__name__}: {e}"
     return _cupy
+
+
+@contextlib.contextmanager
+def use_cupy(module):
+    """Inside the block device="cuda" runs on ``module`` in place of CuPy: a stand-in with CuPy's
+    interface, such as tinygrad_yolo.testing.fake_cupy on a machine without a GPU. The state
+    before (CuPy, or why it could not be loaded) comes back after the block."""
+    global _cupy, _cupy_error
+    saved = _cupy, _cupy_error
+    _cupy, _cupy_error = module, None
+    try:
+        yield module
+    finally:
+        _cupy, _cupy_error = saved
 
 
 def cuda_available():
@@ -93,61 +114,44 @@ def synchronize(a=None):
         _cupy.cuda.Device().synchronize()
 
 
-def cuda_kernels():
-    """The CUDA kernel loader (kernels/__init__.py), imported once.
+KERNEL_PACKAGE = "tinygrad_yolo.kernels"
+# kernels/ beside this package: a source checkout has it, an installed package does not
+_CHECKOUT_KERNELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "kernels")
 
-    setup.py installs the top-level kernels/ folder as ``tinygrad_yolo.kernels``. In a source
-    checkout (kernels/ with its .cu sources beside the package) the loader is read from that
-    folder first, so that the kernels always match the package they are used with, even where
-    another checkout is installed (an editable install maps tinygrad_yolo.kernels to its own
-    kernels/). Either way the .cu sources sit next to it.
+
+def cuda_kernels(module=None):
+    """The CUDA kernel package (the top-level kernels/, installed as tinygrad_yolo.kernels), or
+    with ``module`` one of its modules ("fused": kernels/fused.py, "gemm": kernels/gemm.py);
+    each is imported once. The one loader of the kernels' Python side.
+
+    In a source checkout (kernels/ with its .cu sources beside the package) the package is read
+    from that folder first, so that the kernels always match the package they are used with,
+    even where another checkout is installed (an editable install maps tinygrad_yolo.kernels to
+    its own kernels/). Its modules and .cu sources are read from the same folder as it.
     """
-    import importlib
-    import importlib.util
-    import os
-    import sys
-    if "tinygrad_yolo.kernels" in sys.modules:
-        return sys.modules["tinygrad_yolo.kernels"]
-    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    package = sys.modules.get(KERNEL_PACKAGE) or _import_kernel_package()
+    if module is None:
+        return package
+    return importlib.import_module(f"{KERNEL_PACKAGE}.{module}")
+
+
+def _import_kernel_package():
+    folder = _CHECKOUT_KERNELS
     if not os.path.isfile(os.path.join(folder, "im2col.cu")):
         try:
-            return importlib.import_module("tinygrad_yolo.kernels")
+            return importlib.import_module(KERNEL_PACKAGE)
         except ModuleNotFoundError as e:
-            if e.name != "tinygrad_yolo.kernels":
+            if e.name != KERNEL_PACKAGE:
                 raise
-    spec = importlib.util.spec_from_file_location("tinygrad_yolo.kernels", os.path.join(folder, "__init__.py"),
-                                                  submodule_search_locations=[folder])
-    if spec is None or not os.path.isfile(spec.origin):
-        raise RuntimeError(f"the CUDA kernels are missing: neither tinygrad_yolo.kernels nor {folder} exists")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def cuda_kernel_module(name):
-    """One module of the kernel package (e.g. "fused" for kernels/fused.py), beside the loader that
-    cuda_kernels() found; where that copy lacks it (an older install shadowing a source checkout
-    on PYTHONPATH), the one in kernels/ beside this package."""
-    import importlib
-    import importlib.util
-    import os
-    import sys
-    cuda_kernels()
-    full = f"tinygrad_yolo.kernels.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as e:
-        if e.name != full:
-            raise
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(full, path)
-    if spec is None or not os.path.isfile(path):
-        raise RuntimeError(f"the CUDA kernel module {name!r} is missing: neither {full} nor {path} exists")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[full] = module
-    spec.loader.exec_module(module)
-    return module
+            raise RuntimeError(f"the CUDA kernels are missing: neither {KERNEL_PACKAGE} nor "
+                               f"{folder} exists") from None
+    spec = importlib.util.spec_from_file_location(
+        KERNEL_PACKAGE, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[KERNEL_PACKAGE] = package
+    spec.loader.exec_module(package)
+    return package
 
 
 def loaded_cupy():

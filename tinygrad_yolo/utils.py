@@ -19,8 +19,9 @@ def seed(n):
     _rng = np.random.default_rng(n)
     np.random.seed(n % 2**32)
     from . import backend
-    if backend._cupy is not None:  # only if CuPy is already loaded: seeding must not start a GPU
-        backend._cupy.random.seed(n % 2**32)
+    cupy = backend.loaded_cupy()
+    if cupy is not None:  # only if CuPy is already loaded: seeding must not start a GPU
+        cupy.random.seed(n % 2**32)
     return _rng
 
 

@@ -46,7 +46,7 @@ _PAIRS = ("stride", "padding", "dilation")  # (h, w) settings, written 2 or 2x1
 def op_settings(fn):
     """The op's settings as one short line, e.g. 'kernel 3x3, stride 2, padding 1' for a
     convolution; '' when it has none (or was freed by a backward)."""
-    d, kind = fn.__dict__, type(fn).__name__
+    d, kind = fn.__dict__, fn.name  # the op's name, whichever implementation (dispatch.py) ran
     parts = []
     if kind == "Conv2d" and "input_meta" in d:
         R, S = d["input_meta"][1][0][2:]

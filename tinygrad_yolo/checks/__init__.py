@@ -14,9 +14,4 @@ from . import conv_cases  # noqa: F401
 EXEMPT = {
     "tinygrad_yolo.ops.copy.ToDevice":
         "moves data between devices: tests/test_gpu.py checks it on a GPU",
-    "tinygrad_yolo.ops.fused_norm.FusedBatchNorm": (
-        "CUDA only (nn.functional.batch_norm picks it for CUDA arrays; the batch_norm cases call BatchNorm "
-        "itself): tests/test_fused_kernels.py checks it on the CPU through the host-compiled kernels against "
-        "BatchNorm composed with Add and ReLU (itself gradient-checked) and by a numeric directional "
-        "derivative in float64; tests/test_gpu_fused.py repeats the comparison on a GPU"),
 }

@@ -65,29 +65,37 @@ def pad(x, pad_width, value=0.0):
     return x.pad(pad_width, value)
 
 
-# ---- convolution, pooling, batch normalisation (tinygrad_yolo/ops/conv.py, pool.py, norm.py) ----
-from ..backend import array_module  # noqa: E402  (this section's imports, kept beside it)
-from ..ops import conv as _conv  # noqa: E402
-from ..ops import norm as _norm  # noqa: E402
+# ---- convolution, pooling, batch normalisation: dispatch.py picks the implementation ----------
+from .. import dispatch  # noqa: E402  (this section's imports, kept beside it)
+from ..backend import array_module  # noqa: E402
 from ..ops import pool as _pool  # noqa: E402
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
     """2-D convolution, NCHW: x (N, C, H, W), w (K, C, R, S), b (K,) -> (N, K, Ho, Wo).
     stride, padding and dilation are ints or (h, w) pairs."""
+    x, w = as_tensor(x), as_tensor(w)
     inputs = (x, w) if b is None else (x, w, b)
-    return _conv.Conv2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
+    path = dispatch.conv2d_path(x.data, w.data, stride, padding, dilation)
+    op = dispatch.resolve(dispatch.CONV2D, path)
+    return op.apply(*inputs, stride=stride, padding=padding, dilation=dilation)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max over kernel_size windows (stride defaults to kernel_size); padding counts as -inf;
     on ties the gradient goes to the first maximum in the window."""
-    return _pool.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    x = as_tensor(x)
+    path = dispatch.max_pool2d_path(x.data, kernel_size, stride, padding)
+    op = dispatch.resolve(dispatch.MAX_POOL2D, path)
+    return op.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over kernel_size windows; padding counts as zeros (count_include_pad=True)."""
-    return _pool.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    x = as_tensor(x)
+    path = dispatch.avg_pool2d_path(x.data, kernel_size, stride, padding)
+    op = dispatch.resolve(dispatch.AVG_POOL2D, path)
+    return op.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -101,7 +109,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     normalises with the batch statistics and updates running_mean / running_var (arrays or
     Tensors, or None to skip) in place with the unbiased variance; eval mode uses them.
     ``residual`` (a tensor of x's shape, added after) and ``relu`` give relu(bn(x) + residual):
-    one fused op on CUDA (ops/fused_norm.py), the composed ops on the CPU."""
+    one fused op on CUDA (cuda/norm.py), the composed ops on the CPU."""
     x = as_tensor(x)
     C = x.shape[1] if x.ndim >= 2 else 0  # BatchNorm rejects other ranks by name
     xp = array_module(x.data)
@@ -109,14 +117,16 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         weight = Tensor._from_op(xp.ones(C, dtype=x.dtype), None, False)
     if bias is None:
         bias = Tensor._from_op(xp.zeros(C, dtype=x.dtype), None, False)
+    weight, bias = as_tensor(weight), as_tensor(bias)
     stats = [s.data if isinstance(s, Tensor) else s for s in (running_mean, running_var)]
-    if xp is not np:  # CUDA: the fused kernels (kernels/batchnorm.cu)
-        from ..ops.fused_norm import FusedBatchNorm
+    path = dispatch.batch_norm_path(x.data, weight.data, bias.data, *stats, training)
+    op = dispatch.resolve(dispatch.BATCH_NORM, path)
+    kw = dict(running_mean=stats[0], running_var=stats[1], training=training, momentum=momentum,
+              eps=eps)
+    if path == "cuda":  # FusedBatchNorm: the residual add and the ReLU in the same kernels
         inputs = (x, weight, bias) if residual is None else (x, weight, bias, as_tensor(residual))
-        return FusedBatchNorm.apply(*inputs, running_mean=stats[0], running_var=stats[1], training=training,
-                                    momentum=momentum, eps=eps, relu=relu)
-    y = _norm.BatchNorm.apply(x, weight, bias, running_mean=stats[0], running_var=stats[1],
-                              training=training, momentum=momentum, eps=eps)
+        return op.apply(*inputs, relu=relu, **kw)
+    y = op.apply(x, weight, bias, **kw)
     if residual is not None:
         y = y + residual
     return A.ReLU.apply(y) if relu else y

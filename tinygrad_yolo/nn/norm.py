@@ -48,8 +48,9 @@ class _BatchNorm(Module):
     def _check_input(self, x):
         if x.ndim not in self._expected_dims or x.shape[1] != self.num_features:
             dims = " or ".join(f"{d}-d" for d in self._expected_dims)
-            raise ValueError(f"{type(self).__name__}({self.num_features}) expects {dims} input with "
-                             f"{self.num_features} channels in dimension 1, got shape {tuple(x.shape)}")
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects {dims} input "
+                             f"with {self.num_features} channels in dimension 1, got shape "
+                             f"{tuple(x.shape)}")
 
     def _batch_norm_4d(self, x, residual=None, relu=False):
         use_batch_stats = self.training or not self.track_running_stats
@@ -59,11 +60,12 @@ class _BatchNorm(Module):
             if self.momentum is None:  # cumulative moving average over all batches seen
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=use_batch_stats, momentum=momentum, eps=self.eps, residual=residual, relu=relu)
+                            training=use_batch_stats, momentum=momentum, eps=self.eps,
+                            residual=residual, relu=relu)
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm2d(_BatchNorm):

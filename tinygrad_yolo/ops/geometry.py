@@ -22,7 +22,8 @@ def int_pair(v, name, op, minimum=1):
     items = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     if len(items) != 2:
         raise ValueError(f"{op}: {name} must be an int or a (h, w) pair of ints, got {v!r}")
-    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in items):
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+               for i in items):
         raise TypeError(f"{op}: {name} must be an int or a (h, w) pair of ints, got {v!r}")
     if min(items) < minimum:
         bound = "positive" if minimum == 1 else f">= {minimum}"
@@ -79,7 +80,8 @@ def window(op, x_shape, kernel, stride, padding, dilation=1):
     if eh > H + 2 * ph or ew > W + 2 * pw:
         extent = f" (dilation {(dh, dw)}: extent {eh}x{ew})" if (dh, dw) != (1, 1) else ""
         raise ValueError(f"{op}: kernel {kh}x{kw}{extent} is larger than the padded input "
-                         f"{H + 2 * ph}x{W + 2 * pw} (input shape {tuple(x_shape)}, padding {(ph, pw)}): "
+                         f"{H + 2 * ph}x{W + 2 * pw} (input shape {tuple(x_shape)}, "
+                         f"padding {(ph, pw)}): "
                          "the input is too small for it")
     Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     return Window(H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
@@ -110,7 +112,8 @@ def pool_window(op, x_shape, kernel_size, stride, padding):
     kh, kw = int_pair(kernel_size, "kernel_size", op)
     ph, pw = int_pair(padding, "padding", op, minimum=0)
     if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
+        raise ValueError(f"{op}: padding {(ph, pw)} must be at most half the kernel size "
+                         f"{(kh, kw)}")
     return window(op, x_shape, (kh, kw), (kh, kw) if stride is None else stride, (ph, pw))
 
 

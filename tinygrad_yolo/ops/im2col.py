@@ -33,7 +33,8 @@ def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1, out=None):
     """The adjoint of im2col: col (N, C, kh, kw, Ho, Wo) -> x (N, C, H, W), overlaps summed."""
     if len(x_shape) != 4:
         raise ValueError(f"col2im x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    return col2im_window(col, x_shape, window("col2im", x_shape, (kh, kw), stride, padding, dilation), out)
+    return col2im_window(col, x_shape,
+                         window("col2im", x_shape, (kh, kw), stride, padding, dilation), out)
 
 
 def im2col_window(x, g, out=None):

@@ -33,7 +33,8 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer params must be Tensors, got {type(p).__name__}")
             if not p.is_leaf:
-                raise ValueError("optimizer can only update leaf tensors (parameters), got one made by an op")
+                raise ValueError("optimizer can only update leaf tensors (parameters), got one "
+                                 "made by an op")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("a parameter appears in more than one parameter group")
@@ -55,7 +56,8 @@ class Optimizer:
 
     # ---- state dicts ----------------------------------------------------------
     def state_dict(self):
-        """{'state': {index: {name: array or number}}, 'param_groups': [{hyper-params, 'params': [index]}]}
+        """{'state': {index: {name: array or number}},
+            'param_groups': [{hyper-params, 'params': [index]}]}
         with host NumPy copies of every array."""
         index, groups, i = {}, [], 0
         for g in self.param_groups:
@@ -77,8 +79,8 @@ class Optimizer:
         parameter's dtype and moved to its device); errors name what doesn't fit."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
-            raise ValueError(f"optimizer state has {len(groups)} parameter groups, this optimizer has "
-                             f"{len(self.param_groups)}")
+            raise ValueError(f"optimizer state has {len(groups)} parameter groups, this optimizer "
+                             f"has {len(self.param_groups)}")
         params = []
         for k, (saved, own) in enumerate(zip(groups, self.param_groups)):
             if len(saved["params"]) != len(own["params"]):
@@ -90,16 +92,19 @@ class Optimizer:
         for key, s in state_dict["state"].items():
             idx = int(key)
             if idx not in by_index:
-                raise ValueError(f"optimizer state refers to parameter {idx}, which no group contains")
+                raise ValueError(f"optimizer state refers to parameter {idx}, which no group "
+                                 "contains")
             p = by_index[idx]
             restored = {}
             for name, v in s.items():
                 if hasattr(v, "shape") and np.ndim(v) > 0:
                     if tuple(v.shape) != tuple(p.shape):
                         raise ValueError(f"optimizer state '{name}' of parameter {idx} has shape "
-                                         f"{tuple(v.shape)}, but the parameter has shape {tuple(p.shape)}")
+                                         f"{tuple(v.shape)}, but the parameter has shape "
+                                         f"{tuple(p.shape)}")
                     xp = backend.array_module(p.data)
-                    v = xp.array(backend.to_device(np.asarray(v), p.device), dtype=p.dtype, copy=True)
+                    v = xp.array(backend.to_device(np.asarray(v), p.device), dtype=p.dtype,
+                                 copy=True)
                 elif hasattr(v, "shape"):  # 0-d array from a checkpoint -> Python number
                     v = v.item()
                 restored[name] = v

@@ -1,8 +1,6 @@
-"""The choices conv2d's paths make, each made in one place for every path.
+"""The choices conv2d's paths make inside a call, each made in one place for every path (which
+path runs is tinygrad_yolo/dispatch.py's conv2d_path). Two questions, two functions:
 
-Three questions, three functions:
-
-* ``conv_path``: which path computes a convolution (``algorithm=None``).
 * ``dx_as_convolution``: dx by col2im(Wᵀ · gy), as the definition says, or -- at stride 1 --
   as a convolution of gy with the flipped kernel, which reuses the forward's machinery.
 * ``dw_transposed``: dW = gy · colᵀ, or its transpose dWᵀ = col · gyᵀ (``dw_gemm``), whichever
@@ -16,24 +14,7 @@ import numpy as np
 from ...backend import array_module
 from ..geometry import Window
 
-IMAGE_TILES_MIN_PIXELS = 784  # output maps of 28x28 and more: the "images" algorithm
 DW_TRANSPOSED_MIN_COLUMNS = 4096  # see dw_transposed
-
-
-def conv_path(algorithm, on_gpu, window, pointwise):
-    """"pointwise" for 1x1 kernels without padding on either device (x itself is the column
-    matrix); on CUDA "cuda" (the reference with kernels/ and dx as a convolution); on NumPy the
-    ``algorithm`` asked for, else "images" for output maps of at least IMAGE_TILES_MIN_PIXELS and
-    "tiled" for smaller ones, where one image's columns would make a narrow, slow GEMM."""
-    if on_gpu and algorithm not in (None, "im2col"):
-        raise ValueError(f"conv2d: the {algorithm} algorithm is a NumPy path; CUDA arrays use 'im2col'")
-    if pointwise:
-        return "pointwise"
-    if on_gpu:
-        return "cuda"
-    if algorithm is None:
-        return "images" if window.Ho * window.Wo >= IMAGE_TILES_MIN_PIXELS else "tiled"
-    return algorithm
 
 
 def dx_conv_padding(g):
@@ -51,7 +32,7 @@ def dx_conv_padding(g):
 def dx_as_convolution(path, g, w_size, gy_size):
     """The Window of dx's convolution over gy (output: the input's H x W), or None for col2im.
 
-    * "im2col" (the reference): never, the definition's col2im.
+    * "reference": never, the definition's col2im.
     * "cuda": whenever it applies: the im2col kernel runs 2-3x faster than col2im's gather, for
       a GEMM of the same size.
     * "images": whenever it applies: the forward's loop, instead of a col2im image by image.
@@ -59,7 +40,7 @@ def dx_as_convolution(path, g, w_size, gy_size):
       needs a transposed copy of the weights, and where those are much larger than gy (deep
       layers at low resolution) col2im is cheaper."""
     q = dx_conv_padding(g)
-    if q is None or path == "im2col" or (path == "tiled" and w_size > 2 * gy_size):
+    if q is None or path == "reference" or (path == "tiled" and w_size > 2 * gy_size):
         return None
     return Window(g.Ho, g.Wo, g.kh, g.kw, 1, 1, q[0], q[1], g.dh, g.dw, g.H, g.W)
 
@@ -67,7 +48,8 @@ def dx_as_convolution(path, g, w_size, gy_size):
 def flipped_weights(w):
     """(K, C, R, S) -> the (C, K*R*S) weight matrix of dx's convolution (dx_conv_padding)."""
     K, C, R, S = w.shape
-    return array_module(w).ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K * R * S)
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return array_module(w).ascontiguousarray(flipped).reshape(C, K * R * S)
 
 
 def dw_transposed(path, columns):
@@ -77,7 +59,7 @@ def dw_transposed(path, columns):
       OpenBLAS runs col · gyᵀ faster, enough to pay for transposing the small result; with
       fewer, it doesn't.
     * "images": always (one image's columns, and few K: the orientation that suits OpenBLAS).
-    * "im2col", "cuda", "pointwise": never: gy · colᵀ, one batched GEMM (conv.weight_grad)."""
+    * "reference", "cuda", "pointwise": never: gy · colᵀ, one batched GEMM."""
     if path == "tiled":
         return columns >= DW_TRANSPOSED_MIN_COLUMNS
     return path == "images"

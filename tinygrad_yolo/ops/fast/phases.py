@@ -4,7 +4,7 @@ unit-stride block (the CPU's fast conv paths and max-pool), and its adjoint.
 import numpy as np
 
 from ..geometry import kernel_taps, valid_range
-from ..workspace import scratch
+from .workspace import scratch
 
 
 def phases_shape(src_shape, padding, stride):
@@ -20,11 +20,12 @@ def stride_phases(name, src, padding, geometry, fresh=False, fill=0):
 
         out[c, py, px, i, j, n] = xpad[c, i*sh + py, j*sw + px, n]
 
-    where xpad is src with ph / pw values ``fill`` (zeros for a conv) around each image. Kernel tap (r, s) of output pixel
-    (oy, ox) reads xpad[oy*sh + r*dh, ox*sw + s*dw], which is phase ((r*dh) % sh, (s*dw) % sw)
-    at (oy + (r*dh) // sh, ox + (s*dw) // sw): for every tap a block with unit strides, whose
-    rows are runs of Wo*N contiguous values. (Stride 1 has one phase: plain xpad.) Only the
-    phases some tap reads are filled (a 1x1 stride-2 kernel reads one of four).
+    where xpad is src with ph / pw values ``fill`` (zeros for a conv) around each image. Kernel
+    tap (r, s) of output pixel (oy, ox) reads xpad[oy*sh + r*dh, ox*sw + s*dw], which is phase
+    ((r*dh) % sh, (s*dw) % sw) at (oy + (r*dh) // sh, ox + (s*dw) // sw): for every tap a block
+    with unit strides, whose rows are runs of Wo*N contiguous values. (Stride 1 has one phase:
+    plain xpad.) Only the phases some tap reads are filled (a 1x1 stride-2 kernel reads one of
+    four).
     ``geometry`` is (kernel, stride, dilation). A scratch buffer unless ``fresh``. An NCHW
     array x is split image by image as x[n][..., None], or all maps at once (conv's "images"
     path, max-pool) as x.reshape(N*C, H, W)[..., None]: batch-last with a batch of one."""

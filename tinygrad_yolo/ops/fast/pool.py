@@ -1,4 +1,5 @@
-"""Pooling's tuned CPU passes (tinygrad_yolo/ops/pool.py says what they compute).
+"""Pooling's tuned CPU paths, subclasses of the reference ops in tinygrad_yolo/ops/pool.py (which
+says what they compute): SeparableMaxPool2d and ChannelsLastAvgPool2d.
 
 Max pooling is separable: the max of a window is the max over its rows of each row's max. A
 horizontal pass takes the max over the kw column taps for every (padded) input row, then a
@@ -10,17 +11,65 @@ gradient back through the two choices in reverse.
 The input is first copied, padded, into its column phases (phases.stride_phases) so that the
 horizontal taps are contiguous slices: NumPy runs a loop with a stride-2 inner axis ~3x slower
 than a contiguous one. All of it runs on a few maps at a time (workspace.chunks), so that the
-dozen passes over each chunk's temporaries read the cache, not main memory: the stem's pool of
-a ResNet-18 step at batch 8 went from 25 to 10 ms forward, 29 to 15 ms backward.
+dozen passes over each chunk's temporaries read the cache, not main memory (docs/performance.md
+has the times).
 
 Average pooling's taps run over a channels-last copy (channels_last): with N*C innermost every
 tap is a slice whose rows are N*C contiguous values, whatever the stride.
 """
 import numpy as np
 
-from ...backend import array_module
-from ..workspace import chunks, scratch
+from ..geometry import pool_window
+from ..pool import AvgPool2d, MaxPool2d
 from .phases import merge_stride_phases, phases_shape, stride_phases
+from .workspace import chunks, scratch
+
+
+class SeparableMaxPool2d(MaxPool2d):
+    """MaxPool2d as a horizontal and a vertical pass, a few cached maps at a time."""
+
+    def forward(self, x):
+        self.window = win = pool_window("max_pool2d", x.shape, *self.args)
+        self.x_shape = x.shape
+        y, self.col_won, self.row_won = max_pool_forward(x, win)  # the two passes' choices
+        return y
+
+    def backward(self, gy):
+        return max_pool_backward(gy, self.col_won, self.row_won, self.x_shape, self.window)
+
+
+class ChannelsLastAvgPool2d(AvgPool2d):
+    """AvgPool2d with its taps over a channels-last copy (H, W, N*C), whose rows stay long and
+    contiguous whatever the stride (channels_last)."""
+
+    def forward(self, x):
+        self.window = win = pool_window("avg_pool2d", x.shape, *self.args)
+        self.x_shape = x.shape
+        N, C = x.shape[:2]
+        xpad = channels_last("pool.x", x, win.padding, 0)
+        acc = scratch("pool.y", win.out_hw + (N * C,), x.dtype)
+        acc[...] = _tap(xpad, 0, 0, win)
+        for t in range(1, win.kh * win.kw):
+            acc += _tap(xpad, t // win.kw, t % win.kw, win)
+        return to_nchw(acc, (N, C) + win.out_hw, scale=1.0 / (win.kh * win.kw))
+
+    def backward(self, gy):
+        win = self.window
+        N, C, H, W = self.x_shape
+        share = scratch("pool.g", win.out_hw + (N, C), gy.dtype)
+        np.multiply(gy.transpose(2, 3, 0, 1), 1.0 / (win.kh * win.kw), out=share)
+        share = share.reshape(win.out_hw + (N * C,))
+        dx = scratch("pool.gx", (H + 2 * win.ph, W + 2 * win.pw, N * C), gy.dtype)
+        dx.fill(0)
+        for t in range(win.kh * win.kw):
+            view = _tap(dx, t // win.kw, t % win.kw, win)
+            view += share
+        return to_nchw(dx[win.ph:win.ph + H, win.pw:win.pw + W], self.x_shape)
+
+
+def _tap(a, r, s, win):
+    """The (Ho, Wo, N*C) strided slice of channels-last ``a`` read by kernel tap (r, s)."""
+    return a[r:r + win.sh * (win.Ho - 1) + 1:win.sh, s:s + win.sw * (win.Wo - 1) + 1:win.sw]
 
 
 def channels_last(name, x, padding, fill):
@@ -29,10 +78,9 @@ def channels_last(name, x, padding, fill):
     Why this layout: a tap's slice is strided in H and W (stride 2 for most pools), and NumPy
     runs strided or short inner loops slowly. With N*C innermost every tap is a slice whose
     rows are N*C contiguous values, whatever the stride."""
-    xp = array_module(x)
     N, C, H, W = x.shape
     ph, pw = padding
-    buf = scratch(name, (H + 2 * ph, W + 2 * pw, N * C), x.dtype, xp)
+    buf = scratch(name, (H + 2 * ph, W + 2 * pw, N * C), x.dtype)
     buf[:ph] = fill
     buf[ph + H:] = fill
     buf[ph:ph + H, :pw] = fill
@@ -43,52 +91,53 @@ def channels_last(name, x, padding, fill):
 
 def to_nchw(a_cl, shape, scale=None):
     """Fresh (N, C, h, w) array from channels-last (h, w, N*C) ``a_cl``, optionally scaled."""
-    xp = array_module(a_cl)
     N, C, h, w = shape
-    out = xp.empty(shape, dtype=a_cl.dtype)
+    out = np.empty(shape, dtype=a_cl.dtype)
     src = a_cl.reshape(h, w, N, C).transpose(2, 3, 0, 1)
-    # On NumPy one image row at a time: a single transposing copy gathers every output row from
-    # N*C places far apart and thrashes the cache; row by row it runs over twice as fast.
-    rows = [slice(i, i + 1) for i in range(h)] if xp is np else [slice(None)]
-    for r in rows:
+    # One image row at a time: a single transposing copy gathers every output row from N*C
+    # places far apart and thrashes the cache; row by row it runs over twice as fast.
+    for i in range(h):
+        r = slice(i, i + 1)
         if scale is None:
             out[:, :, r] = src[:, :, r]
         else:
-            xp.multiply(src[:, :, r], scale, out=out[:, :, r])
+            np.multiply(src[:, :, r], scale, out=out[:, :, r])
     return out
 
 
-def max_pool_forward(x, g):
+def max_pool_forward(x, win):
     """-> (y, col_won, row_won): the max over each window of x (N, C, H, W) for the pooling
-    Window ``g``, and the two passes' choices (what the backward routes through)."""
+    Window ``win``, and the two passes' choices (what the backward routes through)."""
     N, C, H, W = x.shape
-    index = np.uint8 if max(g.kh, g.kw) <= 255 else np.int32
+    index = np.uint8 if max(win.kh, win.kw) <= 255 else np.int32
     maps = x.reshape(N * C, H, W)
-    y = np.empty((N, C) + g.out_hw, dtype=x.dtype)
-    y3 = y.reshape(N * C, g.Ho, g.Wo)
-    col_won = np.empty((N * C, H + 2 * g.ph, g.Wo), dtype=index)  # horizontal choices
+    y = np.empty((N, C) + win.out_hw, dtype=x.dtype)
+    y3 = y.reshape(N * C, win.Ho, win.Wo)
+    col_won = np.empty((N * C, H + 2 * win.ph, win.Wo), dtype=index)  # horizontal choices
     row_won = np.empty(y3.shape, dtype=index)                     # vertical choices
-    for a, b in chunks(N * C, _per_map_bytes(H, W, g.padding, g.out_hw, x.itemsize)):
-        _forward_maps(g, maps[a:b], y3[a:b], col_won[a:b], row_won[a:b])
+    for a, b in chunks(N * C, _per_map_bytes(H, W, win.padding, win.out_hw, x.itemsize)):
+        _forward_maps(win, maps[a:b], y3[a:b], col_won[a:b], row_won[a:b])
     return y, col_won, row_won
 
 
-def max_pool_backward(gy, col_won, row_won, x_shape, g):
+def max_pool_backward(gy, col_won, row_won, x_shape, win):
+    """dx: gy routed back through the two passes' choices, a few maps at a time."""
     N, C, H, W = x_shape
-    gx = np.empty(x_shape, dtype=gy.dtype)
-    g3, gx3 = gy.reshape(N * C, g.Ho, g.Wo), gx.reshape(N * C, H, W)
-    for a, b in chunks(N * C, _per_map_bytes(H, W, g.padding, g.out_hw, gy.itemsize)):
-        _backward_maps(g, g3[a:b], col_won[a:b], row_won[a:b], gx3[a:b])
-    return gx
+    dx = np.empty(x_shape, dtype=gy.dtype)
+    gy3, dx3 = gy.reshape(N * C, win.Ho, win.Wo), dx.reshape(N * C, H, W)
+    for a, b in chunks(N * C, _per_map_bytes(H, W, win.padding, win.out_hw, gy.itemsize)):
+        _backward_maps(win, gy3[a:b], col_won[a:b], row_won[a:b], dx3[a:b])
+    return dx
 
 
-def _forward_maps(g, maps, y3, col_won, row_won):
+def _forward_maps(win, maps, y3, col_won, row_won):
     """y3 (maps, Ho, Wo) <- the max over each window of ``maps`` (m, H, W); the two passes'
     winners into col_won and row_won."""
-    kh, kw, sh, sw, padding, Wo, Ho = g.kh, g.kw, g.sh, g.sw, g.padding, g.Wo, g.Ho
+    kh, kw, sh, sw, padding, Wo, Ho = win.kh, win.kw, win.sh, win.sw, win.padding, win.Wo, win.Ho
     # padded with -inf, columns split into their stride phases (rows are not: the vertical
     # pass works on row maxima): (m, 1, sw, H + 2ph, Wq, 1)
-    cols = stride_phases("pool.x", maps[..., None], padding, ((1, kw), (1, sw), (1, 1)), fill=-np.inf)
+    cols = stride_phases("pool.x", maps[..., None], padding, ((1, kw), (1, sw), (1, 1)),
+                         fill=-np.inf)
     # horizontal: row_max[m, i, ox] = max over s of xpad[m, i, ox*sw + s]
     row_max = scratch("pool.row_max", col_won.shape, maps.dtype)
     col_taps = [_column_tap(cols, s, sw, Wo) for s in range(kw)]
@@ -101,25 +150,26 @@ def _forward_maps(g, maps, y3, col_won, row_won):
         _first_max(row_taps, y3, row_won, nan_aware=True)
 
 
-def _backward_maps(g, g3, col_won, row_won, gx3):
-    """gx3 (m, H, W) <- g3 (m, Ho, Wo) routed back through the two passes' choices."""
-    kh, kw, sh, sw, ph, pw, Ho, Wo = g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo
-    m, H, W = gx3.shape
-    # the vertical choice first (the reverse of forward): g reaches its window's winning row
-    g_rows = scratch("pool.g_rows", col_won.shape, g3.dtype)
+def _backward_maps(win, gy3, col_won, row_won, dx3):
+    """dx3 (m, H, W) <- gy3 (m, Ho, Wo) routed back through the two passes' choices."""
+    kh, kw, sh, sw, ph, pw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.ph, win.pw, win.Ho, win.Wo
+    m, H, W = dx3.shape
+    # the vertical choice first (the reverse of forward): gy reaches its window's winning row
+    g_rows = scratch("pool.g_rows", col_won.shape, gy3.dtype)
     g_rows.fill(0)
-    _route(g3, row_won, [g_rows[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)])
-    g_cols = scratch("pool.gx", phases_shape((m, H, W, 1), (ph, pw), (1, sw)), g3.dtype)
+    _route(gy3, row_won, [g_rows[:, r:r + sh * (Ho - 1) + 1:sh] for r in range(kh)])
+    g_cols = scratch("pool.gx", phases_shape((m, H, W, 1), (ph, pw), (1, sw)), gy3.dtype)
     g_cols.fill(0)
     _route(g_rows, col_won, [_column_tap(g_cols, s, sw, Wo) for s in range(kw)])
-    merge_stride_phases(g_cols, (1, m, H, W), (ph, pw), (1, sw), out=gx3[None])
+    merge_stride_phases(g_cols, (1, m, H, W), (ph, pw), (1, sw), out=dx3[None])
 
 
 def _per_map_bytes(H, W, padding, out_hw, itemsize):
     """Bytes of temporaries one map needs: its padded copy, row maxima, masks and indices."""
     (ph, pw), (Ho, Wo) = padding, out_hw
     rows = H + 2 * ph
-    return rows * (W + 2 * pw + 1) * itemsize + rows * Wo * (2 * itemsize + 3) + Ho * Wo * (itemsize + 3)
+    padded = rows * (W + 2 * pw + 1) * itemsize
+    return padded + rows * Wo * (2 * itemsize + 3) + Ho * Wo * (itemsize + 3)
 
 
 def _column_tap(cols, s, sw, Wo):

@@ -1,11 +1,23 @@
-"""NumPy emulations of the kernels in kernels/*.cu, for fake_cupy (same arguments as the launches in
-kernels/__init__.py; outputs written in place). They are built on the NumPy reference paths the
-host-shim tests compare the .cu sources against, so a step run through fake_cupy computes what the
-CPU computes."""
+"""NumPy emulations of the kernels in kernels/*.cu, for fake_cupy's RawModule (same arguments as
+the launches in kernels/__init__.py and kernels/fused.py; outputs written in place). They are built
+on the NumPy reference paths the host-shim tests compare the .cu sources against, so a step run
+through fake_cupy computes what the CPU computes."""
 import numpy as np
 
 from ..ops.im2col import col2im, im2col
-from .fake_cupy import raw_kernel
+
+RAW_KERNELS = {}  # kernel name (no template arguments) -> emulation(*args) on NumPy arrays
+
+
+def raw_kernel(name):
+    """Register a NumPy emulation for the RawModule kernel ``name``; it gets the launch's arguments
+    (device arrays as NumPy arrays, scalars as given; fused.NULL, a zero, for a null pointer) and
+    writes the outputs in place. An emulation with ``with_launch = True`` gets (grid, block)
+    first."""
+    def register(fn):
+        RAW_KERNELS[name] = fn
+        return fn
+    return register
 
 
 @raw_kernel("im2col_kernel")
@@ -30,12 +42,14 @@ def _pool_taps(x, NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw):
         for s in range(kw):
             rows = np.arange(Ho) * sh + r - ph
             cols = np.arange(Wo) * sw + s - pw
-            yield xp[:, r:r + sh * (Ho - 1) + 1:sh, s:s + sw * (Wo - 1) + 1:sw], rows[:, None] * W + cols[None, :]
+            taps = xp[:, r:r + sh * (Ho - 1) + 1:sh, s:s + sw * (Wo - 1) + 1:sw]
+            yield taps, rows[:, None] * W + cols[None, :]
 
 
 @raw_kernel("max_pool2d_forward_kernel")
 def _max_pool_forward(x, y, argmax, NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw):
-    NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw = (int(v) for v in (NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw))
+    NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw = (
+        int(v) for v in (NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw))
     best = np.full((NC, Ho, Wo), -np.inf, dtype=x.dtype)
     where = np.zeros((NC, Ho, Wo), dtype=np.int32)
     for tap, index in _pool_taps(x, NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw):
@@ -88,8 +102,8 @@ def _share_counts(m, P):
 
 
 @raw_kernel("bn_finalize_kernel")
-def _bn_finalize(part_mean, part_m2, weight, running_mean, running_var, mean_out, invstd_out, scale, m, C, P,
-                 eps, momentum):
+def _bn_finalize(part_mean, part_m2, weight, running_mean, running_var, mean_out, invstd_out,
+                 scale, m, C, P, eps, momentum):
     m, P = int(m), int(P)
     n_b = _share_counts(m, P)
     pm, pm2 = part_mean.astype(np.float64), part_m2.astype(np.float64)
@@ -134,7 +148,8 @@ def _bn_partial_grad(g, x, y, mean, invstd, part_g, part_gx, N, C, L, P, relu):
 
 
 @raw_kernel("bn_grad_finalize_kernel")
-def _bn_grad_finalize(part_g, part_gx, weight, invstd, dgamma, dbeta, coef_g, coef_x, coef_c, m, C, P, training):
+def _bn_grad_finalize(part_g, part_gx, weight, invstd, dgamma, dbeta, coef_g, coef_x, coef_c, m, C,
+                      P, training):
     sg, sgx = part_g.astype(np.float64).sum(axis=1), part_gx.astype(np.float64).sum(axis=1)
     s = weight.astype(np.float64) * invstd
     dbeta[...], dgamma[...], coef_g[...] = sg, sgx, s
@@ -151,7 +166,8 @@ def _bn_dx(g, x, y, mean, invstd, coef_g, coef_x, coef_c, dx, g_residual, total,
         g_residual.reshape(shape)[...] = gv
     if _given(dx) is not None:
         r = lambda v: v.reshape(1, C, 1)  # noqa: E731
-        dx.reshape(shape)[...] = gv * r(coef_g) - (x.reshape(shape) - r(mean)) * r(invstd) * r(coef_x) - r(coef_c)
+        x_hat = (x.reshape(shape) - r(mean)) * r(invstd)
+        dx.reshape(shape)[...] = gv * r(coef_g) - x_hat * r(coef_x) - r(coef_c)
 
 
 @raw_kernel("sgd_step_kernel")
@@ -172,8 +188,8 @@ def _sgd_step(p, grad, buf, n, lr, momentum, dampening, weight_decay, nesterov, 
 
 
 @raw_kernel("adam_step_kernel")
-def _adam_step(p, grad, exp_avg, exp_avg_sq, n, beta1, omb1, beta2, omb2, eps, weight_decay, decay, step_size,
-               bias2_sqrt, decoupled):
+def _adam_step(p, grad, exp_avg, exp_avg_sq, n, beta1, omb1, beta2, omb2, eps, weight_decay, decay,
+               step_size, bias2_sqrt, decoupled):
     g, w = grad, p.copy()
     if weight_decay != 0:
         if int(decoupled):

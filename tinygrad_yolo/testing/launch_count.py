@@ -1,7 +1,7 @@
 """Count what one training step asks of a GPU, on a machine without one.
 
-    python -m tinygrad_yolo.tools.launch_count            # the YOLO-ResNet18 at 128², batch 2
-    python -m tinygrad_yolo.tools.launch_count --img 448 --batch 2 --json
+    python -m tinygrad_yolo.testing.launch_count            # the YOLO-ResNet18 at 128², batch 2
+    python -m tinygrad_yolo.testing.launch_count --img 448 --batch 2 --json
 
 Runs the step of tinygrad_yolo/bench.py (forward, YOLOv1 loss, backward, SGD momentum with
 weight decay) on device="cuda" with fake_cupy standing in for CuPy, after one warm-up step (the
@@ -70,27 +70,33 @@ def measure(img=128, batch=2, optimizer="sgd", warmup=1):
         counter = fake_cupy.counter
         counter.reset()
         loss, parts = step()
-        result = {"step": counter.summary(), "names": {f"{c}:{n}": v for (c, n), v in
-                                                        sorted(counter.names.items(), key=lambda kv: -kv[1])}}
+        by_count = sorted(counter.names.items(), key=lambda kv: -kv[1])
+        result = {"step": counter.summary(), "names": {f"{c}:{n}": v for (c, n), v in by_count}}
         counter.reset()
         value = loss.item()
         for v in parts.values():
             float(v.item() if hasattr(v, "item") else v)
         result["read_loss"] = counter.summary()["syncs"]
         result["loss"] = value
-        result["config"] = dict(img=img, batch=batch, optimizer=optimizer, model="YOLOv1 ResNet-18 width 1.0")
+        result["config"] = dict(img=img, batch=batch, optimizer=optimizer,
+                                model="YOLOv1 ResNet-18 width 1.0")
     return result
 
 
+def _listed(counts):
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
 def format_report(r):
-    s = r["step"]
-    lines = [f"one training step, {r['config']['model']}, {r['config']['img']}², batch {r['config']['batch']}, "
-             f"{r['config']['optimizer']} (loss {r['loss']:.4f})",
-             f"  device calls   {s['calls']:6d}   " + ", ".join(f"{k} {v}" for k, v in s["by_category"].items()),
-             f"  host syncs     {s['syncs']:6d}   " + ", ".join(f"{k} {v}" for k, v in s["syncs_by_kind"].items()),
-             f"  allocations    {s['allocations']:6d}   {s['allocated_bytes'] / 2**20:.1f} MiB in all, "
-             f"{s['distinct_sizes']} distinct sizes, peak live {s['peak_live_bytes'] / 2**20:.1f} MiB, "
-             f"hidden copies {s['hidden_copy_bytes'] / 2**20:.1f} MiB",
+    s, c, mib = r["step"], r["config"], 2 ** 20
+    lines = [f"one training step, {c['model']}, {c['img']}², batch {c['batch']}, "
+             f"{c['optimizer']} (loss {r['loss']:.4f})",
+             f"  device calls   {s['calls']:6d}   " + _listed(s["by_category"]),
+             f"  host syncs     {s['syncs']:6d}   " + _listed(s["syncs_by_kind"]),
+             f"  allocations    {s['allocations']:6d}   {s['allocated_bytes'] / mib:.1f} MiB in "
+             f"all, {s['distinct_sizes']} distinct sizes, peak live "
+             f"{s['peak_live_bytes'] / mib:.1f} MiB, hidden copies "
+             f"{s['hidden_copy_bytes'] / mib:.1f} MiB",
              f"  reading the loss and its parts afterwards: {r['read_loss']} syncs",
              "  most frequent calls:"]
     for name, v in list(r["names"].items())[:15]:

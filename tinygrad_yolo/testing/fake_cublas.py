@@ -8,7 +8,7 @@ import ctypes
 
 import numpy as np
 
-from .fake_cupy import counter
+from .counting import counter
 
 CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_OP_C = 0, 1, 2
 CUBLAS_POINTER_MODE_HOST, CUBLAS_POINTER_MODE_DEVICE = 0, 1
@@ -31,26 +31,31 @@ def _matrix(what, ptr, dtype, rows, cols, ld, stride, batch):
     """The (batch, rows, cols) view of a column-major matrix stored at ptr."""
     item = np.dtype(dtype).itemsize
     if ld < max(1, rows):
-        raise CUBLASError(f"CUBLAS_STATUS_INVALID_VALUE: {what}: leading dimension {ld} < {max(1, rows)} rows")
+        raise CUBLASError(f"CUBLAS_STATUS_INVALID_VALUE: {what}: leading dimension {ld} < "
+                          f"{max(1, rows)} rows")
     if rows == 0 or cols == 0 or batch == 0:
         return np.zeros((batch, rows, cols), dtype)
-    extent = (batch - 1) * stride + (cols - 1) * ld + rows  # elements, from the first to one past the last
+    # elements, from the first to one past the last
+    extent = (batch - 1) * stride + (cols - 1) * ld + rows
     counter.check_extent(what, ptr, extent * item)
     buf = np.frombuffer((ctypes.c_char * (extent * item)).from_address(ptr), dtype=dtype)
-    return np.lib.stride_tricks.as_strided(buf, (batch, rows, cols), (stride * item, item, ld * item))
+    return np.lib.stride_tricks.as_strided(buf, (batch, rows, cols),
+                                           (stride * item, item, ld * item))
 
 
-def _gemm(name, dtype, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
-          strideC, batch):
+def _gemm(name, dtype, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+          beta, C, ldc, strideC, batch):
     if getPointerMode(handle) != CUBLAS_POINTER_MODE_HOST:
         raise CUBLASError("fake cublas: only CUBLAS_POINTER_MODE_HOST is emulated")
     if min(m, n, k, batch) < 0 or transa not in (0, 1) or transb not in (0, 1):
-        raise CUBLASError(f"CUBLAS_STATUS_INVALID_VALUE: {name}(m={m}, n={n}, k={k}, batch={batch}, "
-                          f"transa={transa}, transb={transb})")
+        raise CUBLASError(f"CUBLAS_STATUS_INVALID_VALUE: {name}(m={m}, n={n}, k={k}, "
+                          f"batch={batch}, transa={transa}, transb={transb})")
     ctype = ctypes.c_float if np.dtype(dtype) == np.float32 else ctypes.c_double
     a_, b_ = ctype.from_address(alpha).value, ctype.from_address(beta).value
-    opA = _matrix(f"{name} A", A, dtype, *((m, k) if transa == CUBLAS_OP_N else (k, m)), lda, strideA, batch)
-    opB = _matrix(f"{name} B", B, dtype, *((k, n) if transb == CUBLAS_OP_N else (n, k)), ldb, strideB, batch)
+    opA = _matrix(f"{name} A", A, dtype, *((m, k) if transa == CUBLAS_OP_N else (k, m)), lda,
+                  strideA, batch)
+    opB = _matrix(f"{name} B", B, dtype, *((k, n) if transb == CUBLAS_OP_N else (n, k)), ldb,
+                  strideB, batch)
     if transa == CUBLAS_OP_T:
         opA = opA.transpose(0, 2, 1)
     if transb == CUBLAS_OP_T:
@@ -59,28 +64,32 @@ def _gemm(name, dtype, handle, transa, transb, m, n, k, alpha, A, lda, strideA, 
     if out.size and (strideC < m + (n - 1) * ldc) and batch > 1:
         raise CUBLASError(f"{name}: the batches of C overlap (strideC {strideC})")
     if out.size:
-        acc = a_ * np.matmul(opA.astype(np.float64), opB.astype(np.float64)) if k else np.zeros(out.shape)
+        acc = np.zeros(out.shape)
+        if k:
+            acc = a_ * np.matmul(opA.astype(np.float64), opB.astype(np.float64))
         if b_ != 0:  # beta == 0: C is not read (it may hold NaN)
             acc = acc + b_ * out.astype(np.float64)
         out[...] = acc
     counter.call("gemm", name)
 
 
-def sgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
-                        strideC, batchCount):
-    _gemm("sgemmStridedBatched", np.float32, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
-          strideB, beta, C, ldc, strideC, batchCount)
+def sgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+                        beta, C, ldc, strideC, batchCount):
+    _gemm("sgemmStridedBatched", np.float32, handle, transa, transb, m, n, k, alpha, A, lda,
+          strideA, B, ldb, strideB, beta, C, ldc, strideC, batchCount)
 
 
-def dgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc,
-                        strideC, batchCount):
-    _gemm("dgemmStridedBatched", np.float64, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb,
-          strideB, beta, C, ldc, strideC, batchCount)
+def dgemmStridedBatched(handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+                        beta, C, ldc, strideC, batchCount):
+    _gemm("dgemmStridedBatched", np.float64, handle, transa, transb, m, n, k, alpha, A, lda,
+          strideA, B, ldb, strideB, beta, C, ldc, strideC, batchCount)
 
 
 def sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
-    _gemm("sgemm", np.float32, handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1)
+    _gemm("sgemm", np.float32, handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta,
+          C, ldc, 0, 1)
 
 
 def dgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
-    _gemm("dgemm", np.float64, handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1)
+    _gemm("dgemm", np.float64, handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta,
+          C, ldc, 0, 1)

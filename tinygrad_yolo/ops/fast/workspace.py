@@ -1,4 +1,4 @@
-"""Reusable scratch memory for the CPU ops (conv tiles, padded copies, transposes).
+"""Reusable scratch memory for the CPU paths (conv tiles, padded copies, transposes).
 
 Why: on these machines the first touch of freshly allocated memory runs at ~0.4 GB/s
 (page faults), against ~20 GB/s for memory that is reused; arrays over 32 MB are always
@@ -10,8 +10,7 @@ reuses the same memory.
 Rules for callers: a scratch array is valid only until the next ``scratch`` call with
 the same name, so it is for temporaries inside one forward or backward call. Never
 return one as an op's output or gradient (the engine keeps those), and never save one
-for backward. Buffers are per thread. On CUDA, CuPy's memory pool already reuses
-memory, so there ``scratch`` simply allocates.
+for backward. Buffers are per thread. (On CUDA, CuPy's memory pool already reuses memory.)
 """
 import math
 import threading
@@ -28,13 +27,12 @@ def _buffers():
     return bufs
 
 
-def scratch(name, shape, dtype, xp=np):
-    """An uninitialised array of ``shape`` backed by the reusable buffer ``name``."""
+def scratch(name, shape, dtype):
+    """An uninitialised NumPy array of ``shape`` backed by the reusable buffer ``name``."""
     shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
-    if xp is not np:
-        return xp.empty(shape, dtype=dtype)
-    count = math.prod(shape)  # not np.prod: this runs ~600 times a step, and NumPy's reduce costs 10 µs
+    # math.prod, not np.prod: this runs ~600 times a step, and NumPy's reduce costs 10 µs
+    count = math.prod(shape)
     nbytes = max(count, 1) * dtype.itemsize
     bufs = _buffers()
     buf = bufs.get(name)

@@ -1,0 +1,29 @@
+"""Everything CUDA-only, in one room; dispatch.py picks these for CUDA arrays (nothing here is
+imported until then, and CuPy only through backend.py).
+
+    conv.py    CudaConv2d, CudaPointwiseConv2d: im2col kernels and cuBLAS GEMMs, in chunks
+    pool.py    CudaMaxPool2d: kernels/maxpool.cu
+    norm.py    FusedBatchNorm: batch norm (+ residual) (+ ReLU) in three kernels each way
+    optim.py   sgd_update, adam_update: one kernel per parameter
+
+and ``tg.cuda``, PyTorch's ``torch.cuda`` questions, answered through backend.py:
+
+    tg.cuda.is_available()   # CuPy importable and a GPU present (CuPy is imported on first ask)
+    tg.cuda.device_count()   # 0 without one
+    tg.cuda.synchronize()    # wait for queued GPU work (a no-op without CuPy)
+"""
+from .. import backend
+
+
+def is_available():
+    return backend.cuda_available()
+
+
+def device_count():
+    if not backend.cuda_available():
+        return 0
+    return int(backend.cupy_module().cuda.runtime.getDeviceCount())
+
+
+def synchronize():
+    backend.synchronize()
