@@ -374,22 +374,26 @@ def run_kernels(args, logs, device, py):
     return [("kernel bandwidth", rc, sec, f"see {logs}/kernels.log")]
 
 
-def run_conv(args, logs, device, py):
+def logged(logs, name, section, *args):
+    """section(*args, out) writing to logs/<name>.log, guarded: (result, error, seconds)."""
     t0 = time.perf_counter()
-    with open(f"{logs}/conv.log", "w") as f:
-        rows, error = guarded(f, conv_section, device, 2 if args.dry_run else 32, f)
+    with open(f"{logs}/{name}.log", "w") as f:
+        result, error = guarded(f, section, *args, f)
+    return result, error, time.perf_counter() - t0
+
+
+def run_conv(args, logs, device, py):
+    rows, error, sec = logged(logs, "conv", conv_section, device, 2 if args.dry_run else 32)
     worst = max((r.get("ratio", 0) for r in rows or []), default=0)
-    return [("conv2d fwd+bwd vs torch", int(error is not None), time.perf_counter() - t0,
+    return [("conv2d fwd+bwd vs torch", int(error is not None), sec,
              error or f"worst ratio ours/torch {worst}")]
 
 
 def run_step(args, logs, device, py):
-    t0 = time.perf_counter()
     config = "tiny_b32" if args.dry_run else "r18_448_b32"
-    with open(f"{logs}/step.log", "w") as f:
-        row, error = guarded(f, step_section, device, config, 2 if args.dry_run else 10, f)
-    return [("training step", int(error is not None), time.perf_counter() - t0,
-             error or json.dumps(row))]
+    row, error, sec = logged(logs, "step", step_section, device, config,
+                             2 if args.dry_run else 10)
+    return [("training step", int(error is not None), sec, error or json.dumps(row))]
 
 
 def run_train(args, logs, device, py):
@@ -406,11 +410,9 @@ def run_launch(args, logs, device, py):
 
 
 def run_fused(args, logs, device, py):
-    t0 = time.perf_counter()
-    with open(f"{logs}/fused.log", "w") as f:
-        rows, error = guarded(f, fused_section, device, 2 if args.dry_run else 32, f)
+    rows, error, sec = logged(logs, "fused", fused_section, device, 2 if args.dry_run else 32)
     worst = max((r.get("max_rel_err_vs_cpu", 0) for r in rows or []), default=0)
-    return [("fused BN / optimizer", int(error is not None), time.perf_counter() - t0,
+    return [("fused BN / optimizer", int(error is not None), sec,
              error or f"worst BN rel. error vs CPU {worst:.2e}; see {logs}/fused.log")]
 
 

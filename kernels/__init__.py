@@ -1,14 +1,14 @@
 """CUDA kernels for the GPU path (installed as ``tinygrad_yolo.kernels``) and their loader.
 
-    im2col_gpu(x, g)                               x (N,C,H,W) -> col (N,C,kh,kw,Ho,Wo)
-    col2im_gpu(col, x_shape, g)                    the adjoint (a gather, no atomics)
-    max_pool2d_forward_gpu(x, g)                   -> (y, argmax)  argmax: int32 h*W + w
-    max_pool2d_backward_gpu(gy, argmax, x_shape, g)  -> gx
+    im2col_gpu(x, win)                             x (N,C,H,W) -> col (N,C,kh,kw,Ho,Wo)
+    col2im_gpu(col, x_shape, win)                  the adjoint (a gather, no atomics)
+    max_pool2d_forward_gpu(x, win)                 -> (y, argmax)  argmax: int32 h*W + w
+    max_pool2d_backward_gpu(gy, argmax, x_shape, win)  -> dx
     channel_dot_gpu(u, v)                          Σ u·v over axes 0 and 2 of (N, C, L): (C,)
     scale_shift_gpu(x, scale, shift)               x·scale[c] + shift[c] on (N, C, L), one pass
     batch_norm_dx_gpu(g, xc, g_scale, xc_scale, const)   g·g_scale[c] - (xc·xc_scale[c] + const[c])
 
-``g`` is the call's window geometry, already checked: twelve plain ints in the order
+``win`` is the call's window geometry, already checked: twelve plain ints in the order
 (H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo) -- the ``Window`` that tinygrad_yolo/ops/geometry.py
 builds, or any tuple of those numbers; this module imports nothing from ops/.
 
@@ -96,10 +96,10 @@ def _device_array(cp, what, a, ndim=None, float_only=True):
     return cp.ascontiguousarray(a)
 
 
-def _window_ints(x_shape, g):
+def _window_ints(x_shape, win):
     """N*C, (kh, kw, Ho, Wo), and the int32 geometry arguments every kernel takes (in the .cu
     signatures' order; the dilation separately, which only im2col and col2im take)."""
-    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo = (int(v) for v in g)
+    H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo = (int(v) for v in win)
     N, C, xh, xw = (int(v) for v in x_shape)
     if (xh, xw) != (H, W):
         raise ValueError(f"the geometry is for {H}x{W} images, got shape {tuple(x_shape)}")
@@ -110,21 +110,21 @@ def _window_ints(x_shape, g):
     return N * C, (kh, kw, Ho, Wo), ints, [np.int32(dh), np.int32(dw)]
 
 
-def im2col_gpu(x, g):
+def im2col_gpu(x, win):
     cp = cupy_module()
     x = _device_array(cp, "im2col_gpu input x (N, C, H, W)", x, ndim=4)
-    NC, (kh, kw, Ho, Wo), ints, dil = _window_ints(x.shape, g)
+    NC, (kh, kw, Ho, Wo), ints, dil = _window_ints(x.shape, win)
     col = cp.empty(x.shape[:2] + (kh, kw, Ho, Wo), dtype=x.dtype)
     grid, block = launch_config(NC, Ho * Wo)  # a thread per output pixel writes all its taps
     _kernel("im2col.cu", "im2col_kernel", x.dtype)(grid, block, (x, col, np.int64(NC), *ints, *dil))
     return col
 
 
-def col2im_gpu(col, x_shape, g):
+def col2im_gpu(col, x_shape, win):
     cp = cupy_module()
     if len(x_shape) != 4:
         raise ValueError(f"col2im_gpu x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    NC, col_shape, ints, dil = _window_ints(x_shape, g)
+    NC, col_shape, ints, dil = _window_ints(x_shape, win)
     expected = tuple(x_shape[:2]) + col_shape
     if tuple(col.shape) != expected:
         raise ValueError(f"col2im_gpu col must have shape {expected} for x_shape {tuple(x_shape)}, "
@@ -137,12 +137,12 @@ def col2im_gpu(col, x_shape, g):
     return x
 
 
-def max_pool2d_forward_gpu(x, g):
+def max_pool2d_forward_gpu(x, win):
     """-> (y, argmax): argmax (int32) is the winner's index h*W + w inside its (n, c) plane.
-    ``g`` is a pooling window (dilation 1, padding at most half the kernel)."""
+    ``win`` is a pooling window (dilation 1, padding at most half the kernel)."""
     cp = cupy_module()
     x = _device_array(cp, "max_pool2d_forward_gpu input x (N, C, H, W)", x, ndim=4)
-    NC, (_, _, Ho, Wo), ints, _ = _window_ints(x.shape, g)
+    NC, (_, _, Ho, Wo), ints, _ = _window_ints(x.shape, win)
     y = cp.empty(x.shape[:2] + (Ho, Wo), dtype=x.dtype)
     argmax = cp.empty(y.shape, dtype=cp.int32)
     grid, block = launch_config(NC, Ho * Wo)
@@ -151,12 +151,12 @@ def max_pool2d_forward_gpu(x, g):
     return y, argmax
 
 
-def max_pool2d_backward_gpu(gy, argmax, x_shape, g):
+def max_pool2d_backward_gpu(gy, argmax, x_shape, win):
     cp = cupy_module()
     if len(x_shape) != 4:
         raise ValueError(f"max_pool2d_backward_gpu x_shape must be (N, C, H, W), got "
                          f"{tuple(x_shape)}")
-    NC, (_, _, Ho, Wo), ints, _ = _window_ints(x_shape, g)
+    NC, (_, _, Ho, Wo), ints, _ = _window_ints(x_shape, win)
     expected = tuple(x_shape[:2]) + (Ho, Wo)
     if tuple(gy.shape) != expected or tuple(argmax.shape) != expected:
         raise ValueError(f"max_pool2d_backward_gpu gy and argmax must have shape {expected}, "

@@ -1,8 +1,9 @@
-"""Gradient-check cases for convolution, pooling and batch normalisation.
+"""Gradient-check cases for convolution, pooling and batch normalisation: every implementation
+in dispatch.py's tables, each reference by its own case, the others by name or as the rule picks.
 
-Shapes follow the ranges of the conv issue: N 1-3, C 1-4, H, W 1-9, K 1-4, kernel 1-3,
-stride 1-3, padding 0-2, dilation 1-2, drawn so that every combination is valid (the input
-is drawn last, at least as large as the dilated kernel minus the padding).
+Shapes: N 1-3, C 1-4, H, W 1-9, K 1-4, kernel 1-3, stride 1-3, padding 0-2, dilation 1-2, drawn
+so that every combination is valid (the input is drawn last, at least as large as the dilated
+kernel minus the padding).
 """
 import math
 
@@ -26,6 +27,14 @@ def _side(p, name, extent, padding, max_side=9):
 def _covers(table):
     """Every implementation in a dispatch table (what a case that draws its paths checks)."""
     return [dispatch.resolve(table, name) for name in table]
+
+
+def _implementation(table, path, x, rule, *args):
+    """Entry ``path`` of ``table``; the one ``rule`` picks from x and ``args`` for None, and on a
+    GPU, where the CPU paths can't run (there it is the CUDA path: tests/test_gpu.py)."""
+    if path is None or x.device != "cpu":
+        path = rule(x.data, *args)
+    return dispatch.resolve(table, path)
 
 
 def _conv_problem(p, pointwise=False):
@@ -56,15 +65,15 @@ _CONV2D_CPU_PATHS = ("tiled", "images", "images-wide", "pointwise")
 
 @case("conv2d_paths", covers=[op for op in _covers(dispatch.CONV2D) if op is not CV.Conv2d])
 def conv2d_paths_case(p):
-    """Every other entry of dispatch.CONV2D: a CPU path by name, or (None) the one the rule picks,
-    which on a GPU is the CUDA path (tests/test_gpu.py runs the cases there)."""
+    """Every other entry of dispatch.CONV2D: a CPU path by name, or (None) the one the rule
+    picks."""
     path = p("path", st.sampled_from((None,) + _CONV2D_CPU_PATHS))
     kw, arrays = _conv_problem(p, pointwise=path == "pointwise")
 
     def conv(x, w, *b):
-        name = path if x.device == "cpu" and path is not None else dispatch.conv2d_path(
-            x.data, w.data, kw["stride"], kw["padding"], kw["dilation"])
-        return dispatch.resolve(dispatch.CONV2D, name).apply(x, w, *b, **kw)
+        op = _implementation(dispatch.CONV2D, path, x, dispatch.conv2d_path, w.data,
+                             kw["stride"], kw["padding"], kw["dilation"])
+        return op.apply(x, w, *b, **kw)
     return conv, arrays
 
 
@@ -79,15 +88,13 @@ def _pool_params(p):
 
 def _pool_case(p, table, rule, cpu_paths, kind="normal"):
     """(fn, [x]) of one drawn pooling call: an entry of ``table`` by name among ``cpu_paths``,
-    or (None) the one ``rule`` picks -- the only choice on a GPU, where it is the CUDA path."""
+    or (None) the one ``rule`` picks."""
     kernel, stride, padding, shape = _pool_params(p)
     path = p("path", st.sampled_from((None,) + cpu_paths))
 
     def pool(x):
-        name = path if x.device == "cpu" and path is not None else rule(x.data, kernel, stride,
-                                                                          padding)
-        return dispatch.resolve(table, name).apply(x, kernel_size=kernel, stride=stride,
-                                                   padding=padding)
+        op = _implementation(table, path, x, rule, kernel, stride, padding)
+        return op.apply(x, kernel_size=kernel, stride=stride, padding=padding)
     return pool, [p.array("x", shape, kind)]
 
 
@@ -122,11 +129,10 @@ def _bn_shape(p):
 
 
 def _batch_norm(path, x, w, b, **kw):
-    """BATCH_NORM entry ``path`` on the CPU; on a GPU (or for None) the one the rule picks."""
-    if x.device != "cpu" or path is None:
-        path = dispatch.batch_norm_path(x.data, w.data, b.data, kw["running_mean"],
-                                        kw["running_var"], kw["training"])
-    return dispatch.resolve(dispatch.BATCH_NORM, path).apply(x, w, b, **kw)
+    """BATCH_NORM entry ``path`` (or the rule's choice) applied to x, w, b."""
+    op = _implementation(dispatch.BATCH_NORM, path, x, dispatch.batch_norm_path, w.data, b.data,
+                         kw["running_mean"], kw["running_var"], kw["training"])
+    return op.apply(x, w, b, **kw)
 
 
 # float32: x̂ = (x - mean) / sqrt(var + eps) amplifies rounding by up to 1/sqrt(eps) ≈ 316 where a

@@ -61,11 +61,11 @@ class Window(NamedTuple):
     Ho: int
     Wo: int
 
-    kernel = property(lambda g: (g.kh, g.kw))
-    stride = property(lambda g: (g.sh, g.sw))
-    padding = property(lambda g: (g.ph, g.pw))
-    dilation = property(lambda g: (g.dh, g.dw))
-    out_hw = property(lambda g: (g.Ho, g.Wo))
+    kernel = property(lambda win: (win.kh, win.kw))
+    stride = property(lambda win: (win.sh, win.sw))
+    padding = property(lambda win: (win.ph, win.pw))
+    dilation = property(lambda win: (win.dh, win.dw))
+    out_hw = property(lambda win: (win.Ho, win.Wo))
 
 
 def window(op, x_shape, kernel, stride, padding, dilation=1):

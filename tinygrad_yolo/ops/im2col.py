@@ -4,7 +4,7 @@ A convolution reads, for output pixel (oy, ox) and kernel tap (i, j), the input 
 
     y = oy*sh - ph + i*dh,    x = ox*sw - pw + j*dw          (zero where it falls in the padding)
 
-(ops/geometry.py checks the arguments and builds the call's ``Window`` g of plain ints).
+(ops/geometry.py checks the arguments and builds the call's ``Window`` win of plain ints).
 im2col copies those reads into ``col`` of shape (N, C, kh, kw, Ho, Wo) (the Caffe/Chainer
 layout), so a convolution becomes one matrix product; col2im is its adjoint and sums every
 column entry back onto the input pixel it was read from.
@@ -37,19 +37,19 @@ def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1, out=None):
                          window("col2im", x_shape, (kh, kw), stride, padding, dilation), out)
 
 
-def im2col_window(x, g, out=None):
-    """im2col of x for the checked Window ``g`` (what Conv2d calls)."""
+def im2col_window(x, win, out=None):
+    """im2col of x for the checked Window ``win`` (what Conv2d calls)."""
     xp = array_module(x)
-    shape = tuple(x.shape[:2]) + (g.kh, g.kw, g.Ho, g.Wo)
+    shape = tuple(x.shape[:2]) + (win.kh, win.kw, win.Ho, win.Wo)
     if out is None:
         out = xp.empty(shape, dtype=x.dtype)
     elif tuple(out.shape) != shape or out.dtype != x.dtype:
         raise ValueError(f"im2col out= must have shape {shape} and dtype {x.dtype}, "
                          f"got {tuple(out.shape)} {out.dtype}")
-    for i in range(g.kh):
-        (oy0, oy1), rows = valid_range(g.H, g.Ho, i * g.dh - g.ph, g.sh)  # rows i*dh - ph + oy*sh
-        for j in range(g.kw):
-            (ox0, ox1), cols = valid_range(g.W, g.Wo, j * g.dw - g.pw, g.sw)
+    for i in range(win.kh):  # tap (i, j) reads rows i*dh - ph + oy*sh, columns j*dw - pw + ox*sw
+        (oy0, oy1), rows = valid_range(win.H, win.Ho, i * win.dh - win.ph, win.sh)
+        for j in range(win.kw):
+            (ox0, ox1), cols = valid_range(win.W, win.Wo, j * win.dw - win.pw, win.sw)
             tap = out[:, :, i, j]  # (N, C, Ho, Wo) view
             # Outputs whose read falls in the padding get 0 (out may hold old data).
             tap[:, :, :oy0] = 0
@@ -60,10 +60,10 @@ def im2col_window(x, g, out=None):
     return out
 
 
-def col2im_window(col, x_shape, g, out=None):
-    """col2im into an x of ``x_shape`` for the checked Window ``g``."""
+def col2im_window(col, x_shape, win, out=None):
+    """col2im into an x of ``x_shape`` for the checked Window ``win``."""
     xp = array_module(col)
-    shape = tuple(x_shape[:2]) + (g.kh, g.kw, g.Ho, g.Wo)
+    shape = tuple(x_shape[:2]) + (win.kh, win.kw, win.Ho, win.Wo)
     if tuple(col.shape) != shape:
         raise ValueError(f"col2im col must have shape {shape} for x_shape {tuple(x_shape)}, "
                          f"got {tuple(col.shape)}")
@@ -74,10 +74,10 @@ def col2im_window(col, x_shape, g, out=None):
                          f"got {tuple(out.shape)} {out.dtype}")
     else:
         out.fill(0)
-    for i in range(g.kh):
-        (oy0, oy1), rows = valid_range(g.H, g.Ho, i * g.dh - g.ph, g.sh)
-        for j in range(g.kw):
-            (ox0, ox1), cols = valid_range(g.W, g.Wo, j * g.dw - g.pw, g.sw)
+    for i in range(win.kh):
+        (oy0, oy1), rows = valid_range(win.H, win.Ho, i * win.dh - win.ph, win.sh)
+        for j in range(win.kw):
+            (ox0, ox1), cols = valid_range(win.W, win.Wo, j * win.dw - win.pw, win.sw)
             # Within one tap every output reads a different pixel, so this strided += has
             # no repeated indices (no np.add.at needed); reads of padding are simply dropped.
             out[:, :, rows, cols] += col[:, :, i, j, oy0:oy1, ox0:ox1]

@@ -83,6 +83,15 @@ def _binary(name, reflected=False, inplace=False):
     return method
 
 
+def _syncing(kind, read):
+    """A method that counts a host synchronisation of ``kind``, then returns read(host array)."""
+    def method(self, *args, **kwargs):
+        counter.sync(kind)
+        return read(self._a, *args, **kwargs)
+    method.__name__ = kind
+    return method
+
+
 class _Flags:
     def __init__(self, a):
         self.c_contiguous = a.flags.c_contiguous
@@ -150,34 +159,14 @@ class ndarray:
     def __repr__(self):
         return f"fake_cupy.ndarray(shape={self.shape}, dtype={self.dtype})"
 
-    # host synchronisation
-    def item(self):
-        counter.sync("item")
-        return self._a.item()
-
-    def get(self, stream=None, out=None):
-        counter.sync("get")
-        return self._a.copy()
-
-    def tolist(self):
-        counter.sync("tolist")
-        return self._a.tolist()
-
-    def __float__(self):
-        counter.sync("float")
-        return float(self._a)
-
-    def __int__(self):
-        counter.sync("int")
-        return int(self._a)
-
-    def __index__(self):
-        counter.sync("index")
-        return self._a.__index__()
-
-    def __bool__(self):
-        counter.sync("bool")
-        return bool(self._a)
+    # host synchronisation: each of these waits for the device, then reads the value
+    item = _syncing("item", lambda a: a.item())
+    get = _syncing("get", lambda a, stream=None, out=None: a.copy())
+    tolist = _syncing("tolist", lambda a: a.tolist())
+    __float__ = _syncing("float", float)
+    __int__ = _syncing("int", int)
+    __index__ = _syncing("index", lambda a: a.__index__())
+    __bool__ = _syncing("bool", bool)
 
     def __format__(self, spec):
         counter.sync("format")

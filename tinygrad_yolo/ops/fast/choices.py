@@ -17,7 +17,7 @@ from ..geometry import Window
 DW_TRANSPOSED_MIN_COLUMNS = 4096  # see dw_transposed
 
 
-def dx_conv_padding(g):
+def dx_conv_padding(win):
     """At stride 1 the input gradient is itself a convolution:
 
         dx[c, i] = sum over k, r of w[k, c, r] * gy[k, i + (R-1-r)*d - q],   q = d(R-1) - p
@@ -25,11 +25,11 @@ def dx_conv_padding(g):
     a stride-1 convolution of gy, padded by q, with the kernel flipped and its K and C axes
     swapped (flipped_weights). Returns its padding (qh, qw), or None where it doesn't apply (a
     stride, or a padding beyond the kernel's reach)."""
-    qh, qw = g.dh * (g.kh - 1) - g.ph, g.dw * (g.kw - 1) - g.pw
-    return (qh, qw) if g.stride == (1, 1) and qh >= 0 and qw >= 0 else None
+    qh, qw = win.dh * (win.kh - 1) - win.ph, win.dw * (win.kw - 1) - win.pw
+    return (qh, qw) if win.stride == (1, 1) and qh >= 0 and qw >= 0 else None
 
 
-def dx_as_convolution(path, g, w_size, gy_size):
+def dx_as_convolution(path, win, w_size, gy_size):
     """The Window of dx's convolution over gy (output: the input's H x W), or None for col2im.
 
     * "reference": never, the definition's col2im.
@@ -39,10 +39,10 @@ def dx_as_convolution(path, g, w_size, gy_size):
     * "tiled": where the weights are at most twice gy's size: it copies only gy-sized data, but
       needs a transposed copy of the weights, and where those are much larger than gy (deep
       layers at low resolution) col2im is cheaper."""
-    q = dx_conv_padding(g)
+    q = dx_conv_padding(win)
     if q is None or path == "reference" or (path == "tiled" and w_size > 2 * gy_size):
         return None
-    return Window(g.Ho, g.Wo, g.kh, g.kw, 1, 1, q[0], q[1], g.dh, g.dw, g.H, g.W)
+    return Window(win.Ho, win.Wo, win.kh, win.kw, 1, 1, q[0], q[1], win.dh, win.dw, win.H, win.W)
 
 
 def flipped_weights(w):
