@@ -54,7 +54,8 @@ def gradient_by_depth(name, images, labels, seed, bn_training):
     x = tg.Tensor(images, requires_grad=True)
     loss = F.cross_entropy(net(x), labels)
     loss.backward()
-    return np.array([norms[i] for i in range(len(blocks))]), float(np.linalg.norm(x.grad.numpy())), loss.item()
+    by_depth = np.array([norms[i] for i in range(len(blocks))])
+    return by_depth, float(np.linalg.norm(x.grad.numpy())), loss.item()
 
 
 DEPTH = 50
@@ -104,37 +105,54 @@ def main(argv=None):
     images = (images - images.mean()) / images.std()
     labels = np.array([c[0] for c in classes])
     results = {}
-    print(f"batch: {n} synthetic images {size}x{size}, cross-entropy over 20 classes, networks at init")
+    print(f"batch: {n} synthetic images {size}x{size}, cross-entropy over 20 classes, "
+          f"networks at init")
     for mode, training in (("train", True), ("eval", False)):
-        label = "BatchNorm in training mode" if training else "BatchNorm in eval mode at init (= no normalisation)"
-        print(label)
-        for name in ("plain56", "resnet56"):
-            g, g_input, loss = gradient_by_depth(name, images, labels, args.seed, training)
-            spread = float(g.max() / g.min())
-            results[f"{mode}_{name}"] = {"block_grad_norms": g.tolist(), "input_grad_norm": g_input,
-                                         "spread": spread, "first_over_last": float(g[0] / g[-1]), "loss": loss}
-            print(f"  {name:<9} loss {loss:9.3f}   |dL/d input| = {g_input:9.3e}   |dL/d block out|: last "
-                  f"{g[-1]:.2e}, first {g[0]:.2e}, max/min over depth {spread:8.1f}")
-        p, r = results[f"{mode}_plain56"], results[f"{mode}_resnet56"]
-        print(f"  input gradient ResNet-56 / plain-56 = {r['input_grad_norm'] / p['input_grad_norm']:.3g};  "
-              f"spread over depth plain-56 / ResNet-56 = {p['spread'] / r['spread']:.3g}")
+        compare_nets(mode, training, images, labels, args.seed, results)
 
     for skip in (True, False):
         norms = synthetic_stack(args.seed, skip)
         key = "stack_skip" if skip else "stack_plain"
         results[key] = {"norms": norms.tolist(), "input_over_output": float(norms[0] / norms[-1])}
-        print(f"synthetic {DEPTH}-block stack, branch gain ~1e-4, {'with' if skip else 'without'} skips: "
+        print(f"synthetic {DEPTH}-block stack, branch gain ~1e-4, "
+              f"{'with' if skip else 'without'} skips: "
               f"|dL/d input| / |dL/d output| = {norms[0] / norms[-1]:.3g}")
 
     train_p, train_r = results["train_plain56"], results["train_resnet56"]
     grows = train_p["first_over_last"] > 1
     results["verdict"] = verdict = (
-        f"With BatchNorm, plain-56's gradient {'explodes' if grows else 'vanishes'} towards the input "
-        f"({times(train_p['first_over_last'])} from the last block to the first)"
+        f"With BatchNorm, plain-56's gradient {'explodes' if grows else 'vanishes'} towards the "
+        f"input ({times(train_p['first_over_last'])} from the last block to the first)"
         + (" - it does not vanish (He et al. 2016, section 4.1)" if grows else "")
         + f"; ResNet-56's changes {times(train_r['first_over_last'])}")
     print(verdict)
+    path = draw_figure(args.out / "03_gradient_superhighway.png", results, verdict)
+    return finish(args, results, [path], "03_gradient_superhighway")
 
+
+def compare_nets(mode, training, images, labels, seed, results):
+    """plain-56 and ResNet-56's gradients by depth, BatchNorm in ``training`` mode or not."""
+    if training:
+        print("BatchNorm in training mode")
+    else:
+        print("BatchNorm in eval mode at init (= no normalisation)")
+    for name in ("plain56", "resnet56"):
+        g, g_input, loss = gradient_by_depth(name, images, labels, seed, training)
+        spread = float(g.max() / g.min())
+        results[f"{mode}_{name}"] = {"block_grad_norms": g.tolist(), "input_grad_norm": g_input,
+                                     "spread": spread, "first_over_last": float(g[0] / g[-1]),
+                                     "loss": loss}
+        print(f"  {name:<9} loss {loss:9.3f}   |dL/d input| = {g_input:9.3e}   "
+              f"|dL/d block out|: last {g[-1]:.2e}, first {g[0]:.2e}, "
+              f"max/min over depth {spread:8.1f}")
+    p, r = results[f"{mode}_plain56"], results[f"{mode}_resnet56"]
+    print(f"  input gradient ResNet-56 / plain-56 = "
+          f"{r['input_grad_norm'] / p['input_grad_norm']:.3g};  "
+          f"spread over depth plain-56 / ResNet-56 = {p['spread'] / r['spread']:.3g}")
+
+
+def draw_figure(path, results, verdict):
+    """The gradient by depth of both nets, BatchNorm training and not, and the synthetic stack."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     titles = {"train": "BatchNorm, training mode (batch statistics):\nhow the nets train",
@@ -142,7 +160,8 @@ def main(argv=None):
     for ax, mode in zip(axes, ("train", "eval")):
         for name, color in (("plain56", "tab:red"), ("resnet56", "tab:blue")):
             g = results[f"{mode}_{name}"]["block_grad_norms"]
-            ax.plot(range(1, len(g) + 1), g, "o-", ms=3, color=color, label=f"{name}, block outputs")
+            ax.plot(range(1, len(g) + 1), g, "o-", ms=3, color=color,
+                    label=f"{name}, block outputs")
             ax.plot([0], [results[f"{mode}_{name}"]["input_grad_norm"]], "s", color=color, ms=6,
                     label=f"{name}, input image")
         ax.set_yscale("log")
@@ -157,21 +176,20 @@ def main(argv=None):
         ax.plot(range(DEPTH + 1), results[key]["norms"], "o-", ms=2.5, color=color, label=label)
     ax.set_yscale("log")
     low = min(min(results[key]["norms"]) for key in ("stack_skip", "stack_plain"))
-    ax.set_yticks([10.0 ** k for k in range(0, int(np.floor(np.log10(low))) - 1, -50)])  # 1, 1e-50, ...
+    ax.set_yticks([10.0 ** k for k in range(0, int(np.floor(np.log10(low))) - 1, -50)])  # 1, 1e-50
     ax.minorticks_off()
     ax.set_xlabel(f"block (0 = the input, {DEPTH} = the output)")
     ax.set_ylabel("|dL / dh|")
-    ax.set_title(f"Synthetic: {DEPTH} blocks, branch gain ~1e-4, no BatchNorm\n(tests/test_residual.py): "
-                 "here the gradient does vanish", fontsize=10)
+    ax.set_title(f"Synthetic: {DEPTH} blocks, branch gain ~1e-4, no BatchNorm\n"
+                 "(tests/test_residual.py): here the gradient does vanish", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.suptitle(verdict.replace("; ", ";\n", 1) + ". A gradient vanishes when every block's Jacobian is tiny "
-                 "(right).", fontsize=11)
+    fig.suptitle(verdict.replace("; ", ";\n", 1) + ". A gradient vanishes when every block's "
+                 "Jacobian is tiny (right).", fontsize=11)
     fig.tight_layout()
-    path = args.out / "03_gradient_superhighway.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return finish(args, results, [path], "03_gradient_superhighway")
+    return path
 
 
 if __name__ == "__main__":

@@ -78,23 +78,29 @@ def strongest_channel(diff):
 
 
 def signed_image(ax, diff, vmax):
-    return ax.imshow(strongest_channel(diff), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    return ax.imshow(strongest_channel(diff), cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                     interpolation="nearest")
 
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
     # n_train, n_test, size, steps, batch, width
-    n_train, n_test, size, steps, batch, width = (32, 4, 24, 20, 8, 8) if args.smoke else \
-        (128, 8, 24, 150, 8, 16) if args.quick else (512, 64, 32, 400, 16, 32)
+    if args.smoke:
+        n_train, n_test, size, steps, batch, width = 32, 4, 24, 20, 8, 8
+    elif args.quick:
+        n_train, n_test, size, steps, batch, width = 128, 8, 24, 150, 8, 16
+    else:
+        n_train, n_test, size, steps, batch, width = 512, 64, 32, 400, 16, 32
     rng = np.random.default_rng(args.seed)
     # difficulty 0.1: little pixel noise, which no upsampler could restore anyway
-    y_all, _, _ = shape_images(n_train + n_test, size, rng, max_objects=4, min_size=0.2, max_size=0.5, difficulty=0.1)
+    y_all, _, _ = shape_images(n_train + n_test, size, rng, max_objects=4, min_size=0.2,
+                               max_size=0.5, difficulty=0.1)
     x_all = degrade(y_all)
     train_data = (x_all[:n_train], y_all[:n_train])
     x_test, y_test = x_all[n_train:], y_all[n_train:]
     baseline = float(((x_test - y_test) ** 2).mean())
-    print(f"data: {n_train} training / {n_test} held-out images {size}x{size}, 2x downsampled and upsampled; "
-          f"{steps} steps of batch {batch}, Adam lr 1e-3, conv width {width}")
+    print(f"data: {n_train} training / {n_test} held-out images {size}x{size}, 2x downsampled "
+          f"and upsampled; {steps} steps of batch {batch}, Adam lr 1e-3, conv width {width}")
     print(f"MSE of the upsampled input itself (no network): {baseline:.5f}")
 
     curves, results = {}, {"input_mse": baseline, "steps": steps}
@@ -110,8 +116,9 @@ def main(argv=None):
         key = "residual" if residual else "direct"
         results[key] = {"first_loss": float(losses[0]), "final_loss": float(losses[-k:].mean()),
                         "test_mse": test_mse, "losses": losses.tolist()}
-        print(f"  {name:<20} training loss: step 1 {losses[0]:.5f} -> last {k} steps {losses[-k:].mean():.5f};"
-              f"  held-out MSE {test_mse:.5f} ({'below' if test_mse < baseline else 'above'} the input's)")
+        print(f"  {name:<20} training loss: step 1 {losses[0]:.5f} -> last {k} steps "
+              f"{losses[-k:].mean():.5f};  held-out MSE {test_mse:.5f} "
+              f"({'below' if test_mse < baseline else 'above'} the input's)")
     ratio = results["direct"]["test_mse"] / results["residual"]["test_mse"]
     results["direct_over_residual"] = ratio
     print(f"held-out MSE, direct / residual = {ratio:.2f}")
@@ -119,16 +126,27 @@ def main(argv=None):
     true_res, learned = y_test - x_test, outputs["residual: x + f(x)"] - x_test
     explained = 1 - float(((true_res - learned) ** 2).sum() / (true_res ** 2).sum())
     results["residual_explained"] = explained
-    print(f"the residual net's f(x) explains {explained:.0%} of the true residual y - x (1 - |y - x - f(x)|^2 / "
-          f"|y - x|^2, held-out)")
+    print(f"the residual net's f(x) explains {explained:.0%} of the true residual y - x "
+          f"(1 - |y - x - f(x)|^2 / |y - x|^2, held-out)")
 
     curves["input (no network)"] = ([0, steps - 1], [baseline, baseline])
-    curve_path = plot_curves(curves, args.out / "05_superres_curves.png", xlabel="step", ylabel="training MSE (each step's batch)",
-                             title="Super-resolution: learning the residual vs the whole image", logy=True)
-    plt = pyplot()
-    rows = min(4, n_test)
-    columns = (("input x (upsampled)", x_test), ("target y", y_test), ("direct net f(x)", outputs["direct: f(x)"]),
+    curve_path = plot_curves(curves, args.out / "05_superres_curves.png", xlabel="step",
+                             ylabel="training MSE (each step's batch)",
+                             title="Super-resolution: learning the residual vs the whole image",
+                             logy=True)
+    columns = (("input x (upsampled)", x_test), ("target y", y_test),
+               ("direct net f(x)", outputs["direct: f(x)"]),
                ("residual net x + f(x)", outputs["residual: x + f(x)"]))
+    sample_path = draw_samples(args.out / "05_superres_samples.png", columns, true_res, learned,
+                               steps, explained)
+    return finish(args, results, [curve_path, sample_path], "05_superres_residual")
+
+
+def draw_samples(path, columns, true_res, learned, steps, explained):
+    """Held-out images, one per row: ``columns`` [(title, images)], then the true and the
+    learned residual on one colour scale."""
+    plt = pyplot()
+    rows = min(4, len(true_res))
     fig, axes = plt.subplots(rows, 7, figsize=(13.5, 2.1 * rows + 0.7), squeeze=False,
                              gridspec_kw={"width_ratios": [1] * 6 + [0.08]})
     vmax = float(np.abs(true_res[:rows]).max())
@@ -137,21 +155,23 @@ def main(argv=None):
             axes[r, c].imshow(to_uint8_image(imgs[r]), interpolation="nearest")
         signed_image(axes[r, 4], true_res[r], vmax)
         im = signed_image(axes[r, 5], learned[r], vmax)
-    for c, title in enumerate([t for t, _ in columns] + ["true residual y - x", "learned residual f(x)"]):
+    titles = [t for t, _ in columns] + ["true residual y - x", "learned residual f(x)"]
+    for c, title in enumerate(titles):
         axes[0, c].set_title(title, fontsize=9)
     for ax in axes[:, :6].flat:
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes[1:, 6]:
         ax.remove()
-    fig.colorbar(im, cax=axes[0, 6], label="signed; per pixel, the colour\nchannel that changes most")
-    fig.suptitle(f"Held-out images after {steps} steps: what the residual net must learn is the edges, the rest is "
-                 f"already in x. Its f(x) explains {explained:.0%} of y - x (same colour scale)", fontsize=10)
+    fig.colorbar(im, cax=axes[0, 6],
+                 label="signed; per pixel, the colour\nchannel that changes most")
+    fig.suptitle(f"Held-out images after {steps} steps: what the residual net must learn is the "
+                 f"edges, the rest is already in x. Its f(x) explains {explained:.0%} of y - x "
+                 f"(same colour scale)", fontsize=10)
     fig.tight_layout()
-    sample_path = args.out / "05_superres_samples.png"
-    fig.savefig(sample_path, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return finish(args, results, [curve_path, sample_path], "05_superres_residual")
+    return path
 
 
 if __name__ == "__main__":

@@ -31,15 +31,18 @@ import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy,
 
 import numpy as np
 
-from demo_common import (CLASS_NAMES, PREDICTOR_COLORS, TinyDetector, crowded_image, draw_grid, finish, in_target,
-                         object_cells, parse_args, pyplot, shape_images, tg, to_uint8_image)
+from demo_common import (CLASS_NAMES, PREDICTOR_COLORS, TinyDetector, crowded_image, draw_grid,
+                         finish, in_target, object_cells, parse_args, pyplot, shape_images, tg,
+                         to_uint8_image)
 from tinygrad_yolo import optim
-from tinygrad_yolo.detection import YOLOv1Loss, box_iou, encode_batch, mean_average_precision, postprocess
+from tinygrad_yolo.detection import (YOLOv1Loss, box_iou, encode_batch, mean_average_precision,
+                                     postprocess)
 from tinygrad_yolo.viz import draw_detections
 
 C = 20
 # (title, S, B, objects per image at most, head, share of the training steps)
-STAGES = (("one box, 25 outputs", 1, 1, 1, "fc", 0.25), ("two boxes, 30 outputs", 1, 2, 1, "fc", 0.25),
+STAGES = (("one box, 25 outputs", 1, 1, 1, "fc", 0.25),
+          ("two boxes, 30 outputs", 1, 2, 1, "fc", 0.25),
           ("7x7 grid, 1470 outputs", 7, 2, 4, "conv", 0.5))
 
 
@@ -85,7 +88,8 @@ def evaluate(out, S, B, test):
         else:
             ious.append(0.0)
             correct.append(False)
-    return dets, {"map50": float(mAP), "top_iou": float(np.mean(ious)), "top_class_accuracy": float(np.mean(correct))}
+    return dets, {"map50": float(mAP), "top_iou": float(np.mean(ious)),
+                  "top_class_accuracy": float(np.mean(correct))}
 
 
 def one_image_figure(models, image, boxes, labels, path):
@@ -98,21 +102,31 @@ def one_image_figure(models, image, boxes, labels, path):
         with tg.no_grad():
             out = model(tg.Tensor(image)).numpy()
         target, dropped = encode_batch([boxes], [labels], S=S, C=C)
-        responsible, iou = YOLOv1Loss(S=S, B=B, C=C).assign(out.astype(np.float64), target.astype(np.float64))
+        responsible, iou = YOLOv1Loss(S=S, B=B, C=C).assign(out.astype(np.float64),
+                                                            target.astype(np.float64))
         cells = object_cells(target[0])
-        draw_grid(ax, shown, S, boxes, out[0], B, cells, responsible[0], kept=in_target(boxes, target[0]))
-        kept = f"the target keeps {len(cells)} of {len(boxes)} objects" + (" (one per cell)" if dropped else "")
-        ax.set_title(f"{title}\n{S}x{S} grid, {B} predictor{'s' if B > 1 else ''} per cell\n{kept}", fontsize=9)
+        draw_grid(ax, shown, S, boxes, out[0], B, cells, responsible[0],
+                  kept=in_target(boxes, target[0]))
+        kept = f"the target keeps {len(cells)} of {len(boxes)} objects"
+        kept += " (one per cell)" if dropped else ""
+        ax.set_title(f"{title}\n{S}x{S} grid, {B} predictor{'s' if B > 1 else ''} per cell\n{kept}",
+                     fontsize=9)
         summary.append({"S": S, "B": B, "objects_in_target": len(cells), "dropped": int(dropped),
-                        "responsible_iou": [float(iou[0, i, j][responsible[0, i, j]].max()) for i, j in cells]})
-    handles = [plt.Line2D([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}") for b in range(2)]
-    handles += [plt.Line2D([], [], color="0.3", lw=2.2, label="responsible (higher IoU, or nearer): solid"),
-                plt.Line2D([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed"),
-                plt.Line2D([], [], color="white", marker="o", mec="black", lw=1.4, label="true box and centre"),
-                plt.Line2D([], [], color="white", lw=1.0, ls=":", label="dropped from the target"),
-                plt.Line2D([], [], color="yellow", lw=1.5, label="cell holding the centre")]
+                        "responsible_iou": [float(iou[0, i, j][responsible[0, i, j]].max())
+                                            for i, j in cells]})
+    line = plt.Line2D
+    handles = [line([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}")
+               for b in range(2)]
+    handles += [line([], [], color="0.3", lw=2.2,
+                     label="responsible (higher IoU, or nearer): solid"),
+                line([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed"),
+                line([], [], color="white", marker="o", mec="black", lw=1.4,
+                     label="true box and centre"),
+                line([], [], color="white", lw=1.0, ls=":", label="dropped from the target"),
+                line([], [], color="yellow", lw=1.5, label="cell holding the centre")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, facecolor="0.8")
-    fig.suptitle("One image, three output layouts (each predictor's box labelled with its confidence)", fontsize=11)
+    fig.suptitle("One image, three output layouts (each predictor's box labelled with its "
+                 "confidence)", fontsize=11)
     fig.tight_layout(rect=(0, 0.1, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -121,7 +135,12 @@ def one_image_figure(models, image, boxes, labels, path):
 
 def main(argv=None):
     args = parse_args(__doc__, argv)
-    sizes = (32, 4, 56, 16, 8) if args.smoke else (192, 8, 56, 120, 16) if args.quick else (2048, 64, 56, 750, 32)
+    if args.smoke:
+        sizes = (32, 4, 56, 16, 8)
+    elif args.quick:
+        sizes = (192, 8, 56, 120, 16)
+    else:
+        sizes = (2048, 64, 56, 750, 32)
     n_train, n_test, img, total_steps, batch = sizes
     print(f"each stage: {n_train} training images {img}x{img}, Adam steps of batch {batch} "
           f"({total_steps} in all); {n_test} held-out images")
@@ -129,31 +148,53 @@ def main(argv=None):
     results, drawn, models = {}, [], []
     for title, S, B, max_objects, head, share in STAGES:
         steps = max(1, int(round(share * total_steps)))
-        model, out, losses, test = train_stage(S, B, max_objects, head, sizes, steps, rng, args.seed)
+        model, out, losses, test = train_stage(S, B, max_objects, head, sizes, steps, rng,
+                                               args.seed)
         models.append((title, S, B, model))
         outputs = int(np.prod(out.shape[1:]))
         dets, metrics = evaluate(out, S, B, test)
         k = max(1, steps // 10)
-        metrics.update(outputs=outputs, output_shape=list(out.shape[1:]), first_loss=float(losses[0]),
-                       final_loss=float(losses[-k:].mean()), parameters=model.num_parameters())
+        metrics.update(outputs=outputs, output_shape=list(out.shape[1:]),
+                       first_loss=float(losses[0]), final_loss=float(losses[-k:].mean()),
+                       parameters=model.num_parameters())
         results[f"S{S}_B{B}"] = metrics
         print(f"{title}: output {tuple(out.shape[1:])} = {outputs} numbers per image, {head} head, "
               f"{metrics['parameters']} parameters")
-        print(f"  {steps} steps: training loss {losses[0]:.3f} -> {metrics['final_loss']:.3f} (mean of the last {k}); "
-              f"held-out: mAP@0.5 {metrics['map50']:.3f}, best detection: IoU with the (first) object "
-              f"{metrics['top_iou']:.2f}, class right {metrics['top_class_accuracy']:.0%}")
-        images, boxes, labels = test
-        row = []
-        for i in range(min(4, len(images))):
-            # one object: the best box; the grid: every box scoring >= 0.1 (at least the best one)
-            shown = dets[i][:max(1, int((dets[i][:, 4] >= 0.1).sum()))] if max_objects > 1 else dets[i][:1]
-            row.append(draw_detections(to_uint8_image(images[i]).repeat(3, 0).repeat(3, 1), shown,
-                                       class_names=CLASS_NAMES, truth=truth_rows(boxes, labels)[i]))
-        drawn.append((title, row))
+        print(f"  {steps} steps: training loss {losses[0]:.3f} -> {metrics['final_loss']:.3f} "
+              f"(mean of the last {k}); held-out: mAP@0.5 {metrics['map50']:.3f}, best "
+              f"detection: IoU with the (first) object {metrics['top_iou']:.2f}, class right "
+              f"{metrics['top_class_accuracy']:.0%}")
+        drawn.append((title, detection_pictures(test, dets, max_objects)))
 
+    path = draw_progression(args.out / "06_yolo_progression.png", drawn)
+    image, boxes, labels = crowded_image(args.seed, sizes[2], S=7, C=C)
+    one_path = args.out / "06_yolo_one_image.png"
+    results["one_image"] = one_image_figure(models, image, boxes, labels, one_path)
+    return finish(args, results, [path, one_path], "06_yolo_progression")
+
+
+def detection_pictures(test, dets, max_objects):
+    """The first held-out images (up to 4), 3x enlarged, with their detections drawn over the
+    truth."""
+    images, boxes, labels = test
+    row = []
+    for i in range(min(4, len(images))):
+        # one object: the best box; the grid: every box scoring >= 0.1 (at least the best one)
+        if max_objects > 1:
+            shown = dets[i][:max(1, int((dets[i][:, 4] >= 0.1).sum()))]
+        else:
+            shown = dets[i][:1]
+        row.append(draw_detections(to_uint8_image(images[i]).repeat(3, 0).repeat(3, 1), shown,
+                                   class_names=CLASS_NAMES, truth=truth_rows(boxes, labels)[i]))
+    return row
+
+
+def draw_progression(path, drawn):
+    """One row of pictures per stage: [(title, [picture])]."""
     plt = pyplot()
     cols = len(drawn[0][1])
-    fig, axes = plt.subplots(len(drawn), cols, figsize=(2.6 * cols, 2.8 * len(drawn)), squeeze=False)
+    fig, axes = plt.subplots(len(drawn), cols, figsize=(2.6 * cols, 2.8 * len(drawn)),
+                             squeeze=False)
     for r, (title, row) in enumerate(drawn):
         for c, im in enumerate(row):
             axes[r, c].imshow(im)
@@ -162,13 +203,9 @@ def main(argv=None):
         axes[r, 0].set_ylabel(title, fontsize=9)
     fig.suptitle("YOLO progression on held-out images (white: truth)", fontsize=11)
     fig.tight_layout()
-    path = args.out / "06_yolo_progression.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    image, boxes, labels = crowded_image(args.seed, sizes[2], S=7, C=C)
-    one_path = args.out / "06_yolo_one_image.png"
-    results["one_image"] = one_image_figure(models, image, boxes, labels, one_path)
-    return finish(args, results, [path, one_path], "06_yolo_progression")
+    return path
 
 
 if __name__ == "__main__":

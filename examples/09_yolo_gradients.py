@@ -31,8 +31,8 @@ import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy,
 
 import numpy as np
 
-from demo_common import (PREDICTOR_COLORS, TinyDetector, crowded_image, draw_grid, finish, object_cells, parse_args,
-                         pyplot, shape_images, tg, to_uint8_image)
+from demo_common import (PREDICTOR_COLORS, TinyDetector, crowded_image, draw_grid, finish,
+                         object_cells, parse_args, pyplot, shape_images, tg, to_uint8_image)
 from tinygrad_yolo import optim
 from tinygrad_yolo.detection import YOLOv1Loss, encode_batch
 from tinygrad_yolo.gradcheck import check_gradients
@@ -66,29 +66,35 @@ def cell_map(grad, channels):
     return np.sqrt((boxes[..., list(channels)] ** 2).sum(axis=(-1, -2)))
 
 
+def largest(a):
+    return float(np.abs(a).max())
+
+
 def check(out, grad, target, responsible, iou, loss_fn):
     """The statements of the docstring, on the numbers: max deviations (0 = exact)."""
     N = out.shape[0]
-    boxes, gboxes = out[..., :B * 5].reshape(N, S, S, B, 5), grad[..., :B * 5].reshape(N, S, S, B, 5)
+    boxes = out[..., :B * 5].reshape(N, S, S, B, 5)
+    gboxes = grad[..., :B * 5].reshape(N, S, S, B, 5)
     has = target[..., 4] > 0                                   # (N, S, S)
     empty = ~has
     other = has[..., None] & ~responsible                      # object cells' other predictor
     t_box = np.concatenate([target[..., :2], np.sqrt(target[..., 2:4])], axis=-1)[..., None, :]
     lc, ln = loss_fn.lambda_coord, loss_fn.lambda_noobj
     noobj = ~responsible
+    conf, gconf = boxes[..., 4], gboxes[..., 4]
     return {
         # coordinates, sizes and classes: nothing outside the object cells
-        "box_grad_outside_objects": float(np.abs(gboxes[empty][..., :4]).max()),
-        "class_grad_outside_objects": float(np.abs(grad[..., B * 5:][empty]).max()),
+        "box_grad_outside_objects": largest(gboxes[empty][..., :4]),
+        "class_grad_outside_objects": largest(grad[..., B * 5:][empty]),
         # ... and nothing for the predictor that is not responsible
-        "box_grad_other_predictor": float(np.abs(gboxes[other][..., :4]).max()) if other.any() else 0.0,
+        "box_grad_other_predictor": largest(gboxes[other][..., :4]) if other.any() else 0.0,
         # the non-zero ones are the formulas' derivatives (divided by the batch size N)
-        "coord_formula": float(np.abs(gboxes[responsible][..., :4] -
-                                      2 * lc * (boxes[..., :4] - t_box)[responsible] / N).max()),
-        "obj_formula": float(np.abs(gboxes[..., 4][responsible] - 2 * (boxes[..., 4] - iou)[responsible] / N).max()),
-        "noobj_formula": float(np.abs(gboxes[..., 4][noobj] - 2 * ln * boxes[..., 4][noobj] / N).max()),
-        "class_formula": float(np.abs(grad[..., B * 5:][has] - 2 * (out[..., B * 5:] - target[..., 5:])[has] / N)
-                               .max()),
+        "coord_formula": largest(gboxes[responsible][..., :4]
+                                 - 2 * lc * (boxes[..., :4] - t_box)[responsible] / N),
+        "obj_formula": largest(gconf[responsible] - 2 * (conf - iou)[responsible] / N),
+        "noobj_formula": largest(gconf[noobj] - 2 * ln * conf[noobj] / N),
+        "class_formula": largest(grad[..., B * 5:][has]
+                                 - 2 * (out[..., B * 5:] - target[..., 5:])[has] / N),
         "conf_grad_nonzero_cells": int((np.abs(gboxes[..., 4]).sum(axis=-1) > 0).sum()),
         "box_grad_nonzero_cells": int((np.abs(gboxes[..., :4]).sum(axis=(-1, -2)) > 0).sum()),
         "object_cells": int(has.sum()),
@@ -99,7 +105,8 @@ def numeric_check(out, target, responsible, iou, loss_fn):
     """backward() against central differences along random directions, the assignment held
     fixed (as in training: which predictor is responsible is a constant)."""
     pred = tg.Tensor(out.copy(), requires_grad=True)
-    result = check_gradients(lambda p: loss_fn.compute(p, target, responsible, iou)[0], [pred], max_elementwise=0,
+    result = check_gradients(lambda p: loss_fn.compute(p, target, responsible, iou)[0], [pred],
+                             max_elementwise=0,
                              n_directions=6)
     return {"ok": bool(result.ok), "max_rel_err": float(result.max_rel_err)}
 
@@ -116,12 +123,13 @@ def draw_maps(fig, grid_spec, row, image, boxes, grads, step, norms_max):
         m = cell_map(grads, channels)
         H = shown.shape[0]
         im = ax.imshow(np.ma.masked_equal(m, 0.0), extent=(0, H, H, 0), cmap="magma_r", alpha=0.75,
-                       norm=LogNorm(vmin=norms_max[col] * 1e-3, vmax=norms_max[col]), interpolation="nearest")
+                       norm=LogNorm(vmin=norms_max[col] * 1e-3, vmax=norms_max[col]),
+                       interpolation="nearest")
         nonzero = int((m > 0).sum())
         if nonzero <= 8:  # few cells: write the values in
             for i, j in np.argwhere(m > 0):
-                ax.text((j + 0.5) * H / S, (i + 0.5) * H / S, f"{m[i, j]:.2g}", ha="center", va="center",
-                        fontsize=7.5, color="white", fontweight="bold")
+                ax.text((j + 0.5) * H / S, (i + 0.5) * H / S, f"{m[i, j]:.2g}", ha="center",
+                        va="center", fontsize=7.5, color="white", fontweight="bold")
         ax.set_title(f"{label}\nstep {step}: non-zero in {nonzero} of {S * S} cells", fontsize=8.5)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
 
@@ -129,24 +137,29 @@ def draw_maps(fig, grid_spec, row, image, boxes, grads, step, norms_max):
 def main(argv=None):
     args = parse_args(__doc__, argv)
     # training images, steps, batch; the steps at which the figure looks; how often to track
-    n_train, steps, batch, shots, every = (32, 8, 8, (0, 2, 4, 8), 2) if args.smoke else \
-        (256, 80, 16, (0, 10, 30, 80), 2) if args.quick else (2048, 500, 32, (0, 30, 150, 500), 5)
+    if args.smoke:
+        n_train, steps, batch, shots, every = 32, 8, 8, (0, 2, 4, 8), 2
+    elif args.quick:
+        n_train, steps, batch, shots, every = 256, 80, 16, (0, 10, 30, 80), 2
+    else:
+        n_train, steps, batch, shots, every = 2048, 500, 32, (0, 30, 150, 500), 5
     rng = np.random.default_rng(args.seed)
     image, boxes, labels = crowded_image(args.seed, IMG, S=S, C=C)
     target = encode_batch([boxes], [labels], S=S, C=C)[0].astype(np.float64)
     cells = object_cells(target[0])
-    images, all_boxes, all_labels = shape_images(n_train, IMG, rng, max_objects=4, min_size=0.15, max_size=0.5)
+    images, all_boxes, all_labels = shape_images(n_train, IMG, rng, max_objects=4, min_size=0.15,
+                                                 max_size=0.5)
     train_target, _ = encode_batch(all_boxes, all_labels, S=S, C=C)
     loss_fn = YOLOv1Loss(S=S, B=B, C=C)
-    print(f"one image, {len(boxes)} objects in cells {cells}; output {S}x{S}x{B * 5 + C}; the detector trains on "
-          f"{n_train} other images, {steps} Adam steps of batch {batch}")
+    print(f"one image, {len(boxes)} objects in cells {cells}; output {S}x{S}x{B * 5 + C}; the "
+          f"detector trains on {n_train} other images, {steps} Adam steps of batch {batch}")
 
     tg.seed(args.seed)
     model = TinyDetector(S, B, C, img_size=IMG, head="conv")
     opt = optim.Adam(model.parameters(), lr=1e-3)
     order = np.random.default_rng(args.seed)
-    results, snapshots, track = {"cells": cells, "steps": steps, "shots": list(shots)}, {}, \
-        {"step": [], "iou": [], "responsible": []}
+    results = {"cells": cells, "steps": steps, "shots": list(shots)}
+    snapshots, track = {}, {"step": [], "iou": [], "responsible": []}
     for step in range(steps + 1):
         if step % every == 0 or step in shots:
             out, grad, responsible, iou, parts = output_gradient(model, image, target, loss_fn)
@@ -155,23 +168,8 @@ def main(argv=None):
             track["responsible"].append([int(np.argmax(responsible[0, i, j])) for i, j in cells])
             if step in shots:
                 snapshots[step] = (out, grad, responsible, iou)
-                checks = check(out, grad, target, responsible, iou, loss_fn)
-                checks["numeric"] = numeric_check(out, target, responsible, iou, loss_fn)
-                checks["loss_parts"] = parts
-                results[f"step_{step}"] = checks
-                print(f"step {step}: loss {sum(parts.values()):.3f} ("
-                      + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()) + ")")
-                print(f"  non-zero dL/d(box) in {checks['box_grad_nonzero_cells']} cells, dL/d(conf) in "
-                      f"{checks['conf_grad_nonzero_cells']} of {S * S}; max |dL/d(box, class)| outside the "
-                      f"{checks['object_cells']} object cells = {max(checks['box_grad_outside_objects'], checks['class_grad_outside_objects']):.1e}, "
-                      f"for the other predictor = {checks['box_grad_other_predictor']:.1e}")
-                print(f"  formulas vs backward(): coord/size {checks['coord_formula']:.1e}, obj {checks['obj_formula']:.1e},"
-                      f" noobj {checks['noobj_formula']:.1e}, class {checks['class_formula']:.1e}; central "
-                      f"differences: {'agree' if checks['numeric']['ok'] else 'DISAGREE'} "
-                      f"(max rel err {checks['numeric']['max_rel_err']:.1e})")
-                for (i, j), ious, r in zip(cells, track["iou"][-1], track["responsible"][-1]):
-                    print(f"  cell ({i}, {j}): IoU predictor 1 {ious[0]:.3f}, predictor 2 {ious[1]:.3f} -> "
-                          f"predictor {r + 1} is responsible")
+                results[f"step_{step}"] = check_shot(step, snapshots[step], target, parts, loss_fn,
+                                                     cells, track)
         if step == steps:
             break
         idx = order.integers(0, n_train, batch)
@@ -180,8 +178,42 @@ def main(argv=None):
         loss.backward()
         opt.step()
     results["track"] = track
-    # Changes of the responsible predictor, and how many of them came while both IoUs were 0
-    # (no overlap yet: then the RMSE decides, darknet's rule in YOLOv1Loss.assign, not the IoU).
+    count_switches(track, cells, every, results)
+    maps_path = draw_gradient_maps(args.out / "09_yolo_gradients.png", image, boxes, snapshots,
+                                   shots, loss_fn.lambda_noobj)
+    track_path = draw_predictors(args.out / "09_yolo_predictors.png", image, boxes, cells,
+                                 snapshots, shots, results)
+    return finish(args, results, [maps_path, track_path], "09_yolo_gradients")
+
+
+def check_shot(step, snapshot, target, parts, loss_fn, cells, track):
+    """At a snapshot: the docstring's statements checked on the numbers, printed; returns the
+    checks."""
+    out, grad, responsible, iou = snapshot
+    checks = check(out, grad, target, responsible, iou, loss_fn)
+    checks["numeric"] = numeric_check(out, target, responsible, iou, loss_fn)
+    checks["loss_parts"] = parts
+    outside = max(checks["box_grad_outside_objects"], checks["class_grad_outside_objects"])
+    print(f"step {step}: loss {sum(parts.values()):.3f} ("
+          + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()) + ")")
+    print(f"  non-zero dL/d(box) in {checks['box_grad_nonzero_cells']} cells, dL/d(conf) in "
+          f"{checks['conf_grad_nonzero_cells']} of {S * S}; max |dL/d(box, class)| outside the "
+          f"{checks['object_cells']} object cells = {outside:.1e}, "
+          f"for the other predictor = {checks['box_grad_other_predictor']:.1e}")
+    print(f"  formulas vs backward(): coord/size {checks['coord_formula']:.1e}, "
+          f"obj {checks['obj_formula']:.1e},"
+          f" noobj {checks['noobj_formula']:.1e}, class {checks['class_formula']:.1e}; central "
+          f"differences: {'agree' if checks['numeric']['ok'] else 'DISAGREE'} "
+          f"(max rel err {checks['numeric']['max_rel_err']:.1e})")
+    for (i, j), ious, r in zip(cells, track["iou"][-1], track["responsible"][-1]):
+        print(f"  cell ({i}, {j}): IoU predictor 1 {ious[0]:.3f}, predictor 2 {ious[1]:.3f} -> "
+              f"predictor {r + 1} is responsible")
+    return checks
+
+
+def count_switches(track, cells, every, results):
+    """Changes of the responsible predictor, and how many of them came while both IoUs were 0
+    (no overlap yet: then the RMSE decides, darknet's rule in YOLOv1Loss.assign, not the IoU)."""
     resp, ious = np.array(track["responsible"]), np.array(track["iou"])
     changed = resp[1:] != resp[:-1]                     # (tracked steps - 1, objects)
     tied = ious[1:].max(axis=-1) == 0
@@ -189,29 +221,42 @@ def main(argv=None):
     results.update(switches=switches, tie_switches=tie_switches)
     for c, n, t in zip(cells, switches, tie_switches):
         print(f"cell {c}: the responsible predictor changed {n} time{'s' if n != 1 else ''} "
-              f"({t} of them while both IoUs were 0, when the nearer box wins); tracked every {every} steps")
+              f"({t} of them while both IoUs were 0, when the nearer box wins); tracked every "
+              f"{every} steps")
 
+
+def draw_gradient_maps(path, image, boxes, snapshots, shots, lambda_noobj):
+    """Figure 1: the four gradient maps at initialisation and at the end."""
     plt = pyplot()
-    # Figure 1: the four gradient maps at initialisation and at the end.
     first, last = shots[0], shots[-1]
-    norms_max = [max(float(cell_map(snapshots[s][1], ch).max()) for s in (first, last)) for _, ch, _ in MAPS]
+    norms_max = [max(float(cell_map(snapshots[s][1], ch).max()) for s in (first, last))
+                 for _, ch, _ in MAPS]
     fig = plt.figure(figsize=(16, 8.8), layout="constrained")
     fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))  # room for the caption below
     gs = fig.add_gridspec(2, 4)
     for row, step in enumerate((first, last)):
         draw_maps(fig, gs, row, image, boxes, snapshots[step][1], step, norms_max)
-    fig.suptitle("The YOLOv1 loss of one image, backpropagated to the 7x7x30 output: per cell, the size of the "
-                 "gradient (blank = exactly 0; white dots = object centres)", fontsize=11)
-    fig.text(0.01, 0.01, "Coordinates, sizes and class scores get a gradient only in the cells that hold an object "
-             "centre (and there only the responsible predictor's box); the confidence gets one in every cell:\n"
-             f"2 lambda_noobj C / N in empty cells (lambda_noobj = {loss_fn.lambda_noobj}), 2 (C - IoU) / N for the "
-             "responsible predictor. Colour scales are logarithmic, shared by the two rows of a column.",
+    fig.suptitle("The YOLOv1 loss of one image, backpropagated to the 7x7x30 output: per cell, "
+                 "the size of the gradient (blank = exactly 0; white dots = object centres)",
+                 fontsize=11)
+    fig.text(0.01, 0.01,
+             "Coordinates, sizes and class scores get a gradient only in the cells that hold an "
+             "object centre (and there only the responsible predictor's box); the confidence gets "
+             "one in every cell:\n"
+             f"2 lambda_noobj C / N in empty cells (lambda_noobj = {lambda_noobj}), "
+             "2 (C - IoU) / N for the responsible predictor. Colour scales are logarithmic, shared "
+             "by the two rows of a column.",
              fontsize=8.5, va="bottom")
-    maps_path = args.out / "09_yolo_gradients.png"
-    fig.savefig(maps_path, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
 
-    # Figure 2: both predictors of each object cell as training proceeds, and their IoUs.
+
+def draw_predictors(path, image, boxes, cells, snapshots, shots, results):
+    """Figure 2: both predictors of each object cell as training proceeds, and their IoUs."""
+    track, switches, tie_switches = results["track"], results["switches"], results["tie_switches"]
+    resp, ious = np.array(track["responsible"]), np.array(track["iou"])
+    plt = pyplot()
     fig = plt.figure(figsize=(16, 9.2), layout="constrained")
     gs = fig.add_gridspec(2, len(shots), height_ratios=[1.25, 1])
     shown = to_uint8_image(image[0]).repeat(4, 0).repeat(4, 1)
@@ -229,28 +274,31 @@ def main(argv=None):
             color = PREDICTOR_COLORS[b]
             ax.plot(steps_seen, ious[:, k, b], "-", color=color, lw=1.6, label=f"predictor {b + 1}")
             mine = resp[:, k] == b
-            ax.plot(steps_seen[mine], ious[mine, k, b], "o", color=color, mec="black", mew=0.5, ms=4,
-                    label=f"predictor {b + 1} responsible")
+            ax.plot(steps_seen[mine], ious[mine, k, b], "o", color=color, mec="black", mew=0.5,
+                    ms=4, label=f"predictor {b + 1} responsible")
         for step in shots:
             ax.axvline(step, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("training step (dotted: the snapshots above)")
-        ax.set_title(f"cell ({i}, {j}): predictor {resp[-1, k] + 1} responsible at the end\nchanged "
-                     f"{switches[k]}x ({tie_switches[k]}x with both IoUs 0: the nearer box won)", fontsize=9)
+        ax.set_title(f"cell ({i}, {j}): predictor {resp[-1, k] + 1} responsible at the end\n"
+                     f"changed {switches[k]}x ({tie_switches[k]}x with both IoUs 0: the nearer box "
+                     f"won)", fontsize=9)
         ax.set_ylim(-0.02, 1)
         ax.grid(alpha=0.3)
         if k == 0:
             ax.set_ylabel("IoU with the cell's object")
             ax.legend(fontsize=7.5, loc="upper left")
-    handles = [plt.Line2D([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}") for b in range(B)]
-    handles += [plt.Line2D([], [], color="0.3", lw=2.2, label="responsible: solid"),
-                plt.Line2D([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed")]
+    line = plt.Line2D
+    handles = [line([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}")
+               for b in range(B)]
+    handles += [line([], [], color="0.3", lw=2.2, label="responsible: solid"),
+                line([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed")]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, facecolor="0.85")
-    fig.suptitle("Both predictors of each object cell through training: boxes (with their confidence) at four "
-                 "steps; below, their IoU with the object, dots where responsible", fontsize=11)
-    track_path = args.out / "09_yolo_predictors.png"
-    fig.savefig(track_path, dpi=110)
+    fig.suptitle("Both predictors of each object cell through training: boxes (with their "
+                 "confidence) at four steps; below, their IoU with the object, dots where "
+                 "responsible", fontsize=11)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return finish(args, results, [maps_path, track_path], "09_yolo_gradients")
+    return path
 
 
 if __name__ == "__main__":

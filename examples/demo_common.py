@@ -32,15 +32,16 @@ def parse_args(doc, argv=None, add=None):
     tests/test_examples.py; implies --quick where a demo has no smoke size of its own),
     --out (figure folder), --seed; ``add(parser)`` adds a demo's own flags. The output folder
     is created."""
-    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0], epilog=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", "--small", dest="quick", action="store_true",
-                        help="a reduced size that runs in seconds to a minute or two and still makes a "
-                             "meaningful figure")
+                        help="a reduced size that runs in seconds to a minute or two and still "
+                             "makes a meaningful figure")
     parser.add_argument("--smoke", action="store_true",
-                        help="the smallest size that runs every line (what tests/test_examples.py runs); "
-                             "its figures are too rough to read: use --quick")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder for the figures (default {DEFAULT_OUT})")
+                        help="the smallest size that runs every line (what tests/test_examples.py "
+                             "runs); its figures are too rough to read: use --quick")
+    parser.add_argument("--out", default=str(DEFAULT_OUT),
+                        help=f"folder for the figures (default {DEFAULT_OUT})")
     parser.add_argument("--seed", type=int, default=0)
     if add is not None:
         add(parser)
@@ -73,9 +74,10 @@ def finish(args, results, figures, name):
     # wall time, and CPU time (all threads): on a shared machine the second is the steadier one
     results["seconds"] = time.perf_counter() - args.started[0]
     results["cpu_seconds"] = time.process_time() - args.started[1]
-    results["run"] = {"demo": name, "argv": args.argv, "quick": args.quick, "smoke": args.smoke, "seed": args.seed,
-                      "source_sha256": source_fingerprint(name), "date": time.strftime("%Y-%m-%d"),
-                      "numpy": np.__version__, "platform": platform.platform(), "cpus": os.cpu_count()}
+    results["run"] = {"demo": name, "argv": args.argv, "quick": args.quick, "smoke": args.smoke,
+                      "seed": args.seed, "source_sha256": source_fingerprint(name),
+                      "date": time.strftime("%Y-%m-%d"), "numpy": np.__version__,
+                      "platform": platform.platform(), "cpus": os.cpu_count()}
     size = "--smoke" if args.smoke else "--quick" if args.quick else "full size"
     print(f"runtime: {results['seconds']:.1f} s ({size})")
     (args.out / f"{name}.json").write_text(json.dumps(results, default=_plain, indent=1) + "\n")
@@ -85,7 +87,8 @@ def finish(args, results, figures, name):
 def source_fingerprint(name):
     """sha256 of examples/<name>.py: recorded results say which version of the demo made them."""
     text = (Path(__file__).resolve().parent / f"{name}.py").read_text(encoding="utf-8")
-    return hashlib.sha256(text.replace("\r\n", "\n").encode()).hexdigest()  # the same on any checkout
+    # line ends normalised: the same on any checkout
+    return hashlib.sha256(text.replace("\r\n", "\n").encode()).hexdigest()
 
 
 def pyplot():
@@ -103,7 +106,8 @@ def shape_images(n, size, rng, max_objects=1, min_size=0.2, max_size=0.7, diffic
     boxes, labels = [], []
     for i in range(n):
         img, pixel_boxes, classes = render_image(rng, img_size=size, difficulty=difficulty,
-                                                 max_objects=max_objects, min_size=min_size, max_size=max_size)
+                                                 max_objects=max_objects, min_size=min_size,
+                                                 max_size=max_size)
         images[i] = np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
         boxes.append(np.asarray(pixel_boxes, dtype=np.float64).reshape(-1, 4) / size)
         labels.append(np.asarray(classes, dtype=np.int64))
@@ -117,7 +121,8 @@ def crowded_image(seed, size, S=7, C=20, objects=3):
 
     rng = np.random.default_rng(seed + 1000)
     while True:
-        image, boxes, labels = shape_images(1, size, rng, max_objects=4, min_size=0.18, max_size=0.45)
+        image, boxes, labels = shape_images(1, size, rng, max_objects=4, min_size=0.18,
+                                            max_size=0.45)
         if len(boxes[0]) >= objects and encode_batch(boxes, labels, S=S, C=C)[1] == 0:
             return image, boxes[0], labels[0]
 
@@ -144,8 +149,8 @@ class TinyDetector(nn.Module):
             raise ValueError(f"TinyDetector: img_size must be a multiple of 8, got {img_size}")
         side = img_size // 8
         if head == "conv" and side != S:
-            raise ValueError(f"TinyDetector: a conv head on a {img_size} px image gives a {side}x{side} "
-                             f"grid, not {S}x{S}; use img_size={8 * S}")
+            raise ValueError(f"TinyDetector: a conv head on a {img_size} px image gives a "
+                             f"{side}x{side} grid, not {S}x{S}; use img_size={8 * S}")
         if head not in ("fc", "conv"):
             raise ValueError(f"TinyDetector: head must be 'fc' or 'conv', got {head!r}")
         self.S, self.B, self.C, self.head_kind = S, B, C, head
@@ -158,11 +163,11 @@ class TinyDetector(nn.Module):
         self.features = nn.Sequential(*layers)
         D = B * 5 + C
         if head == "fc":
-            self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * side * side, hidden), nn.LeakyReLU(0.1),
-                                      nn.Linear(hidden, S * S * D))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * side * side, hidden),
+                                      nn.LeakyReLU(0.1), nn.Linear(hidden, S * S * D))
         else:
-            self.head = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch),
-                                      nn.LeakyReLU(0.1), nn.Conv2d(ch, D, 1))
+            self.head = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(ch), nn.LeakyReLU(0.1), nn.Conv2d(ch, D, 1))
 
     def forward(self, x):
         out = self.head(self.features(x))
@@ -193,10 +198,12 @@ def in_target(boxes, target):
         x, y, w, h = target[i, j, :4]
         cx, cy = (j + x) / S, (i + y) / S
         kept.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-    return [bool(kept) and bool(np.abs(np.asarray(kept) - b).max(axis=1).min() < 1e-5) for b in np.asarray(boxes)]
+    return [bool(kept) and bool(np.abs(np.asarray(kept) - b).max(axis=1).min() < 1e-5)
+            for b in np.asarray(boxes)]
 
 
-def draw_grid(ax, image, S, truth_boxes=(), output=None, B=2, cells=(), responsible=None, labels=True, kept=None):
+def draw_grid(ax, image, S, truth_boxes=(), output=None, B=2, cells=(), responsible=None,
+              labels=True, kept=None):
     """``image`` (H, W, 3) uint8 with the S x S grid, the true boxes (white; dotted where
     ``kept`` says the target dropped them) and their centres (white dots); for each (i, j) in
     ``cells`` both predictors of that cell from ``output`` (S, S, B*5 + C): colour = predictor
@@ -211,23 +218,24 @@ def draw_grid(ax, image, S, truth_boxes=(), output=None, B=2, cells=(), responsi
         ax.axvline(k * W / S, color="white", lw=0.6, alpha=0.6)
     for n, (x1, y1, x2, y2) in enumerate(truth_boxes):
         dropped = kept is not None and not kept[n]
-        ax.add_patch(Rectangle((x1 * W, y1 * H), (x2 - x1) * W, (y2 - y1) * H, fill=False, ec="white",
-                               lw=1.0 if dropped else 1.4, ls=":" if dropped else "-"))
+        ax.add_patch(Rectangle((x1 * W, y1 * H), (x2 - x1) * W, (y2 - y1) * H, fill=False,
+                               ec="white", lw=1.0 if dropped else 1.4, ls=":" if dropped else "-"))
         ax.plot((x1 + x2) / 2 * W, (y1 + y2) / 2 * H, "o", ms=5, mfc="white", mec="black", mew=0.8)
     if output is not None:
         boxes, conf = cell_boxes(output, S, B)
         for i, j in cells:
-            ax.add_patch(Rectangle((j * W / S, i * H / S), W / S, H / S, fill=False, ec="yellow", lw=1.5))
+            ax.add_patch(Rectangle((j * W / S, i * H / S), W / S, H / S, fill=False, ec="yellow",
+                                   lw=1.5))
             for b in range(B):
                 x1, y1, x2, y2 = boxes[i, j, b] * np.array([W, H, W, H])
                 resp = responsible is not None and bool(responsible[i, j, b])
                 color = PREDICTOR_COLORS[b % len(PREDICTOR_COLORS)]
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=color, lw=2.2 if resp else 1.2,
-                                       ls="-" if resp else "--"))
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=color,
+                                       lw=2.2 if resp else 1.2, ls="-" if resp else "--"))
                 if labels:
-                    ax.text(np.clip(x1 + 26 * b, 0, W - 24) + 1, np.clip(y1, 10, H) - 1.5, f"{conf[i, j, b]:.2f}", color=color,
-                            fontsize=7, va="bottom", clip_on=True,
-                            bbox={"fc": "black", "alpha": 0.5, "pad": 0.5, "lw": 0})
+                    ax.text(np.clip(x1 + 26 * b, 0, W - 24) + 1, np.clip(y1, 10, H) - 1.5,
+                            f"{conf[i, j, b]:.2f}", color=color, fontsize=7, va="bottom",
+                            clip_on=True, bbox={"fc": "black", "alpha": 0.5, "pad": 0.5, "lw": 0})
     ax.set_xlim(0, W)
     ax.set_ylim(H, 0)
     ax.set_xticks([])
@@ -240,5 +248,6 @@ def object_cells(target):
 
 
 CLASS_NAMES = list(SYNTHETIC_CLASSES)
-__all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector", "CLASS_NAMES",
-           "cell_boxes", "crowded_image", "draw_grid", "in_target", "object_cells", "PREDICTOR_COLORS", "tg", "nn"]
+__all__ = ["parse_args", "finish", "pyplot", "shape_images", "to_uint8_image", "TinyDetector",
+           "CLASS_NAMES", "cell_boxes", "crowded_image", "draw_grid", "in_target", "object_cells",
+           "PREDICTOR_COLORS", "tg", "nn"]
