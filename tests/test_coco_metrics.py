@@ -11,7 +11,8 @@ from tinygrad_yolo.detection.coco_metrics import coco_average_precision
 coco = pytest.importorskip("pycocotools.coco")
 cocoeval = pytest.importorskip("pycocotools.cocoeval")
 
-HIDDEN_AREA = 1e11  # above COCOeval's "all" area range: how a difficult object is made ignored there
+# Above COCOeval's "all" area range: how a difficult object is made ignored there.
+HIDDEN_AREA = 1e11
 
 
 def xywh(box):
@@ -115,7 +116,8 @@ def detections_through_our_decode(rng, S=7, B=2, C=4, n_images=10):
         out[..., 4::5][..., :B] = rng.uniform(0, 0.2, (S, S, B))
         for b in range(B):
             out[..., b * 5:b * 5 + 2] = target[..., :2] + rng.normal(0, 0.05, (S, S, 2))
-            out[..., b * 5 + 2:b * 5 + 4] = np.sqrt(target[..., 2:4]) + rng.normal(0, 0.03, (S, S, 2))
+            size = np.sqrt(target[..., 2:4]) + rng.normal(0, 0.03, (S, S, 2))
+            out[..., b * 5 + 2:b * 5 + 4] = size
             out[..., b * 5 + 4] += target[..., 4] * rng.uniform(0.5, 1.0, (S, S))
         out[..., B * 5:] += target[..., 5:] * 0.8
         outputs.append(out)

@@ -30,7 +30,8 @@ def _rows(a, width, what):
     a = np.asarray(a, dtype=np.float64)
     a = a.reshape(0, width) if a.size == 0 else a
     if a.ndim != 2 or a.shape[1] != width:
-        raise ValueError(f"coco_average_precision: {what} must have shape (K, {width}), got {a.shape}")
+        raise ValueError(f"coco_average_precision: {what} must have shape (K, {width}), "
+                         f"got {a.shape}")
     inverted = np.nonzero((a[:, 2] < a[:, 0]) | (a[:, 3] < a[:, 1]))[0]
     if len(inverted):  # COCOeval gives these a negative area and quietly ignores them
         raise ValueError(f"coco_average_precision: {what}: box {inverted[0]} "
