@@ -17,8 +17,7 @@ setup(
         # The test extra holds the references the exports and metrics are checked against.
         "test": ["pytest>=7", "hypothesis>=6.80", "pycocotools>=2.0.7", "onnx>=1.15",
                  "onnxruntime>=1.17", "safetensors>=0.4"],
-        "export": ["onnx>=1.15"],
-        "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
+        "export": ["onnx>=1.15", "onnxruntime>=1.17"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
     },
