@@ -158,3 +158,28 @@ def test_a_foreign_or_broken_file_is_refused_in_one_line(tmp_path):
 def test_only_detectors_are_exported():
     with pytest.raises(ExportError, match="expected a YOLOv1 detector, got a ResNet"):
         build_onnx(tg.models.resnet18(width=0.25))
+
+
+def test_opsets_without_the_ops_used_are_refused():
+    with pytest.raises(ExportError, match=r"^export: opset 11 is outside 13\.\.\d+"):
+        build_onnx(detector(), opset=11)
+
+
+def test_the_export_command_writes_model_onnx_beside_the_weights(tmp_path, capsys):
+    import argparse
+    from tinygrad_yolo.commands import export as command
+    model = detector(S=4, img_size=128)
+    tg.save({"model": model.state_dict(), "config": model.config, "classes": ["a", "b", "c"]},
+            tmp_path / "best.npz")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--weights", str(tmp_path / "best.npz"), "--with-postprocess",
+                              "--dynamic-batch", "--conf", "0.01"])
+    assert command.run(args) == 0
+    assert f"wrote {tmp_path / 'model.onnx'}" in capsys.readouterr().out
+    onnx_detector = OnnxDetector(tmp_path / "model.onnx")
+    assert onnx_detector.classes == ["a", "b", "c"] and onnx_detector.img_size == 128
+    x = images(2, 128)
+    expected = postprocess(predict(model, x), S=4, B=2, C=3, conf_threshold=0.01)
+    for a, b in zip(onnx_detector.detect(x, conf_threshold=0.01), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -24,6 +24,7 @@ FORMAT = "tinygrad_yolo.yolov1"  # the metadata key that marks a file as one of 
 INPUT_NORMALISATION = ("RGB, resized (stretched) to img_size x img_size, NCHW float32, "
                        "pixel values / 255 (0..1), no mean or std")
 DEFAULT_OPSET = 17
+MIN_OPSET = 13  # Unsqueeze with its axes as an input, NonMaxSuppression, GatherND
 
 
 def sub(path, name):
@@ -201,6 +202,10 @@ def build_onnx(model, classes=None, opset=DEFAULT_OPSET, dynamic_batch=False,
     if len(classes) != model.C:
         raise ExportError(f"export: {len(classes)} class names for a model with C = {model.C}")
     w, onnx = GraphWriter(), require("onnx")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ExportError(f"export: opset {opset} is outside {MIN_OPSET}..{newest} (the oldest "
+                          "with the ops used, the newest this onnx package knows)")
     float32, int64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
     batch = "N" if dynamic_batch else 1
     images = ("images", float32, [batch, 3, model.img_size, model.img_size])
