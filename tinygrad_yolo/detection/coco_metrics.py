@@ -57,11 +57,11 @@ def match_image(iou, ignored, threshold):
     iou: (D, G), detections by descending score, ground truths normal first.
     Returns per detection the matched ground truth index or -1.
     """
-    threshold = min(threshold, 1 - 1e-10)
-    taken = np.zeros(iou.shape[1], dtype=bool)
     match = np.full(iou.shape[0], -1)
-    for d in range(iou.shape[0]):
-        free = ~taken & (iou[d] >= threshold)
+    hits = iou >= min(threshold, 1 - 1e-10)
+    taken = np.zeros(iou.shape[1], dtype=bool)
+    for d in np.flatnonzero(hits.any(axis=1)):  # only detections that overlap enough
+        free = hits[d] & ~taken
         for group in (free & ~ignored, free & ignored):
             if group.any():
                 best = np.where(group, iou[d], -1.0)
@@ -86,13 +86,19 @@ def precision_at_recalls(is_tp, is_fp, n_positive):
 
 def _class_flags(dets, gts, ignored, max_detections):
     """Per image of one class: scores, matched-flags (T, D), ignore-flags (T, D)."""
-    scores, matched, skipped = [], [], []
+    T = len(IOU_THRESHOLDS)
+    scores, matched, skipped = [np.zeros(0)], [np.zeros((T, 0), bool)], [np.zeros((T, 0), bool)]
     for d, g, ig in zip(dets, gts, ignored):
+        if not len(d):
+            continue  # an image without detections adds only its ground truths, counted apart
         d = d[np.argsort(-d[:, 4], kind="stable")][:max_detections]
         order = np.argsort(ig, kind="stable")
         g, ig = g[order], ig[order]
-        iou = coco_iou(d, g) if len(d) and len(g) else np.zeros((len(d), len(g)))
-        found = np.stack([match_image(iou, ig, t) for t in IOU_THRESHOLDS])
+        if len(d) and len(g):
+            iou = coco_iou(d, g)
+            found = np.stack([match_image(iou, ig, t) for t in IOU_THRESHOLDS])
+        else:
+            found = np.full((T, len(d)), -1)
         scores.append(d[:, 4])
         matched.append(found >= 0)
         skipped.append((found >= 0) & ig[np.maximum(found, 0)] if len(g) else found >= 0)
