@@ -48,9 +48,12 @@ def tensor_record(kind, key, numel, offset, size, stride):
 
 
 def state_dict_pickle(records):
-    """OrderedDict of (name, record bytes), one SETITEM each."""
+    """OrderedDict of (name, record bytes), one SETITEM each, then the ``_metadata`` attribute
+    a module's state_dict carries (BUILD with {"_metadata": OrderedDict({"": {"version": 1}})})."""
     body = b"".join(op_str(name) + record + b"s" for name, record in records)
-    return b"\x80\x02" + op_global("collections", "OrderedDict") + b")R" + body + b"."
+    metadata = (b"}" + op_str("_metadata") + op_global("collections", "OrderedDict") + b")R"
+                + op_str("") + b"}" + op_str("version") + op_int(1) + b"s" + b"s" + b"s" + b"b")
+    return b"\x80\x02" + op_global("collections", "OrderedDict") + b")R" + body + metadata + b"."
 
 
 def write_torch_zip(path, pickle_bytes, storages, byteorder="little", root="archive"):
@@ -234,6 +237,10 @@ def test_legacy_and_broken_files_are_one_line(tmp_path):
     path = write_torch_zip(tmp_path / "junk.pth", b"\x80\x02garbage", {})
     with pytest.raises(CheckpointError, match=r"junk\.pth: data\.pkl is not a readable pickle"):
         read_weights(path)
+    plain = write_torch_zip(tmp_path / "plain.pth", b"\x80\x02}" + op_str("w") + tensor_record(
+        "FloatStorage", "0", 1, 0, (1,), (1,)) + b"s.", {"0": bytes(4)})
+    with pytest.raises(CheckpointError, match=r"plain\.pth: data\.pkl holds no state dict"):
+        read_weights(plain)
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as z:
         z.writestr("readme.txt", "hello")
     with pytest.raises(CheckpointError, match=r"not a torch\.save zip checkpoint"):

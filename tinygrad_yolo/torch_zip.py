@@ -130,9 +130,11 @@ def _unpickle(archive, entries, where):
         raise CheckpointError(f"{where}: {e}") from None
     except Exception as e:  # a broken pickle: whatever pickle raises, one line
         raise CheckpointError(f"{where}: data.pkl is not a readable pickle ({e})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, TensorRecord) and isinstance(k, str)
-                                              for k, v in state.items()):
-        raise CheckpointError(f"{where}: data.pkl holds no state dict of named tensors")
+    # An OrderedDict, as state_dict() returns: a plain dict's repeated names can't be seen.
+    if not isinstance(state, UniqueDict) or not all(
+            isinstance(v, TensorRecord) and isinstance(k, str) for k, v in state.items()):
+        raise CheckpointError(f"{where}: data.pkl holds no state dict (an OrderedDict of "
+                              "named tensors)")
     return state
 
 
