@@ -61,7 +61,7 @@ def batch_norm(w, module, x, path):
 
 def sequential(w, module, x, path):
     """In order; a Conv2d directly followed by a BatchNorm2d is written as one folded Conv."""
-    children = list(module._modules.items())
+    children = list(module.named_children())
     k = 0
     while k < len(children):
         name, child = children[k]
