@@ -166,16 +166,12 @@ def test_opsets_without_the_ops_used_are_refused():
 
 
 def test_the_export_command_writes_model_onnx_beside_the_weights(tmp_path, capsys):
-    import argparse
-    from tinygrad_yolo.commands import export as command
+    from tinygrad_yolo.cli import main
     model = detector(S=4, img_size=128)
     tg.save({"model": model.state_dict(), "config": model.config, "classes": ["a", "b", "c"]},
             tmp_path / "best.npz")
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    args = parser.parse_args(["--weights", str(tmp_path / "best.npz"), "--with-postprocess",
-                              "--dynamic-batch", "--conf", "0.01"])
-    assert command.run(args) == 0
+    assert main(["export", "--weights", str(tmp_path / "best.npz"), "--with-postprocess",
+                 "--dynamic-batch", "--conf", "0.01"]) == 0
     assert f"wrote {tmp_path / 'model.onnx'}" in capsys.readouterr().out
     onnx_detector = OnnxDetector(tmp_path / "model.onnx")
     assert onnx_detector.classes == ["a", "b", "c"] and onnx_detector.img_size == 128
@@ -183,3 +179,15 @@ def test_the_export_command_writes_model_onnx_beside_the_weights(tmp_path, capsy
     expected = postprocess(predict(model, x), S=4, B=2, C=3, conf_threshold=0.01)
     for a, b in zip(onnx_detector.detect(x, conf_threshold=0.01), expected):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_export_command_without_onnx_is_one_line(tmp_path, capsys, monkeypatch):
+    from tinygrad_yolo.cli import main
+    model = detector()
+    tg.save({"model": model.state_dict(), "config": model.config, "classes": ["a", "b", "c"]},
+            tmp_path / "best.npz")
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert main(["export", "--weights", str(tmp_path / "best.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ('tinygrad-yolo export: error: onnx is not installed; '
+                           'pip install "tinygrad_yolo[export]" adds it')

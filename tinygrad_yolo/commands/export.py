@@ -1,5 +1,6 @@
 """`tinygrad-yolo export`: a checkpoint written as ONNX, beside the weights unless --out says
 otherwise; the file is checked by onnx.checker (full check) before it is written."""
+import math
 from pathlib import Path
 
 
@@ -21,10 +22,12 @@ def add_arguments(parser):
 
 
 def run(args):
+    from . import UserError
     from ..export.onnx import export_onnx
     from ..training.checkpoint import load_checkpoint
-    from ..training.detect import check_thresholds
-    check_thresholds(args.conf, args.iou)
+    if not (math.isfinite(args.conf) and args.conf >= 0 and 0 < args.iou <= 1):
+        raise UserError(f"--conf must be a finite score >= 0 and --iou lie in (0, 1], got "
+                        f"{args.conf} and {args.iou}")
     model, ckpt = load_checkpoint(args.weights)
     out = Path(args.out) if args.out else Path(args.weights).with_name("model.onnx")
     export_onnx(model, out, ckpt["classes"], opset=args.opset, dynamic_batch=args.dynamic_batch,
