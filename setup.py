@@ -14,7 +14,10 @@ setup(
     package_data={"tinygrad_yolo.kernels": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.23", "pillow>=9", "tqdm>=4.60", "matplotlib>=3.5", "PyYAML>=5.1"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.80"],
+        # The test extra holds the references the exports and metrics are checked against.
+        "test": ["pytest>=7", "hypothesis>=6.80", "pycocotools>=2.0.7", "onnx>=1.15",
+                 "onnxruntime>=1.17", "safetensors>=0.4"],
+        "export": ["onnx>=1.15", "onnxruntime>=1.17"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
     },

@@ -14,6 +14,7 @@ COMMANDS = {
                        "or the built-in synthetic set"),
     "eval": ("eval", "per-class AP and mAP@0.5 of a checkpoint on a split of its data"),
     "detect": ("detect", "detect objects in images, folders or globs with a checkpoint"),
+    "export": ("export", "write a checkpoint as ONNX (model.onnx beside the weights)"),
     "bench": ("bench", "time a YOLO-ResNet18 training step and the data loader"),
     "gradcheck": ("gradcheck", "numeric gradient checks (float64 central differences) of every op"),
     "graph": ("graph",

@@ -14,6 +14,7 @@ def user_errors():
     """The exception classes that are the user's input, not our bug: one line, no traceback."""
     from ..data.dataset import DatasetError
     from ..data.loader import DataLoaderError
+    from ..export import ExportError
     from ..serialization import CheckpointError
     from ..training.errors import TrainError
-    return (UserError, DatasetError, DataLoaderError, CheckpointError, TrainError)
+    return (UserError, DatasetError, DataLoaderError, CheckpointError, TrainError, ExportError)

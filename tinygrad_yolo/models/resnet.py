@@ -18,6 +18,7 @@ Parameter names follow torchvision (``layer1.0.conv1.weight``,
 from .. import nn
 from ..nn import init
 from ..nn.fused import bn_act
+from .pretrained import load_pretrained
 
 SHORTCUTS = ("A", "B")
 
@@ -238,16 +239,26 @@ class CifarResNet(nn.Module):
 
 
 # ---- constructors -----------------------------------------------------------------
-def resnet18(num_classes=1000, width=1.0, include_top=True, **kwargs):
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, width, include_top, **kwargs)
+def _with_weights(model, weights):
+    """``weights``: a torchvision checkpoint (.pth) or .safetensors file to start from."""
+    if weights is not None:
+        load_pretrained(model, weights)
+    return model
 
 
-def resnet34(num_classes=1000, width=1.0, include_top=True, **kwargs):
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, width, include_top, **kwargs)
+def resnet18(num_classes=1000, width=1.0, include_top=True, weights=None, **kwargs):
+    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes, width, include_top, **kwargs)
+    return _with_weights(model, weights)
 
 
-def resnet50(num_classes=1000, width=1.0, include_top=True, **kwargs):
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, width, include_top, **kwargs)
+def resnet34(num_classes=1000, width=1.0, include_top=True, weights=None, **kwargs):
+    model = ResNet(BasicBlock, [3, 4, 6, 3], num_classes, width, include_top, **kwargs)
+    return _with_weights(model, weights)
+
+
+def resnet50(num_classes=1000, width=1.0, include_top=True, weights=None, **kwargs):
+    model = ResNet(Bottleneck, [3, 4, 6, 3], num_classes, width, include_top, **kwargs)
+    return _with_weights(model, weights)
 
 
 def resnet20(num_classes=10, width=1.0, **kwargs):
