@@ -55,8 +55,9 @@ class FlatGradients:
         self.array /= ranks
         for i, p in enumerate(self.params):
             mean = self.slot(i).reshape(p.shape)
-            if p.grad is not None and p.grad.data.flags.writeable and p.grad.data.shape == p.shape:
-                p.grad.data[...] = mean
+            grad = None if p.grad is None else p.grad.data
+            if grad is not None and getattr(grad.flags, "writeable", True):  # (CuPy's: always)
+                grad[...] = mean
             else:
                 p.grad = Tensor(mean.copy(), device=p.device)
         self.filled = [False] * len(self.params)
