@@ -7,6 +7,7 @@ replica (per-rank statistics, running statistics averaged) | sync; exchange flat
 optimizer adamw | sgd.
 """
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -161,9 +162,30 @@ def train_one_process(dtype, bn, optimizer, ranks=RANKS):
     return state_of(model, opt)
 
 
+def agreements(comm):
+    """What the ranks agree on when rank 1's loss is NaN and only rank 0 was asked to stop, and
+    whether a model that differs on rank 1 is refused on every rank."""
+    loss = float("nan") if comm.rank == 1 else 2.0 + comm.rank
+    seen = dist.agree_step(comm, loss, {"box": 1.0 + comm.rank}, stop=comm.rank == 0)
+    model, _ = build("float32", "replica", "sgd")
+    dist.check_same_model(model, comm)  # equal: passes
+    if comm.rank == 1:
+        next(model.parameters()).data[0] += 1
+    try:
+        dist.check_same_model(model, comm)
+        refused = ""
+    except dist.ModelsDiffer as e:
+        refused = str(e)
+    return dict(stop=seen.stop, bad_rank=seen.bad_rank, parts=seen.parts, refused=refused,
+                any_true=comm.any(comm.rank == 1), any_false=comm.any(False))
+
+
 def main(out, scenarios):
     comm = dist.world()
     for scenario in scenarios:
+        if scenario == "agreement":
+            (Path(out) / f"agreement.rank{comm.rank}.json").write_text(json.dumps(agreements(comm)))
+            continue
         state = train_rank(comm, **parse(scenario))
         np.savez(Path(out) / f"{scenario}.rank{comm.rank}.npz", **state)
 

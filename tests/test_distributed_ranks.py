@@ -5,10 +5,12 @@
    through one flat buffer and through buckets; both ranks hold identical models.
 2. The math: without batch-coupled layers, or with sync batch norm, 2 ranks x b images end where
    1 process x 2b ends, within float64 rounding (1e-12 relative).
+And the per-step agreement: a stop asked on one rank, a NaN on another, a model that differs.
 
 Every rank job is one ``mpiexec -n 2 python -m mpi4py`` subprocess with a timeout.
 """
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -27,9 +29,12 @@ MATH = ["float64-none-flat-sgd", "float64-sync-flat-sgd", "float64-sync-buckets-
 def rank_states(tmp_path_factory):
     """Every scenario's final state on each rank, from one mpiexec job."""
     out = tmp_path_factory.mktemp("ranks")
-    ranks.run_ranks(out, PLUMBING + MATH)
+    ranks.run_ranks(out, PLUMBING + MATH + ["agreement"])
 
     def load(scenario):
+        if scenario == "agreement":
+            return [json.loads((out / f"agreement.rank{r}.json").read_text())
+                    for r in range(ranks.RANKS)]
         return [dict(np.load(out / f"{scenario}.rank{r}.npz")) for r in range(ranks.RANKS)]
     return load
 
@@ -69,3 +74,12 @@ def test_two_ranks_of_b_equal_one_process_of_2b(rank_states, scenario):
         for rank in range(ranks.RANKS):
             assert relative_error(states[rank][key], want) <= 1e-12, (rank, key)
         np.testing.assert_array_equal(states[0][key], states[1][key], err_msg=f"differ: {key}")
+
+
+def test_the_ranks_agree_on_stops_non_finite_losses_and_different_models(rank_states):
+    first, second = rank_states("agreement")
+    assert first == second  # every rank decides alike
+    assert first["stop"] is True and first["bad_rank"] == 1  # rank 0's stop, rank 1's NaN
+    assert first["parts"] == {"box": 1.5}  # means over the ranks
+    assert first["any_true"] is True and first["any_false"] is False
+    assert first["refused"].startswith("the model on rank(s) 1 differs from rank 0's")

@@ -57,7 +57,8 @@ def test_an_image_is_augmented_alike_on_whichever_rank_loads_it():
 
 def test_shard_takes_contiguous_equal_slices():
     batch = np.arange(12)
-    assert [list(shard(batch, r, 3)) for r in range(3)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert [list(shard(batch, r, 3)) for r in range(3)] == [[0, 1, 2, 3], [4, 5, 6, 7],
+                                                           [8, 9, 10, 11]]
     with pytest.raises(ValueError, match="10 does not split into 4"):
         shard(np.arange(10), 0, 4)
 

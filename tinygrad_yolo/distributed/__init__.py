@@ -11,7 +11,7 @@
     launch.py         the mpiexec command line behind ``train --nproc N``
 """
 from .agreement import StepAgreement, agree_step
-from .buffers import average_buffers, check_same_model
+from .buffers import ModelsDiffer, average_buffers, check_same_model
 from .communicator import Communicator, SingleProcess, world
 from .gradients import GradientBuckets, average_gradients
 from .launch import LaunchError, mpiexec_command
@@ -19,6 +19,7 @@ from .sharding import ShardedLoader, shard
 from .sync_bn import SyncBatchNorm, combine_statistics, use_sync_batch_norm
 
 __all__ = ["Communicator", "SingleProcess", "world", "average_gradients", "GradientBuckets",
-           "average_buffers", "check_same_model", "SyncBatchNorm", "combine_statistics",
+           "average_buffers", "check_same_model",
+           "ModelsDiffer", "SyncBatchNorm", "combine_statistics",
            "use_sync_batch_norm", "shard", "ShardedLoader", "StepAgreement", "agree_step",
            "LaunchError", "mpiexec_command"]
