@@ -98,24 +98,15 @@ def state_of(model, opt):
 def train_rank(comm, dtype, bn, exchange, optimizer):
     """This rank's STEPS steps on its shares of the global batches."""
     model, opt = build(dtype, bn, optimizer)
-    if bn == "sync":
-        dist.use_sync_batch_norm(model, comm)
-    dist.check_same_model(model, comm)
-    buckets = None
-    if exchange == "buckets":  # small buckets: several, started during the backward
-        buckets = dist.GradientBuckets(model.parameters(), comm, bucket_bytes=400)
-    flat = None
+    # small buckets: several, started during the backward
+    parallel = dist.DataParallel(model, comm, sync_bn=bn == "sync", buckets=exchange == "buckets",
+                                 bucket_bytes=400)
     for x, t in global_batches(dtype, comm.size):
         part = slice(comm.rank * SHARE, (comm.rank + 1) * SHARE)
         loss = loss_of(model, x[part], t[part])
         opt.zero_grad()
         loss.backward()
-        if buckets is not None:
-            buckets.finish()
-        else:
-            flat = dist.average_gradients(model.parameters(), comm, flat)
-        if bn == "replica":
-            dist.average_buffers(model, comm)
+        parallel.exchange()
         opt.step()
     return state_of(model, opt)
 

@@ -8,6 +8,7 @@
     sync_bn.py        batch norm with the statistics of the global batch
     sharding.py       rank r's slice of every global batch of the single-process order
     agreement.py      one small exchange per step: mean losses, stop requests, non-finite losses
+    replica.py        DataParallel: what a training step adds, in two calls
     launch.py         the mpiexec command line behind ``train --nproc N``
 """
 from .agreement import StepAgreement, agree_step
@@ -15,6 +16,7 @@ from .buffers import ModelsDiffer, average_buffers, check_same_model
 from .communicator import Communicator, SingleProcess, world
 from .gradients import GradientBuckets, average_gradients
 from .launch import LaunchError, mpiexec_command
+from .replica import DataParallel
 from .sharding import ShardedLoader, shard
 from .sync_bn import SyncBatchNorm, combine_statistics, use_sync_batch_norm
 
@@ -22,4 +24,4 @@ __all__ = ["Communicator", "SingleProcess", "world", "average_gradients", "Gradi
            "average_buffers", "check_same_model",
            "ModelsDiffer", "SyncBatchNorm", "combine_statistics",
            "use_sync_batch_norm", "shard", "ShardedLoader", "StepAgreement", "agree_step",
-           "LaunchError", "mpiexec_command"]
+           "LaunchError", "mpiexec_command", "DataParallel"]
