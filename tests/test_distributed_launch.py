@@ -62,3 +62,16 @@ def test_one_process_agreement_checks_its_own_loss():
     assert (seen.bad_rank, seen.bad_loss, seen.stop) == (0, float("inf"), False)
     assert seen.parts == {"box": 2.0}
     assert agree_step(SingleProcess(), 1.5).bad_rank is None
+
+
+def test_sigterm_is_passed_on_to_mpiexec(tmp_path):
+    """The launching process forwards SIGTERM to its child and returns the child's status."""
+    child = ("import signal, sys, time; "
+             "signal.signal(signal.SIGTERM, lambda s, f: sys.exit(43)); "
+             "print('ready', flush=True); time.sleep(60)")
+    parent = ("import sys; from tinygrad_yolo.distributed.launch import run_forwarding_sigterm; "
+              f"sys.exit(run_forwarding_sigterm([sys.executable, '-c', {child!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.terminate()
+    assert proc.wait(timeout=60) == 43

@@ -9,6 +9,7 @@ is read: a missing mpi4py or mpiexec is one line naming what to install.
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,26 @@ def mpiexec_command(nproc, argv, mpiexec=None):
     extra = ["--allow-run-as-root"] if runs_as_root_under_open_mpi(mpiexec) else []
     return [mpiexec, *extra, "-n", str(nproc), sys.executable, "-m", "mpi4py", "-m",
             "tinygrad_yolo.cli", *without_nproc(argv)]
+
+
+def run_ranks(nproc, argv):
+    """Run ``tinygrad-yolo <argv>`` as ``nproc`` ranks and return the job's exit status.
+
+    A terminal's Ctrl-C reaches mpiexec, which passes it on to every rank once (the ranks live
+    in process groups of their own); this process only waits. A SIGTERM sent to this process is
+    passed on to mpiexec, which passes it on to the ranks: each stops at the same step boundary.
+    """
+    cmd = mpiexec_command(nproc, argv)
+    return run_forwarding_sigterm(cmd)
+
+
+def run_forwarding_sigterm(cmd):
+    """Run ``cmd``, passing a SIGTERM on to it and ignoring Ctrl-C (the child gets its own)."""
+    child = subprocess.Popen(cmd)
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, lambda s, f: child.send_signal(s))}
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
