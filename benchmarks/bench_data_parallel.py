@@ -8,7 +8,8 @@ averaging their batch-norm statistics, as ``train --nproc 2`` does.
 
 Rounds alternate the modes, so the machine's noise hits each alike. One JSON line per
 measurement and one summary line per mode on stdout. "none" is 2 ranks that exchange nothing:
-the compute alone, what the exchange costs is the difference. Needs the dist extra for ranks.
+the compute alone, what the exchange costs is the difference; "one1" is 1 process x 1 thread
+(how far 2 ranks scale from one core). Needs the dist extra for ranks.
 """
 import argparse
 import json
@@ -81,9 +82,10 @@ def worker(mode, batch, steps, warmup):
 
 
 def run(mode, batch, steps, warmup):
-    """Images/s of one measurement (a fresh process or a fresh set of ranks)."""
-    one = mode == "one"
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="2" if one else "1", OMP_NUM_THREADS="2" if one else "1")
+    """(images/s, step times) of one measurement: a fresh process or a fresh set of ranks."""
+    one = mode in ("one", "one1")
+    threads = "2" if mode == "one" else "1"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--batch", str(batch),
            "--steps", str(steps), "--warmup", str(warmup)]
     if not one:
@@ -98,13 +100,14 @@ def run(mode, batch, steps, warmup):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--modes", default="one,flat,buckets,none",
-                    help="one (1 process x 2 threads), flat, buckets, none (2 ranks x 1 thread)")
+    ap.add_argument("--modes", default="one,one1,flat,buckets,none",
+                    help="one (1 process x 2 threads), one1 (x 1 thread), flat, buckets, none "
+                         "(2 ranks x 1 thread)")
     ap.add_argument("--batch", type=int, default=DEFAULT["batch"], help="the global batch")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--worker", choices=["one", "flat", "buckets", "none"])
+    ap.add_argument("--worker", choices=["one", "one1", "flat", "buckets", "none"])
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.batch, args.steps, args.warmup)
@@ -114,14 +117,17 @@ def main():
         for mode in modes:
             rate, times = run(mode, args.batch, args.steps, args.warmup)
             rates[mode].append(rate)
-            print(json.dumps({"round": r, "mode": mode, "batch": args.batch, "images_per_s": round(rate, 2),
-                              "step_s": [round(t, 4) for t in times]}), flush=True)
+            line = {"round": r, "mode": mode, "batch": args.batch, "images_per_s": round(rate, 2),
+                    "step_s": [round(t, 4) for t in times]}
+            print(json.dumps(line), flush=True)
     for mode in modes:
+        rate = statistics.median(rates[mode])
         row = {"mode": mode, **DEFAULT, "batch": args.batch, "rounds": args.rounds,
-               "images_per_s_min": round(min(rates[mode]), 2), "images_per_s_max": round(max(rates[mode]), 2),
-               "images_per_s_median": round(statistics.median(rates[mode]), 2)}
+               "images_per_s_min": round(min(rates[mode]), 2),
+               "images_per_s_max": round(max(rates[mode]), 2),
+               "images_per_s_median": round(rate, 2)}
         if "one" in rates and mode != "one":
-            row["speedup_median"] = round(statistics.median(rates[mode]) / statistics.median(rates["one"]), 3)
+            row["speedup_median"] = round(rate / statistics.median(rates["one"]), 3)
         print(json.dumps(row), flush=True)
 
 
