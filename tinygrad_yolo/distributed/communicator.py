@@ -5,6 +5,7 @@ on every rank. ``world()`` gives the job's communicator: MPI's (mpi.py) when thi
 of several ranks started by mpiexec, else ``SingleProcess``, whose every call is a no-op, so
 that one process (or a machine without mpi4py) runs today's path untouched.
 """
+import importlib.util
 import os
 
 
@@ -94,12 +95,11 @@ def launched_by_mpiexec():
 
 def world():
     """The job's communicator, made once: MPI's when this is one of several ranks, else
-    ``SingleProcess`` (mpi4py is not even imported then)."""
+    ``SingleProcess`` (mpi4py is not even imported then, and its absence means one process)."""
     global _WORLD
     if _WORLD is None:
-        if launched_by_mpiexec():
+        _WORLD = SingleProcess()
+        if launched_by_mpiexec() and importlib.util.find_spec("mpi4py") is not None:
             from .mpi import MPICommunicator
             _WORLD = MPICommunicator()
-        else:
-            _WORLD = SingleProcess()
     return _WORLD
