@@ -20,6 +20,8 @@ setup(
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
+        # data-parallel training (train --nproc N): mpi4py and an MPI runtime with its mpiexec
+        "dist": ["mpi4py>=4", "mpich>=4"],
     },
     entry_points={"console_scripts": ["tinygrad-yolo=tinygrad_yolo.cli:main"]},
 )

@@ -9,6 +9,7 @@ from .registry import (CASES, FLOAT32_TOLERANCE, LAYOUT_TOLERANCE, Case, Params,
 from .strategies import LAYOUTS, STRIDED, is_strided, with_layout
 from . import core_cases  # noqa: F401  (registers the cases)
 from . import conv_cases  # noqa: F401
+from . import distributed_cases  # noqa: F401
 
 # Function classes that no numeric case covers, and why.
 EXEMPT = {
