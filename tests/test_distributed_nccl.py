@@ -12,7 +12,7 @@ from tinygrad_yolo import nn
 from tinygrad_yolo.distributed import GradientBuckets, average_gradients
 from tinygrad_yolo.distributed.communicator import Communicator, Finished
 from tinygrad_yolo.distributed.nccl import NcclCommunicator
-from tinygrad_yolo.tools import fake_cupy
+from tinygrad_yolo.testing import fake_cupy
 from tinygrad_yolo.utils import seed
 
 RANKS = 2
