@@ -84,11 +84,6 @@ def code_lines(source_lines, function):
                and source_lines[n - 1].strip() and not source_lines[n - 1].strip().startswith("#"))
 
 
-RESTRUCTURING = pytest.mark.xfail(strict=False,
-                                  reason="the house is being restructured in parallel branches")
-
-
-@RESTRUCTURING
 def test_no_function_of_the_package_is_over_60_code_lines():
     offenders = []
     for path in PACKAGE_FILES:
@@ -104,7 +99,6 @@ def test_no_function_of_the_package_is_over_60_code_lines():
     assert not offenders, "\n".join([heading] + offenders)
 
 
-@RESTRUCTURING
 def test_no_line_of_the_package_is_over_100_columns():
     offenders = []
     for path in PACKAGE_FILES:

@@ -24,8 +24,8 @@ from .function import Function, enable_grad, is_grad_enabled, no_grad  # noqa: E
 from .debug import AnomalyError, detect_anomaly, profile  # noqa: E402
 from .gradcheck import GradcheckError, check_gradients, gradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
-from .creation import (arange, cat, concatenate, maximum, minimum, ones, ones_like, rand,  # noqa: E402
-                       randn, stack, tensor, where, zeros, zeros_like)
+from .creation import (arange, cat, concatenate, maximum, minimum, ones, ones_like,  # noqa: E402
+                       rand, randn, stack, tensor, where, zeros, zeros_like)
 from .serialization import CheckpointError, load, save  # noqa: E402
 from .utils import manual_seed, seed  # noqa: E402
 

@@ -48,7 +48,8 @@ def training_step(cfg, device="cpu"):
     opt = optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     crit = YOLOv1Loss(S=S, B=B, C=C, parts_on_host=False)  # no sync inside the step
     rng = np.random.default_rng(0)
-    x = Tensor(rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32), device=device)
+    images = rng.random((cfg["batch"], 3, cfg["img"], cfg["img"]), dtype=np.float32)
+    x = Tensor(images, device=device)
     t = random_targets(rng, cfg["batch"])
 
     def step():
@@ -75,7 +76,8 @@ def loader_rate(root, img_size, batch=32, workers=2, batches=20):
     """Images/s of the training loader alone (decode + augment in background threads)."""
     from .data import DataLoader, TrainTransform, VOCDataset
     ds = VOCDataset(root, "train")
-    loader = DataLoader(ds, batch, TrainTransform(img_size), shuffle=True, drop_last=True, num_workers=workers)
+    loader = DataLoader(ds, batch, TrainTransform(img_size), shuffle=True, drop_last=True,
+                        num_workers=workers)
     it = iter(loader)
     next(it)  # thread start-up
     n, t0 = 0, time.perf_counter()

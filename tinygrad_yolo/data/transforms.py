@@ -213,8 +213,8 @@ def _per_box(labels, difficult, m: int):
     return labels, difficult
 
 
-def random_window(image: Image.Image, boxes, rng: np.random.Generator, size: int, centred: float = 0.75,
-                  min_visible: float = 0.25):
+def random_window(image: Image.Image, boxes, rng: np.random.Generator, size: int,
+                  centred: float = 0.75, min_visible: float = 0.25):
     """A ``size`` x ``size`` window of the image, at its pixels (no resampling): with probability
     ``centred`` one around a random object (anywhere between 15% and 85% across the window),
     else anywhere, so windows hold objects far more often than the image's area would give.
@@ -276,8 +276,9 @@ class TrainTransform:
     """
 
     def __init__(self, img_size: int, scale: float = 0.2, translate: float = 0.2, flip: float = 0.5,
-                 saturation: float = 1.5, exposure: float = 1.5, min_visible: float = 0.25, seed: int = 0,
-                 mosaic: float = 0.0, dataset=None, window: Optional[int] = None, centred: float = 0.75):
+                 saturation: float = 1.5, exposure: float = 1.5, min_visible: float = 0.25,
+                 seed: int = 0, mosaic: float = 0.0, dataset=None, window: Optional[int] = None,
+                 centred: float = 0.75):
         self.img_size = int(img_size)
         if window is not None and not 0 < window <= img_size:
             raise ValueError(f"window must lie in (0, img_size = {img_size}], got {window}")
@@ -289,28 +290,31 @@ class TrainTransform:
             raise ValueError("mosaic needs the dataset to draw the other three images from")
         self.mosaic, self.dataset = float(mosaic), dataset
 
-    def __call__(self, image, boxes, labels, difficult=None, rng: Optional[np.random.Generator] = None) -> Transformed:
+    def __call__(self, image, boxes, labels, difficult=None,
+                 rng: Optional[np.random.Generator] = None) -> Transformed:
         rng = self.rng if rng is None else rng
         boxes = _check_boxes(boxes)
         labels, difficult = _per_box(labels, difficult, len(boxes))
         if self.mosaic and rng.random() < self.mosaic:
             others = [self.dataset[int(i)] for i in rng.integers(0, len(self.dataset), 3)]
-            image, boxes, labels, difficult = mosaic(
-                [(image, boxes, labels, difficult)] + [(o.image, o.boxes, o.labels, o.difficult) for o in others],
-                rng, self.img_size)
+            tiles = [(image, boxes, labels, difficult)]
+            tiles += [(o.image, o.boxes, o.labels, o.difficult) for o in others]
+            image, boxes, labels, difficult = mosaic(tiles, rng, self.img_size)
         img, boxes, keep = random_scale_translate(image, boxes, rng, self.img_size, self.scale,
                                                   self.translate, self.min_visible)
         labels, difficult = labels[keep], difficult[keep]
         if rng.random() < self.flip:
             img, boxes = hflip(img, boxes)
         if self.window is not None and self.window < self.img_size:
-            img, boxes, keep = random_window(img, boxes, rng, self.window, self.centred, self.min_visible)
+            img, boxes, keep = random_window(img, boxes, rng, self.window, self.centred,
+                                             self.min_visible)
             labels, difficult = labels[keep], difficult[keep]
         x = random_hsv(to_chw(img), rng, self.saturation, self.exposure)
         return Transformed(x, boxes, labels, difficult)
 
     def __repr__(self) -> str:
-        return (f"TrainTransform(img_size={self.img_size}, scale={self.scale}, translate={self.translate}, "
+        return (f"TrainTransform(img_size={self.img_size}, scale={self.scale}, "
+                f"translate={self.translate}, "
                 f"flip={self.flip}, saturation={self.saturation}, exposure={self.exposure}, "
                 f"min_visible={self.min_visible}, mosaic={self.mosaic}, window={self.window})")
 

@@ -48,10 +48,10 @@ from ..tensor import Tensor, as_tensor
 
 
 class YOLOv1Loss:
-    def __init__(self, S=7, B=2, C=20, lambda_coord=5.0, lambda_noobj=0.5, rescore=True, lambda_class=1.0,
-                 size_scale=1.0, parts_on_host=True):
-        """lambda_class: darknet's class_scale (1 in the paper and cfg/yolov1.cfg). size_scale: w and h
-        (targets and predictions) are relative to an image ``size_scale`` times as wide as the
+    def __init__(self, S=7, B=2, C=20, lambda_coord=5.0, lambda_noobj=0.5, rescore=True,
+                 lambda_class=1.0, size_scale=1.0, parts_on_host=True):
+        """lambda_class: darknet's class_scale (1 in the paper and cfg/yolov1.cfg). size_scale: w
+        and h (targets and predictions) are relative to an image ``size_scale`` times as wide as the
         input this grid covers -- a training window cut from a larger image, whose whole-image
         w, h the network predicts; the IoU compares boxes in the window's frame. parts_on_host:
         the parts come back as Python floats (True) or as 0-d arrays on the loss's device (False:
@@ -60,7 +60,8 @@ class YOLOv1Loss:
             if not (isinstance(value, (int, np.integer)) and value >= 1):
                 raise ValueError(f"YOLOv1Loss: {name} must be a positive int, got {value!r}")
         if not size_scale >= 1:
-            raise ValueError(f"YOLOv1Loss: size_scale must be >= 1 (a window of the image), got {size_scale!r}")
+            raise ValueError(f"YOLOv1Loss: size_scale must be >= 1 (a window of the image), "
+                             f"got {size_scale!r}")
         self.S, self.B, self.C = S, B, C
         self.lambda_coord, self.lambda_noobj, self.rescore = lambda_coord, lambda_noobj, rescore
         self.lambda_class, self.size_scale = lambda_class, float(size_scale)
@@ -68,7 +69,8 @@ class YOLOv1Loss:
 
     def __repr__(self):
         return (f"YOLOv1Loss(S={self.S}, B={self.B}, C={self.C}, lambda_coord={self.lambda_coord}, "
-                f"lambda_noobj={self.lambda_noobj}, rescore={self.rescore}, lambda_class={self.lambda_class}, "
+                f"lambda_noobj={self.lambda_noobj}, rescore={self.rescore}, "
+                f"lambda_class={self.lambda_class}, "
                 f"size_scale={self.size_scale})")
 
     def __call__(self, pred, target):
@@ -105,8 +107,11 @@ class YOLOv1Loss:
         w and h in image units -- squared back from the predicted √w, √h (``squared``), or the
         target's own w, h."""
         S = self.S
-        w, h = (boxes[..., 2] ** 2, boxes[..., 3] ** 2) if squared else (boxes[..., 2], boxes[..., 3])
-        # training on a window: w, h are the whole image's; the window's frame is size_scale times smaller
+        w, h = boxes[..., 2], boxes[..., 3]
+        if squared:
+            w, h = w ** 2, h ** 2
+        # training on a window: w, h are the whole image's; the window's frame is size_scale
+        # times smaller
         return boxes[..., 0] / S, boxes[..., 1] / S, w * self.size_scale, h * self.size_scale
 
     def _target_boxes(self, target):
@@ -140,7 +145,8 @@ class YOLOv1Loss:
         iou = _darknet_iou(out, truth, xp)
         rmse = xp.sqrt(sum((a - b) ** 2 for a, b in zip(out, truth)))
         overlapping = iou > 0                                                 # NaN: False, as in C
-        by_iou = xp.argmax(xp.where(overlapping, iou, -xp.inf), axis=-1)     # argmax: the first of ties
+        # argmax: the first of ties
+        by_iou = xp.argmax(xp.where(overlapping, iou, -xp.inf), axis=-1)
         by_rmse = xp.argmin(xp.where(xp.isnan(rmse), xp.inf, rmse), axis=-1)  # a NaN never wins '<'
         best = xp.where(overlapping.any(axis=-1), by_iou, by_rmse)           # (N, S, S)
         responsible = (xp.arange(B) == best[..., None]) & (target[..., 4:5] > 0)

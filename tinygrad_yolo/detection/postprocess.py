@@ -49,7 +49,7 @@ def decode(output, conf_threshold=0.01, S=7, B=2, C=20):
     cols = np.arange(S).reshape(1, 1, S, 1)
     cx = (cols + preds[..., 0]) / S
     cy = (rows + preds[..., 1]) / S
-    w, h = preds[..., 2] ** 2, preds[..., 3] ** 2                    # the net predicts sqrt(w), sqrt(h)
+    w, h = preds[..., 2] ** 2, preds[..., 3] ** 2  # the net predicts sqrt(w), sqrt(h)
     xyxy = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1), 0, 1)
 
     scores = conf[..., None] * probs[..., None, :]                   # (N, S, S, B, C)
