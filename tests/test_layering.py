@@ -7,7 +7,6 @@ import inspect
 import textwrap
 from pathlib import Path
 
-import pytest
 
 import tinygrad_yolo as tg
 
