@@ -15,7 +15,7 @@ from tinygrad_yolo.data import EvalTransform, open_rgb
 from tinygrad_yolo.data.synthetic import render_image
 from tinygrad_yolo.detection import postprocess
 from tinygrad_yolo.export import ExportError
-from tinygrad_yolo.training.evaluate import predict
+from tinygrad_yolo.inference.evaluate import predict
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
