@@ -181,7 +181,7 @@ def test_pointwise_path_skips_im2col(stride, x_shape, monkeypatch):
 def test_default_choice_on_a_large_map_takes_the_wide_columns(padding, dilation, kernel,
                                                               monkeypatch):
     """A 28x52 map picks "images", which at stride 1 builds im2col at a row pitch a little wider
-    than the output (_WideColumns): y, dx and dW against the definition, with odd paddings,
+    than the output (WideColumns): y, dx and dW against the definition, with odd paddings,
     dilations and kernels, and a padding wider than the kernel reaches (then the pitch is the
     output's width)."""
     built = []
