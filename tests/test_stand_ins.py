@@ -1,7 +1,6 @@
 """The GPU stand-ins (tinygrad_yolo/testing/) stay out of the package's way: no module outside
 testing/ imports them, they import one another without a circle, they take CuPy's place through
 backend.use_cupy alone (no private name of backend), and the launch counter runs as a module."""
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -11,26 +10,10 @@ import numpy as np
 import tinygrad_yolo as tg
 from tinygrad_yolo import backend
 from tinygrad_yolo.testing import fake_cupy
+from test_layering import imported_modules  # one import walker for the layering checks
 
 PACKAGE = Path(tg.__file__).resolve().parent
 TESTING = PACKAGE / "testing"
-
-
-def imported_modules(path):
-    """Every module ``path`` imports, relative imports resolved (a name imported from a package
-    counts as a module too: ``from . import fake_cupy``)."""
-    package = ".".join(("tinygrad_yolo",) + path.relative_to(PACKAGE).parent.parts)
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".")
-            base = parts[:len(parts) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            names.add(module)
-            names.update(f"{module}.{a.name}" for a in node.names)
-    return names
 
 
 def test_no_package_module_outside_testing_imports_a_stand_in():
