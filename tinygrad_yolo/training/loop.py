@@ -13,7 +13,7 @@ saved (the package generator, for dropout).
 Data-parallel (several ranks, distributed/): each rank trains its share of every global batch;
 after the backward the ranks average their gradients, then agree on the step (mean losses to
 log, a stop request, a non-finite loss on any rank). Every rank takes the same decisions at
-the same step; rank 0 alone validates and writes.
+the same step; each validates a share of the images, and rank 0 alone writes.
 """
 import dataclasses
 import math
@@ -27,8 +27,9 @@ import numpy as np
 from .. import optim
 from ..data import TrainTransform
 from ..detection import YOLOv1Loss, encode_batch
-from ..distributed import DataParallel, ShardedLoader, agreed, share_from_main, world
-from ..inference import EvaluationStopped, evaluate
+from ..distributed import DataParallel, ShardedLoader, agreed, world
+from ..inference import EvaluationStopped
+from ..inference.evaluate import detect_split, score
 from ..nn import init
 from ..tensor import Tensor
 from ..utils import get_rng, seed as seed_everything
@@ -349,20 +350,27 @@ class Trainer:
         return value, improved
 
     def validation_map(self):
-        """The evaluated weights' mAP@0.5, measured by rank 0 while the other ranks wait for it
-        (they hold the same weights); a signal during it stops every rank."""
-        cfg, value, stopped = self.cfg, None, False
-        if self.comm.is_main:
-            try:
-                value = evaluate(self.eval_model, self.data.val, cfg.device, cfg.batch_size,
-                                 cfg.eval_max_images, cfg.workers, stop=self.stop)["map50"]
-            except EvaluationStopped:
-                stopped = True
-        if self.comm.size > 1:
-            value, stopped = share_from_main(self.comm, (value, stopped))
-        if stopped:
+        """The evaluated weights' mAP@0.5 on the validation split; a signal during it stops the
+        run. Several ranks each detect every N-th image and score all of them together."""
+        cfg, comm = self.cfg, self.comm
+        images = self.data.val
+        if cfg.eval_max_images:
+            images = images.subset(range(min(cfg.eval_max_images, len(images))), images.split)
+        share = images.subset(range(comm.rank, len(images), comm.size), images.split)
+        try:
+            found, stopped = detect_split(self.eval_model, share, cfg.device, cfg.batch_size,
+                                          cfg.workers, stop=self.stop), False
+        except EvaluationStopped:
+            found, stopped = None, True
+        everyone = comm.allgather_object((found, stopped))
+        if any(stopped for _, stopped in everyone):
             raise EvaluationStopped()
-        return value
+        detections, truths, difficult = ([], [], [])
+        for i in range(len(images)):  # back in the split's order: image i is rank i % N's
+            rank_found = everyone[i % comm.size][0]
+            for merged, part in zip((detections, truths, difficult), rank_found):
+                merged.append(part[i // comm.size])
+        return score(detections, truths, difficult, self.eval_model.C)["map50"]
 
     def save(self):
         """last.npz, once the pending steps' losses are known to be finite."""
