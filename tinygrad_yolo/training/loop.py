@@ -109,6 +109,14 @@ class EpochMeter:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
 
 
+def merge_shares(shares, total):
+    """The ranks' lists for every N-th image (rank r's: images r, r + N, ...; each a tuple of
+    per-image lists) merged back into the split's order."""
+    size = len(shares)
+    return tuple([shares[i % size][k][i // size] for i in range(total)]
+                 for k in range(len(shares[0])))
+
+
 class Trainer:
     """One run: its model, optimizer and schedule, and ``fit``, the loop that trains them.
 
@@ -365,12 +373,8 @@ class Trainer:
         everyone = comm.allgather_object((found, stopped))
         if any(stopped for _, stopped in everyone):
             raise EvaluationStopped()
-        detections, truths, difficult = ([], [], [])
-        for i in range(len(images)):  # back in the split's order: image i is rank i % N's
-            rank_found = everyone[i % comm.size][0]
-            for merged, part in zip((detections, truths, difficult), rank_found):
-                merged.append(part[i // comm.size])
-        return score(detections, truths, difficult, self.eval_model.C)["map50"]
+        merged = merge_shares([found for found, _ in everyone], len(images))
+        return score(*merged, self.eval_model.C)["map50"]
 
     def save(self):
         """last.npz, once the pending steps' losses are known to be finite."""
