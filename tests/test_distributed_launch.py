@@ -2,6 +2,7 @@
 At one process every collective is a no-op and mpi4py is never imported."""
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -83,3 +84,51 @@ def test_the_ranks_share_the_cores_unless_the_user_set_a_thread_count(monkeypatc
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "4" and env["PATH"] == "/bin"
     assert launch.rank_environment(16, {})["OMP_NUM_THREADS"] == "1"  # never 0
     assert launch.rank_environment(2, {"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3"}
+
+
+@pytest.mark.parametrize("batch, cores, expected", [(32, 2, 2), (32, 16, 4), (30, 4, 3), (8, 2, 1),
+                                                    (32, 1, 1), (33, 2, 1)])
+def test_auto_takes_a_rank_per_core_while_each_keeps_8_images(batch, cores, expected):
+    assert launch.auto_nproc(batch, "cpu", cores=cores, have_mpi=True) == (expected, None)
+
+
+def test_auto_is_one_process_on_a_gpu_and_a_hint_without_the_extra():
+    assert launch.auto_nproc(32, "cuda", cores=8, have_mpi=True) == (1, None)
+    n, hint = launch.auto_nproc(32, "cpu", cores=2, have_mpi=False)
+    assert n == 1 and hint == ('this machine has 2 cores and one process keeps one of them busy '
+                               'for most of a step: pip install "tinygrad_yolo[dist]" trains on '
+                               '2 processes (--nproc 2)')
+
+
+def test_nproc_auto_decides_from_the_runs_own_batch_and_device(monkeypatch, tmp_path, capsys):
+    from tinygrad_yolo.commands import train as command
+    from tinygrad_yolo.training import TrainConfig
+    asked = []
+    monkeypatch.setattr(launch, "auto_nproc",
+                        lambda batch, device: asked.append((batch, device)) or (1, "a hint"))
+    args = SimpleNamespace(nproc="auto", resume=False)
+    assert command.processes(args, TrainConfig(batch_size=16), {"batch_size"}) == 1
+    assert asked == [(16, "cpu")] and capsys.readouterr().out == "note: a hint\n"
+    monkeypatch.setenv("TINYGRAD_YOLO_NPROC", "3")
+    assert command.processes(SimpleNamespace(nproc=None, resume=False), TrainConfig(), set()) == 3
+    monkeypatch.setattr(command, "run_options", lambda args, cfg, given: (24, "cpu"))
+    args = SimpleNamespace(nproc="auto", resume=True)
+    command.processes(args, TrainConfig(out=str(tmp_path)), set())
+    assert asked[-1] == (24, "cpu")
+
+
+def test_resume_with_auto_reads_the_runs_own_options(tmp_path, capsys):
+    from test_train_cli import TINY
+    from tinygrad_yolo.cli import main
+    from tinygrad_yolo.commands.train import run_options
+    from tinygrad_yolo.data import generate_synthetic_voc
+    from tinygrad_yolo.training import TrainConfig
+    voc = generate_synthetic_voc(tmp_path / "voc", n_train=4, n_val=2, img_size=64, seed=1)
+    assert main(["train", "--data", str(voc), *TINY, "--steps", "1", "--out",
+                 str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    args = SimpleNamespace(resume=True)
+    assert run_options(args, TrainConfig(out=str(tmp_path / "run")), set()) == (4, "cpu")
+    assert run_options(args, TrainConfig(out=str(tmp_path / "run"), batch_size=2),
+                       {"batch_size"}) == (2, "cpu")
+    assert run_options(args, TrainConfig(out=str(tmp_path / "none")), set()) == (32, "cpu")

@@ -1,6 +1,7 @@
 """`tinygrad-yolo train`: train a YOLOv1 detector on a dataset folder (or the synthetic set)."""
 import argparse
 import json
+import os
 import sys
 
 SUPPRESS = argparse.SUPPRESS  # options left out are not in args: what the user typed is there
@@ -82,9 +83,11 @@ def add_training_options(a):
 
 def add_run_options(a):
     a("--device", default=SUPPRESS, choices=["cpu", "cuda"], help="(default: cpu)")
-    a("--nproc", type=int, default=None, metavar="N",
-      help="train data-parallel on N processes started with mpiexec (each takes 1/N of every "
-           "batch; on cuda one GPU each; needs the dist extra) (default: 1)")
+    a("--nproc", type=nproc_value, default=None, metavar="N",
+      help="train data-parallel on N processes started with mpiexec, each on 1/N of every batch "
+           "(on cuda one GPU each; needs the dist extra). auto: on the CPU, one per core while "
+           "each keeps 8 images or more of the batch, if the dist extra is installed (default: "
+           "auto, or $TINYGRAD_YOLO_NPROC)")
     a("--seed", type=int, default=SUPPRESS,
       help="seeds the weights, the data order and the held-out split (default: 0)")
     a("--workers", type=int, default=SUPPRESS, help="data-loading threads (default: 2)")
@@ -105,8 +108,9 @@ def run(args):
     from ..training.signals import Stopped
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.names()}
     cfg = TrainConfig(**given)
-    if args.nproc is not None and args.nproc != 1:
-        return start_ranks(args, cfg, given)
+    nproc = processes(args, cfg, given)
+    if nproc != 1:
+        return start_ranks(args, cfg, given, nproc)
     try:
         metrics = train(cfg, resume=args.resume, given=set(given), progress=not args.no_progress)
     except Stopped as e:
@@ -123,24 +127,61 @@ def run(args):
     return 0
 
 
-def start_ranks(args, cfg, given):
-    """``--nproc N``: this command again as N ranks under mpiexec, once the options are known to
-    be good (the data is read by the ranks); returns the job's exit status."""
+def nproc_value(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+
+
+def processes(args, cfg, given):
+    """How many processes train: --nproc as given, or as ``auto`` decides (launch.auto_nproc:
+    the CPU's cores shared by ranks when the dist extra is installed; else 1, with a hint)."""
     from ..distributed import world
+    from ..distributed.launch import auto_nproc
+    from ..training import TrainError
+    value = args.nproc
+    if value is None:
+        value = nproc_value(os.environ.get("TINYGRAD_YOLO_NPROC", "auto"))
+    if value != "auto":
+        if value < 1:
+            raise TrainError(f"--nproc must be 1 or more, got {value}")
+        if value > 1 and world().size > 1:
+            raise TrainError(f"--nproc {value}: this process is already one of {world().size} "
+                             f"ranks started by mpiexec; leave --nproc out")
+        return value
+    if world().size > 1:
+        return 1  # a rank already: this process trains its share
+    batch_size, device = run_options(args, cfg, given)
+    nproc, hint = auto_nproc(batch_size, device)
+    if hint:
+        print(f"note: {hint}")
+    return nproc
+
+
+def run_options(args, cfg, given):
+    """(batch size, device) of the run to start, or of the run --resume continues."""
+    from ..training.resume import saved_options
+    saved = saved_options(cfg.out) if args.resume else {}
+    pick = {k: getattr(cfg, k) if k in given else saved.get(k, getattr(cfg, k))
+            for k in ("batch_size", "device")}
+    return pick["batch_size"], pick["device"]
+
+
+def start_ranks(args, cfg, given, nproc):
+    """This command again as ``nproc`` ranks under mpiexec, once the options are known to be
+    good (the data is read by the ranks); returns the job's exit status."""
     from ..distributed.launch import LaunchError, run_ranks
     from ..training import TrainError, check_config
-    if world().size > 1:
-        raise TrainError(f"--nproc {args.nproc}: this process is already one of {world().size} "
-                         f"ranks started by mpiexec; leave --nproc out")
-    if args.nproc < 1:
-        raise TrainError(f"--nproc must be 1 or more, got {args.nproc}")
     if not args.resume:
         check_config(cfg)
-    if "batch_size" in given and cfg.batch_size % args.nproc:
-        raise TrainError(f"--batch-size {cfg.batch_size} does not split over {args.nproc} "
-                         f"processes: use a multiple of {args.nproc}")
+    if "batch_size" in given and cfg.batch_size % nproc:
+        raise TrainError(f"--batch-size {cfg.batch_size} does not split over {nproc} "
+                         f"processes: use a multiple of {nproc}")
     try:
-        return run_ranks(args.nproc, args.argv)
+        return run_ranks(nproc, args.argv)
     except LaunchError as e:
         raise TrainError(str(e)) from None
 

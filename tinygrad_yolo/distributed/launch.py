@@ -30,6 +30,36 @@ def find_mpiexec():
     return shutil.which("mpiexec")
 
 
+def installed():
+    """Whether mpi4py and an mpiexec are there (the dist extra)."""
+    return importlib.util.find_spec("mpi4py") is not None and find_mpiexec() is not None
+
+
+def available_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Images per rank at least: per-rank batch norm over fewer is too noisy a statistic.
+MIN_SHARE = 8
+
+
+def auto_nproc(batch_size, device, cores=None, have_mpi=None):
+    """(processes, hint) for ``--nproc auto``: on the CPU, as many ranks as there are cores, each
+    with a whole share of at least MIN_SHARE images of the batch; one process on a GPU (more GPUs
+    are asked for with --nproc). ``hint``: a line for a user who lacks the dist extra, or None."""
+    if device != "cpu":
+        return 1, None
+    cores = cores or available_cores()
+    n = max(k for k in range(1, cores + 1) if batch_size % k == 0
+            and (k == 1 or batch_size // k >= MIN_SHARE))
+    if n == 1:
+        return 1, None
+    if not (installed() if have_mpi is None else have_mpi):
+        return 1, (f"this machine has {cores} cores and one process keeps one of them busy for "
+                   f"most of a step: {INSTALL_HINT} trains on {n} processes (--nproc {n})")
+    return n, None
+
+
 def check_installed(nproc):
     """The mpiexec to use; LaunchError (one line) when mpi4py or mpiexec is missing."""
     if importlib.util.find_spec("mpi4py") is None:
@@ -94,9 +124,8 @@ def rank_environment(nproc, environ=None):
     a BLAS thread per core and fight over them; a thread count the user set stays."""
     env = dict(os.environ if environ is None else environ)
     if not any(name in env for name in THREAD_VARIABLES):
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         for name in THREAD_VARIABLES:
-            env[name] = str(max(1, (cores or 1) // nproc))
+            env[name] = str(max(1, available_cores() // nproc))
     return env
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from .checkpoint import read_checkpoint
 from .config import RUNTIME_OPTIONS, TrainConfig, conflict
 from .errors import TrainError
+from .run_folder import latest_run
 
 
 def checkpoint_to_resume(path):
@@ -20,6 +21,16 @@ def checkpoint_to_resume(path):
     if "train" not in saved:
         raise TrainError(f"{path}: holds no training state to resume from")
     return saved
+
+
+def saved_options(out):
+    """The options of the run ``--resume --out out`` would continue ({} when there is none: the
+    resumed run then names what is missing)."""
+    try:
+        path = Path(out) if (Path(out) / "last.npz").is_file() else latest_run(out)
+        return read_checkpoint(path / "last.npz").get("train_config", {})
+    except Exception:  # noqa: BLE001 -- whatever is wrong, the resumed run reports it
+        return {}
 
 
 def resume_config(saved: dict, cfg: TrainConfig, given) -> TrainConfig:
