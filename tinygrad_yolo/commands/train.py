@@ -105,6 +105,7 @@ def run(args):
         return e.code
     print(json.dumps({"map50": _rounded(metrics["map50"]),
                       "map50_11pt": _rounded(metrics["map50_11pt"]),
+                      "map50_95": _rounded(metrics["map50_95"]),
                       "train_seconds": round(metrics["train_seconds"], 1),
                       "steps": metrics["steps"], "out": metrics["run"]}))
     return 0

@@ -309,6 +309,7 @@ class Trainer:
         metrics = evaluate(self.eval_model, self.data.val, cfg.device, cfg.batch_size,
                            cfg.eval_max_images, cfg.workers, stop=self.stop)
         value = metrics["map50"]
+        self.val_coco = {k: metrics[k] for k in ("map50_coco", "map50_95")}  # for the epoch line
         p.last_eval_step = p.step
         p.evals += 1
         improved = value is not None and (p.best_map is None or value > p.best_map)
@@ -331,7 +332,7 @@ class Trainer:
                            eta, val, improved)
         self.metrics_log.write(event="epoch", step=p.step, epoch=p.epoch,
                                seconds=time.perf_counter() - self.started, map50=val,
-                               best_map50=p.best_map)
+                               best_map50=p.best_map, **(self.val_coco if val is not None else {}))
         self.meter.reset()
 
     def close_bar(self):

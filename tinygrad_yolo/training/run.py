@@ -122,7 +122,8 @@ def finish(run, data, progress, cfg, console, train_seconds):
     (run / "metrics.json").write_text(dumps(metrics, indent=2) + "\n")
     with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(dumps({"event": "eval", "step": progress.step, "map50": metrics["map50"],
-                       "map50_11pt": metrics["map50_11pt"]}) + "\n")
+                       "map50_11pt": metrics["map50_11pt"], "map50_coco": metrics["map50_coco"],
+                       "map50_95": metrics["map50_95"]}) + "\n")
     console.table(data.classes, metrics)
     title = f"{Path(str(data.source.path)).name}: {source.name}, step {shown_step}"
     files = write_report(run, data, model, metrics, curves, cfg.device, title)
