@@ -75,6 +75,10 @@ def add_training_options(a):
       help="evaluate and keep a moving average of the weights over the last 5%% of the steps "
            "instead of the weights themselves (default: off: the last weights scored higher on "
            "the synthetic set and dice)")
+    a("--pretrained", default=SUPPRESS, metavar="PATH",
+      help="start the backbone from a torchvision ResNet checkpoint (resnet18-f37072fd.pth and "
+           "friends) or .safetensors of the same --backbone and --width; fc is ignored, the head "
+           "initialised as without it (default: from scratch)")
 
 
 def add_run_options(a):

@@ -85,8 +85,9 @@ def _is_terminal(stream):
         return False
 
 
-def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
-    """The start banner's rows: the data, the plan's choices and why, the model, the run folder."""
+def start_banner(data, plan, parameters, run, resumed_at=None, removed=(), pretrained=None):
+    """The start banner's rows: the data, the plan's choices and why, the model, the run folder.
+    ``pretrained``: the layers a new run took from --pretrained's file."""
     cfg, src = plan.config, data.source
     info = data.info
     train = (f"train {len(data.train):,} images / {data.train.num_boxes():,} boxes "
@@ -103,6 +104,7 @@ def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
             ("classes", f"{len(src.classes)}: {names}")] + plan.banner_rows()
     rows += [("model", f"YOLOv1 on {cfg.backbone} (width {cfg.width:g}, {cfg.head} head): "
                        f"{parameters:,} parameters"),
+             *pretrained_rows(cfg, pretrained, resumed_at),
              ("device", cfg.device),
              ("run", f"{run}" + ("" if resumed_at is None else f" (resumed at step {resumed_at})"))]
     if data.warnings:
@@ -111,6 +113,17 @@ def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
     if removed:
         rows.append(("cleaned", f"{len(removed)} temporary file(s) of an interrupted save"))
     return rows
+
+
+def pretrained_rows(cfg, layers, resumed_at):
+    """The banner's "pretrained" row: which layers came from the file, and what didn't."""
+    if cfg.pretrained is None:
+        return []
+    if resumed_at is not None:
+        return [("pretrained", f"{cfg.pretrained} (loaded when the run started; the weights "
+                               f"now come from last.npz)")]
+    return [("pretrained", [f"{', '.join(layers)} from {cfg.pretrained}",
+                            "fc ignored; the head initialised as without it"])]
 
 
 def _mean(values):

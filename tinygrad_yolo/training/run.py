@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from ..inference import EvaluationStopped, evaluate, validation_pictures
+from ..models.pretrained import check_pretrained, copy_weights
+from ..serialization import CheckpointError
 from . import recipe
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_config
@@ -41,9 +43,10 @@ def train(cfg: TrainConfig, resume=False, given=(), progress=True, console=None)
             data, plan = prepare(cfg, saved, console)
             return fit_and_report(plan, data, run, saved, console, started)
     cfg = absolute_data(check_config(cfg))
+    cfg, pretrained = pretrained_weights(cfg)
     data, plan = prepare(cfg, None, console)
     with RunFolder.create(plan.config.out, plan.config.exist_ok) as run:
-        return fit_and_report(plan, data, run, None, console, started)
+        return fit_and_report(plan, data, run, None, console, started, pretrained)
 
 
 def absolute_data(cfg):
@@ -51,6 +54,28 @@ def absolute_data(cfg):
     if cfg.data is None:
         return cfg
     return dataclasses.replace(cfg, data=str(Path(os.path.expanduser(cfg.data)).resolve()))
+
+
+def pretrained_weights(cfg):
+    """(the config with --pretrained's path made absolute, the file's weights read and checked
+    against the backbone) before any data is read; (cfg, None) without --pretrained."""
+    if cfg.pretrained is None:
+        return cfg, None
+    path = Path(os.path.expanduser(cfg.pretrained)).resolve()
+    try:
+        weights = check_pretrained(path, cfg.backbone, cfg.width)
+    except CheckpointError as e:
+        raise TrainError(f"--pretrained {e}") from None
+    return dataclasses.replace(cfg, pretrained=str(path)), weights
+
+
+def start_from(trainer, weights):
+    """A new run's backbone from pretrained weights (the head keeps its initialisation; the
+    moving average, a copy of the model, copies it again); returns the layers copied."""
+    layers = copy_weights(trainer.model, weights)
+    if trainer.ema is not None:
+        trainer.ema.model.load_state_dict(trainer.model.state_dict())
+    return layers
 
 
 def prepare(cfg, saved, console):
@@ -69,8 +94,9 @@ def prepare(cfg, saved, console):
     return data, plan
 
 
-def fit_and_report(plan, data, run, saved, console, started):
-    """Train in the claimed run folder, then evaluate and report; returns the final metrics."""
+def fit_and_report(plan, data, run, saved, console, started, pretrained=None):
+    """Train in the claimed run folder, then evaluate and report; returns the final metrics.
+    ``pretrained``: checked backbone weights a new run starts from (a resumed run has its own)."""
     cfg = plan.config
     removed = run.clean_temp()
     with MetricsLog(run / "metrics.jsonl") as log:
@@ -80,12 +106,13 @@ def fit_and_report(plan, data, run, saved, console, started):
         else:
             (run / "split.json").write_text(dumps(data.info, indent=2) + "\n")
             (run / "config.json").write_text(dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        layers = None if pretrained is None else start_from(trainer, pretrained)
         if data.warnings:
             (run / "data_warnings.txt").write_text("\n".join(data.warnings) + "\n")
         p = trainer.progress
         parameters = sum(x.size for x in trainer.model.parameters())
         resumed_at = p.step if saved else None
-        console.banner(start_banner(data, plan, parameters, run, resumed_at, removed))
+        console.banner(start_banner(data, plan, parameters, run, resumed_at, removed, layers))
         log.write(event="resume" if saved else "start", step=p.step, epoch=p.epoch,
                   classes=data.classes, train_images=len(data.train), val_images=len(data.val),
                   data=data.info, config=dataclasses.asdict(cfg))
