@@ -95,6 +95,9 @@ def add_run_options(a):
     a("--log-every", type=int, default=SUPPRESS, metavar="STEPS",
       help="steps between metrics.jsonl lines (default: 10)")
     a("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
+    a("--tensorboard", action="store_true", default=SUPPRESS,
+      help="also write TensorBoard event files into the run folder: per-step losses and lr, "
+           "per-validation mAPs (needs tensorboardX)")
 
 
 def run(args):

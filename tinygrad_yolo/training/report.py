@@ -207,7 +207,7 @@ def plot_results(path, metrics_path, title):
     if coco:
         ax.plot([r["step"] for r in coco], [r["map50_95"] for r in coco], "s-",
                 color="tab:purple", label="mAP@[.5:.95] (COCO)")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     ax.set_title("val mAP")
     ax.set_xlabel("step")
     ax.set_ylim(0, 1)

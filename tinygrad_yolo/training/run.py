@@ -25,6 +25,7 @@ from .report import (Console, epoch_rows, plot_confusion, plot_pr_curves, plot_r
 from .resume import checkpoint_to_resume, resume_config
 from .run_folder import MetricsLog, RunFolder, dumps
 from .signals import StopOnSignal, Stopped
+from .tensorboard import TensorBoardLog
 
 
 def train(cfg: TrainConfig, resume=False, given=(), progress=True, console=None) -> dict:
@@ -99,7 +100,8 @@ def fit_and_report(plan, data, run, saved, console, started, pretrained=None):
     ``pretrained``: checked backbone weights a new run starts from (a resumed run has its own)."""
     cfg = plan.config
     removed = run.clean_temp()
-    with MetricsLog(run / "metrics.jsonl") as log:
+    opened = MetricsLog(run / "metrics.jsonl")
+    with (TensorBoardLog(opened, run) if cfg.tensorboard else opened) as log:
         trainer = Trainer(plan, data, run, console, log, started)
         if saved:
             trainer.restore(saved["train"], extended=cfg.steps != saved["train_config"]["steps"])
