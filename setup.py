@@ -18,6 +18,7 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.80", "pycocotools>=2.0.7", "onnx>=1.15",
                  "onnxruntime>=1.17", "safetensors>=0.4"],
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],
+        "tensorboard": ["tensorboardX>=2.6"],
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
         # data-parallel training (train --nproc N): mpi4py and an MPI runtime with its mpiexec

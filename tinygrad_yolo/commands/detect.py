@@ -1,5 +1,6 @@
-"""`tinygrad-yolo detect`: run a checkpoint on images, folders or globs; writes annotated copies
-and their detections (JSON, optionally YOLO txt) under --out."""
+"""`tinygrad-yolo detect`: run a checkpoint, or a file `export` wrote (through ONNX Runtime), on
+images, folders or globs; writes annotated copies and their detections (JSON, optionally YOLO
+txt) under --out, the same for both."""
 import json
 import math
 
@@ -7,7 +8,9 @@ import math
 def add_arguments(parser):
     a = parser.add_argument
     a("images", nargs="+", help="image files, folders (searched recursively) or glob patterns")
-    a("--weights", required=True, help="a checkpoint written by train (best.npz or last.npz)")
+    a("--weights", required=True,
+      help="a checkpoint written by train (best.npz or last.npz), or a model.onnx written by "
+           "export (run by ONNX Runtime on the CPU: pip install \"tinygrad_yolo[export]\")")
     a("--out", default="detections",
       help="output folder: annotated copies at the inputs' relative paths, a .json beside each, "
            "and detections.json with them all")
@@ -31,16 +34,27 @@ def check_thresholds(conf, iou):
 
 
 def run(args):
+    from . import UserError
     from ..inference import collect_images, detect
     from ..training import load_checkpoint
     from ..training.config import check_cuda
     check_thresholds(args.conf, args.iou)
+    exported = str(args.weights).lower().endswith(".onnx")
+    if exported and args.device == "cuda":
+        raise UserError(f"--device cuda: {args.weights} runs on ONNX Runtime's CPU provider here; "
+                        f"leave --device out, or detect with the checkpoint it was exported from")
     if args.device == "cuda":
         check_cuda()
     images = collect_images(args.images)
-    model, ckpt = load_checkpoint(args.weights)
-    model.to(args.device)
-    results = detect(model, ckpt["classes"], images, args.out, args.device, args.conf, args.iou,
+    if exported:
+        from ..export.onnx_runner import OnnxDetector
+        model = OnnxDetector(args.weights)
+        classes = model.classes
+    else:
+        model, ckpt = load_checkpoint(args.weights)
+        model.to(args.device)
+        classes = ckpt["classes"]
+    results = detect(model, classes, images, args.out, args.device, args.conf, args.iou,
                      args.save_txt)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -1,5 +1,6 @@
-"""`tinygrad-yolo eval`: VOC AP per class and mAP@0.5 (all-point and 11-point) of a checkpoint,
-on the validation split of the run that made it (the same held-out images) or any split."""
+"""`tinygrad-yolo eval`: per class and over all, VOC's AP@0.5 (all-point and 11-point) and COCO's
+AP@0.5 and AP@[.5:.95] of a checkpoint, on the validation split of the run that made it (the same
+held-out images) or any split."""
 
 
 def add_arguments(parser):

@@ -79,6 +79,10 @@ def add_training_options(a):
     a("--sync-bn", dest="sync_bn", action="store_true", default=SUPPRESS,
       help="data-parallel: batch norm with the statistics of the global batch (default: per "
            "process, with the running statistics averaged every step)")
+    a("--pretrained", default=SUPPRESS, metavar="PATH",
+      help="start the backbone from a torchvision ResNet checkpoint (resnet18-f37072fd.pth and "
+           "friends) or .safetensors of the same --backbone and --width; fc is ignored, the head "
+           "initialised as without it (default: from scratch)")
 
 
 def add_run_options(a):
@@ -100,6 +104,9 @@ def add_run_options(a):
     a("--log-every", type=int, default=SUPPRESS, metavar="STEPS",
       help="steps between metrics.jsonl lines (default: 10)")
     a("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
+    a("--tensorboard", action="store_true", default=SUPPRESS,
+      help="also write TensorBoard event files into the run folder: per-step losses and lr, "
+           "per-validation mAPs (needs tensorboardX)")
 
 
 def run(args):
@@ -122,6 +129,7 @@ def run(args):
         return 0  # a rank other than rank 0: rank 0 reports
     print(json.dumps({"map50": _rounded(metrics["map50"]),
                       "map50_11pt": _rounded(metrics["map50_11pt"]),
+                      "map50_95": _rounded(metrics["map50_95"]),
                       "train_seconds": round(metrics["train_seconds"], 1),
                       "steps": metrics["steps"], "out": metrics["run"]}))
     return 0

@@ -56,19 +56,33 @@ def collect_images(sources):
     return out
 
 
+class ModelDetector:
+    """A YOLOv1 on ``device`` with the interface of export's ``OnnxDetector`` (``img_size`` and
+    ``detect``), so that ``detect`` runs a checkpoint and an exported file through one path."""
+
+    def __init__(self, model, device="cpu"):
+        self.model, self.device, self.img_size = model, device, model.img_size
+
+    def detect(self, images, conf_threshold=0.25, iou_threshold=0.5):
+        m = self.model
+        return postprocess(predict(m, images, self.device), S=m.S, B=m.B, C=m.C,
+                           conf_threshold=conf_threshold, iou_threshold=iou_threshold)
+
+
 def detect(model, classes, images, out_dir, device="cpu", conf_threshold=0.25, iou_threshold=0.5,
            save_txt=False):
-    """Detect objects with ``model`` (on ``device``) in ``images``, collect_images' list; returns
-    the JSON-able results and writes the annotated copies, per-image JSON (and YOLO txt) under
-    ``out_dir``."""
+    """Detect objects with ``model`` (a YOLOv1, run on ``device``, or anything with ``img_size``
+    and ``detect(images, conf_threshold, iou_threshold)``, as export's ``OnnxDetector``) in
+    ``images``, collect_images' list; returns the JSON-able results and writes the annotated
+    copies, per-image JSON (and YOLO txt) under ``out_dir``."""
     out_dir = Path(out_dir)
-    transform, results = EvalTransform(model.img_size), []
+    detector = model if callable(getattr(model, "detect", None)) else ModelDetector(model, device)
+    transform, results = EvalTransform(detector.img_size), []
     empty_boxes, empty_labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
     for path, rel in images:
         image = open_rgb(path)
         x = transform(image, empty_boxes, empty_labels).image[None]
-        det = postprocess(predict(model, x, device), S=model.S, B=model.B, C=model.C,
-                          conf_threshold=conf_threshold, iou_threshold=iou_threshold)[0]
+        det = detector.detect(x, conf_threshold=conf_threshold, iou_threshold=iou_threshold)[0]
         record = save_detections(image, det, classes, path, out_dir / rel)
         if save_txt:
             txt = out_dir / "labels" / rel.with_suffix(".txt")

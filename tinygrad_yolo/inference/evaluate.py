@@ -1,8 +1,11 @@
-"""Evaluation: the network's detections on a split, scored with the VOC devkit's rule.
+"""Evaluation: the network's detections on a split, scored with the VOC devkit's rule and
+with COCO's.
 
-``evaluate`` returns plain numbers for JSON (mAP@0.5 all-point and 11-point, per-class AP,
-instances, precision and recall at the display threshold) and, under ``"curves"``, the arrays
-the report draws (per-class precision-recall curves, the confusion matrix).
+``evaluate`` returns plain numbers for JSON (VOC mAP@0.5 all-point and 11-point, COCO
+mAP@[.5:.95] and mAP@0.5 at 101 recalls, per-class APs, instances, precision and recall at the
+display threshold) and, under ``"curves"``, the arrays the report draws (per-class
+precision-recall curves, the confusion matrix). COCO's numbers are computed at every
+validation: they cost less than the VOC ones.
 """
 import math
 
@@ -10,7 +13,8 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..data import DataLoader, EvalTransform
-from ..detection import confusion_matrix, mean_average_precision, postprocess
+from ..detection import (coco_average_precision, confusion_matrix, mean_average_precision,
+                         postprocess)
 from ..function import no_grad
 from ..tensor import Tensor
 
@@ -60,10 +64,15 @@ def _nan_to_none(values):
             for v in values]
 
 
+def _number(value):
+    return None if math.isnan(value) else float(value)
+
+
 def score(detections, truths, difficult, num_classes):
     """The metrics dict of a split's detections (see the module docstring)."""
     all_point = mean_average_precision(detections, truths, num_classes, 0.5, "all-point", difficult)
     eleven = mean_average_precision(detections, truths, num_classes, 0.5, "11-point", difficult)
+    coco = coco_average_precision(detections, truths, num_classes, difficult)
     precision, recall = [], []
     for c in range(num_classes):
         shown = all_point["scores"][c] >= DISPLAY_CONF
@@ -76,10 +85,14 @@ def score(detections, truths, difficult, num_classes):
             precision.append(float(all_point["precision"][c][k]))
             recall.append(float(all_point["recall"][c][k]))
     return {
-        "map50": None if math.isnan(all_point["map"]) else float(all_point["map"]),
-        "map50_11pt": None if math.isnan(eleven["map"]) else float(eleven["map"]),
+        "map50": _number(all_point["map"]),
+        "map50_11pt": _number(eleven["map"]),
+        "map50_95": _number(coco["map"]),      # COCO mAP@[.5:.95]: ultralytics' mAP50-95
+        "map50_coco": _number(coco["map50"]),  # COCO mAP@0.5 (101 recalls): ultralytics' mAP50
         "ap": _nan_to_none(all_point["ap"].tolist()),
         "ap_11pt": _nan_to_none(eleven["ap"].tolist()),
+        "ap50_95": _nan_to_none(coco["ap"].tolist()),
+        "ap50_coco": _nan_to_none(coco["ap50"].tolist()),
         "instances": [int(n) for n in all_point["n_pos"]],
         "images_with": [sum(1 for t, d in zip(truths, difficult)
                             if np.any((t[:, 4] == c) & ~np.asarray(d, bool)))
@@ -95,7 +108,8 @@ def score(detections, truths, difficult, num_classes):
 
 def evaluate(model, dataset, device="cpu", batch_size=32, max_images=None, workers=2, stop=None,
              progress=None):
-    """VOC mAP@0.5 (both interpolations) and the per-class figures of ``model`` on ``dataset``."""
+    """VOC mAP@0.5 (both interpolations), COCO's mAPs and the per-class figures of ``model`` on
+    ``dataset``."""
     detections, truths, difficult = detect_split(model, dataset, device, batch_size, workers,
                                                  max_images, stop, progress)
     return score(detections, truths, difficult, model.C)

@@ -109,10 +109,43 @@ def matched_weights(backbone, weights, where):
     return weights
 
 
-def load_pretrained(model, path):
-    """Copy the file's weights into ``model``'s backbone (a ResNet, or a YOLOv1's); returns
-    the top-level layers that came from the file, e.g. ['bn1', 'conv1', 'layer1', ...]."""
+def check_pretrained(path, backbone="resnet18", width=1.0):
+    """The file's weights by our names, checked against a ``backbone`` ResNet of ``width`` (built
+    without initialising it), before a run reads its data; ``copy_weights`` loads them."""
+    from ..nn import init
+    from .resnet import resnet18, resnet34, resnet50
+    with init.skip_init():
+        net = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50}[backbone](
+            width=width, include_top=False)
+    return matched_weights(net, read_weights(path), str(path))
+
+
+def copy_weights(model, weights):
+    """Copy checked weights into ``model``'s backbone (a ResNet, or a YOLOv1's); returns the
+    top-level layers that came from the file, e.g. ['bn1', 'conv1', 'layer1', ...]."""
     backbone = getattr(model, "backbone", model)
-    weights = matched_weights(backbone, read_weights(path), str(path))
     backbone.load_state_dict(weights, strict=False)
     return sorted({name.split(".")[0] for name in weights})
+
+
+def load_pretrained(model, path):
+    """Read the file, check it against ``model``'s backbone and copy it there; returns the
+    layers that came from the file, as ``copy_weights`` does."""
+    backbone = getattr(model, "backbone", model)
+    return copy_weights(model, matched_weights(backbone, read_weights(path), str(path)))
+
+
+def save_backbone(model, path):
+    """Write ``model``'s backbone (a ResNet, or a YOLOv1's) as a ``.safetensors`` file in
+    torchvision's names (no ``fc``), the file ``load_pretrained`` and ``train --pretrained``
+    read: a backbone trained here becomes a starting point like ImageNet's."""
+    backbone = getattr(model, "backbone", model)
+    try:
+        from safetensors.numpy import save_file
+    except ImportError:
+        raise CheckpointError(f"{path}: writing .safetensors needs the safetensors package; "
+                              "pip install safetensors") from None
+    state = {k: np.array(v, order="C") for k, v in backbone.state_dict().items()
+             if not k.startswith("fc.")}
+    save_file(state, str(path), metadata={"format": "torchvision ResNet backbone, no fc"})
+    return path

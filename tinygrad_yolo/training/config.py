@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from .errors import TrainError
+from .tensorboard import summary_writer_class
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 HEADS = ("conv", "fc")
@@ -42,6 +43,8 @@ class TrainConfig:
     mosaic: float = 0.0                  # share of training images made of four (YOLOv4's mosaic)
     ema: bool = False                    # evaluate and keep an average of the weights (ema.py)
     sync_bn: bool = False                # data-parallel: batch norm over the global batch
+    pretrained: Optional[str] = None     # torchvision ResNet weights (.pth, .safetensors) to start
+    tensorboard: bool = False            # also write TensorBoard event files (tensorboard.py)
     device: str = "cpu"
     seed: int = 0
     workers: int = 2
@@ -57,7 +60,8 @@ class TrainConfig:
 
 
 # Options that only change how a run is carried out, never its result: a resumed run may differ.
-RUNTIME_OPTIONS = ("device", "workers", "out", "exist_ok", "log_every", "eval_max_images")
+RUNTIME_OPTIONS = ("device", "workers", "out", "exist_ok", "log_every", "eval_max_images",
+                   "tensorboard")
 
 
 def flag(name):
@@ -171,6 +175,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     check_window(cfg.img_size, cfg.S, cfg.window)
     if cfg.device == "cuda":
         check_cuda()
+    if cfg.tensorboard:
+        summary_writer_class()  # tensorboardX is there, before any data is read
     return cfg
 
 

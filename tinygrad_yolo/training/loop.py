@@ -374,7 +374,9 @@ class Trainer:
         if any(stopped for _, stopped in everyone):
             raise EvaluationStopped()
         merged = merge_shares([found for found, _ in everyone], len(images))
-        return score(*merged, self.eval_model.C)["map50"]
+        metrics = score(*merged, self.eval_model.C)
+        self.val_coco = {k: metrics[k] for k in ("map50_coco", "map50_95")}  # for the epoch line
+        return metrics["map50"]
 
     def save(self):
         """last.npz, once the pending steps' losses are known to be finite."""
@@ -394,7 +396,7 @@ class Trainer:
                            eta, val, improved)
         self.metrics_log.write(event="epoch", step=p.step, epoch=p.epoch,
                                seconds=time.perf_counter() - self.started, map50=val,
-                               best_map50=p.best_map)
+                               best_map50=p.best_map, **(self.val_coco if val is not None else {}))
         self.meter.reset()
 
     def close_bar(self):

@@ -34,9 +34,13 @@ class Console:
         tqdm.write(text, file=self.stream)
 
     def bar(self, total, desc, initial=0, unit="step"):
+        """A progress bar on stderr, only when stderr is a terminal: written to a file (``train
+        > log.txt 2>&1``, a scheduler's log) its carriage-return frames would fill the file,
+        so there the per-epoch lines stand alone, as in ultralytics' logs."""
         from tqdm import tqdm
+        shown = self.progress and _is_terminal(sys.stderr)
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False,
-                    dynamic_ncols=True, disable=not self.progress, file=sys.stderr)
+                    dynamic_ncols=True, disable=not shown, file=sys.stderr)
 
     def banner(self, rows):
         width = max(len(k) for k, _ in rows)
@@ -55,24 +59,35 @@ class Console:
         self.line(text)
 
     def table(self, classes, metrics):
-        """The per-class table of a final evaluation."""
+        """The per-class table of a final evaluation: VOC's AP@0.5 (all-point), then COCO's
+        AP@0.5 (101 recalls) and AP@[.5:.95]."""
         w = max([len(c) for c in classes] + [8])
         self.line(f"{'class':<{w}}  {'images':>7}  {'objects':>7}  {'P':>6}  {'R':>6}  "
-                  f"{'AP@0.5':>7}")
+                  f"{'AP@0.5':>7}  {'COCO@0.5':>8}  {'COCO@.5:.95':>11}")
         images = metrics.get("images_with", [None] * len(classes))
         total_objects = sum(metrics["instances"])
         self.line(f"{'all':<{w}}  {metrics['images']:>7}  {total_objects:>7}  "
                   f"{_num(_mean(metrics['precision'])):>6}  {_num(_mean(metrics['recall'])):>6}  "
-                  f"{_num(metrics['map50']):>7}")
+                  f"{_num(metrics['map50']):>7}  {_num(metrics['map50_coco']):>8}  "
+                  f"{_num(metrics['map50_95']):>11}")
         for c, name in enumerate(classes):
             shown = images[c] if images[c] is not None else "-"
             self.line(f"{name:<{w}}  {shown:>7}  {metrics['instances'][c]:>7}  "
                       f"{_num(metrics['precision'][c]):>6}  {_num(metrics['recall'][c]):>6}  "
-                      f"{_num(metrics['ap'][c]):>7}")
+                      f"{_num(metrics['ap'][c]):>7}  {_num(metrics['ap50_coco'][c]):>8}  "
+                      f"{_num(metrics['ap50_95'][c]):>11}")
 
 
-def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
-    """The start banner's rows: the data, the plan's choices and why, the model, the run folder."""
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or stand-in stream
+        return False
+
+
+def start_banner(data, plan, parameters, run, resumed_at=None, removed=(), pretrained=None):
+    """The start banner's rows: the data, the plan's choices and why, the model, the run folder.
+    ``pretrained``: the layers a new run took from --pretrained's file."""
     cfg, src = plan.config, data.source
     info = data.info
     train = (f"train {len(data.train):,} images / {data.train.num_boxes():,} boxes "
@@ -89,6 +104,7 @@ def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
             ("classes", f"{len(src.classes)}: {names}")] + plan.banner_rows()
     rows += [("model", f"YOLOv1 on {cfg.backbone} (width {cfg.width:g}, {cfg.head} head): "
                        f"{parameters:,} parameters"),
+             *pretrained_rows(cfg, pretrained, resumed_at),
              ("device", cfg.device),
              ("run", f"{run}" + ("" if resumed_at is None else f" (resumed at step {resumed_at})"))]
     if data.warnings:
@@ -97,6 +113,17 @@ def start_banner(data, plan, parameters, run, resumed_at=None, removed=()):
     if removed:
         rows.append(("cleaned", f"{len(removed)} temporary file(s) of an interrupted save"))
     return rows
+
+
+def pretrained_rows(cfg, layers, resumed_at):
+    """The banner's "pretrained" row: which layers came from the file, and what didn't."""
+    if cfg.pretrained is None:
+        return []
+    if resumed_at is not None:
+        return [("pretrained", f"{cfg.pretrained} (loaded when the run started; the weights "
+                               f"now come from last.npz)")]
+    return [("pretrained", [f"{', '.join(layers)} from {cfg.pretrained}",
+                            "fc ignored; the head initialised as without it"])]
 
 
 def _mean(values):
@@ -109,7 +136,8 @@ PARTS = ("coord", "size", "obj", "noobj", "class")
 
 
 def epoch_rows(metrics_path):
-    """One row per epoch of a run's metrics.jsonl: mean loss parts, lr, val mAP, time."""
+    """One row per epoch of a run's metrics.jsonl: mean loss parts, lr, val mAPs (VOC's
+    mAP@0.5; COCO's at 0.5 and [.5:.95]), time."""
     rows = read_metrics(metrics_path)
     out, current = [], {}
     for r in rows:
@@ -128,13 +156,15 @@ def epoch_rows(metrics_path):
             rate = steps[-1].get("images_per_s") if steps else None
             row["images_per_s"] = round(rate, 1) if rate else None
             row["val_map50"] = r.get("map50")
+            row["val_map50_coco"], row["val_map50_95"] = r.get("map50_coco"), r.get("map50_95")
             out.append(row)
             current = {}
     return out
 
 
 def write_results_csv(path, rows):
-    fields = ["epoch", "step", "loss", *PARTS, "lr", "val_map50", "images_per_s", "seconds"]
+    fields = ["epoch", "step", "loss", *PARTS, "lr", "val_map50", "val_map50_coco", "val_map50_95",
+              "images_per_s", "seconds"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -171,8 +201,14 @@ def plot_results(path, metrics_path, title):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     ax = axes.flat[-1]
-    ax.plot([r["step"] for r in evals], [r["map50"] for r in evals], "o-", color="tab:green")
-    ax.set_title("val mAP@0.5")
+    ax.plot([r["step"] for r in evals], [r["map50"] for r in evals], "o-", color="tab:green",
+            label="mAP@0.5 (VOC)")
+    coco = [r for r in evals if r.get("map50_95") is not None]
+    if coco:
+        ax.plot([r["step"] for r in coco], [r["map50_95"] for r in coco], "s-",
+                color="tab:purple", label="mAP@[.5:.95] (COCO)")
+        ax.legend(loc="best", fontsize=8)
+    ax.set_title("val mAP")
     ax.set_xlabel("step")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)

@@ -52,7 +52,7 @@ def same_option(name, value, saved):
     """Whether ``value`` given for option ``name`` is the one the run stored (which recipe.plan
     resolved: a path made absolute, a window of the whole image stored as 0)."""
     before = saved.get(name)
-    if name == "data" and value is not None and before is not None:
+    if name in ("data", "pretrained") and value is not None and before is not None:
         return same_path(value, before)
     if name == "window" and before == 0:
         return value in (0, saved["img_size"])

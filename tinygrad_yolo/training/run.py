@@ -17,6 +17,8 @@ from pathlib import Path
 
 from ..distributed import from_main, share_from_main, together, world
 from ..inference import EvaluationStopped, evaluate, validation_pictures
+from ..models.pretrained import check_pretrained, copy_weights
+from ..serialization import CheckpointError
 from . import recipe
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_config
@@ -28,6 +30,7 @@ from .report import (Console, epoch_rows, plot_confusion, plot_pr_curves, plot_r
 from .resume import checkpoint_to_resume, resume_config
 from .run_folder import MetricsLog, NoMetricsLog, RunFolder, dumps
 from .signals import StopOnSignal, Stopped
+from .tensorboard import TensorBoardLog
 
 
 def train(cfg: TrainConfig, resume=False, given=(), progress=True, console=None) -> dict:
@@ -49,9 +52,10 @@ def train(cfg: TrainConfig, resume=False, given=(), progress=True, console=None)
             data, plan = together(comm, lambda: prepare(cfg, saved, console, comm.size))
             return fit_and_report(plan, data, run, saved, console, started)
     cfg = together(comm, lambda: absolute_data(check_config(cfg)))
+    cfg, pretrained = together(comm, lambda: pretrained_weights(cfg))
     data, plan = together(comm, lambda: prepare(cfg, None, console, comm.size))
     with claim(comm, lambda: RunFolder.create(plan.config.out, plan.config.exist_ok)) as run:
-        return fit_and_report(plan, data, run, None, console, started)
+        return fit_and_report(plan, data, run, None, console, started, pretrained)
 
 
 def claim(comm, open_folder):
@@ -75,6 +79,28 @@ def absolute_data(cfg):
     return dataclasses.replace(cfg, data=str(Path(os.path.expanduser(cfg.data)).resolve()))
 
 
+def pretrained_weights(cfg):
+    """(the config with --pretrained's path made absolute, the file's weights read and checked
+    against the backbone) before any data is read; (cfg, None) without --pretrained."""
+    if cfg.pretrained is None:
+        return cfg, None
+    path = Path(os.path.expanduser(cfg.pretrained)).resolve()
+    try:
+        weights = check_pretrained(path, cfg.backbone, cfg.width)
+    except CheckpointError as e:
+        raise TrainError(f"--pretrained {e}") from None
+    return dataclasses.replace(cfg, pretrained=str(path)), weights
+
+
+def start_from(trainer, weights):
+    """A new run's backbone from pretrained weights (the head keeps its initialisation; the
+    moving average, a copy of the model, copies it again); returns the layers copied."""
+    layers = copy_weights(trainer.model, weights)
+    if trainer.ema is not None:
+        trainer.ema.model.load_state_dict(trainer.model.state_dict())
+    return layers
+
+
 def prepare(cfg, saved, console, ranks=1):
     """(the data, every image checked; the plan made from it). ``saved``: the checkpoint of a
     resumed run, whose splits and choices stand; ``ranks``: the processes sharing each batch."""
@@ -94,24 +120,27 @@ def prepare(cfg, saved, console, ranks=1):
     return data, plan
 
 
-def fit_and_report(plan, data, run, saved, console, started):
-    """Train in the claimed run folder, then evaluate and report; returns the final metrics."""
+def fit_and_report(plan, data, run, saved, console, started, pretrained=None):
+    """Train in the claimed run folder, then evaluate and report; returns the final metrics.
+    ``pretrained``: checked backbone weights a new run starts from (a resumed run has its own)."""
     cfg, comm = plan.config, world()
     main = comm.is_main  # the one rank that writes
     removed = run.clean_temp() if main else []
-    with MetricsLog(run / "metrics.jsonl") if main else NoMetricsLog() as log:
+    opened = MetricsLog(run / "metrics.jsonl") if main else NoMetricsLog()
+    with (TensorBoardLog(opened, run) if cfg.tensorboard and main else opened) as log:
         trainer = Trainer(plan, data, run, console, log, started, comm)
         if saved:
             trainer.restore(saved["train"], extended=cfg.steps != saved["train_config"]["steps"])
         elif main:
             (run / "split.json").write_text(dumps(data.info, indent=2) + "\n")
             (run / "config.json").write_text(dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        layers = None if pretrained is None else start_from(trainer, pretrained)
         if data.warnings and main:
             (run / "data_warnings.txt").write_text("\n".join(data.warnings) + "\n")
         p = trainer.progress
         parameters = sum(x.size for x in trainer.model.parameters())
         resumed_at = p.step if saved else None
-        console.banner(start_banner(data, plan, parameters, run, resumed_at, removed)
+        console.banner(start_banner(data, plan, parameters, run, resumed_at, removed, layers)
                        + ranks_banner(comm, cfg))
         log.write(event="resume" if saved else "start", step=p.step, epoch=p.epoch,
                   classes=data.classes, train_images=len(data.train), val_images=len(data.val),
@@ -161,7 +190,8 @@ def finish(run, data, progress, cfg, console, train_seconds):
     (run / "metrics.json").write_text(dumps(metrics, indent=2) + "\n")
     with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(dumps({"event": "eval", "step": progress.step, "map50": metrics["map50"],
-                       "map50_11pt": metrics["map50_11pt"]}) + "\n")
+                       "map50_11pt": metrics["map50_11pt"], "map50_coco": metrics["map50_coco"],
+                       "map50_95": metrics["map50_95"]}) + "\n")
     console.table(data.classes, metrics)
     title = f"{Path(str(data.source.path)).name}: {source.name}, step {shown_step}"
     files = write_report(run, data, model, metrics, curves, cfg.device, title)
