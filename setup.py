@@ -18,8 +18,10 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.80", "pycocotools>=2.0.7", "onnx>=1.15",
                  "onnxruntime>=1.17", "safetensors>=0.4"],
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "cuda12": ["cupy-cuda12x>=13"],
-        "cuda13": ["cupy-cuda13x>=13"],
+        # CuPy 14's [ctk] extra brings cuBLAS, NVRTC and the runtime from PyPI (cuda-toolkit[...]),
+        # so a machine with only the NVIDIA driver can train; CuPy 13 has no such extra.
+        "cuda12": ["cupy-cuda12x[ctk]>=14"],
+        "cuda13": ["cupy-cuda13x[ctk]>=14"],
         # data-parallel training (train --nproc N): mpi4py and an MPI runtime with its mpiexec
         "dist": ["mpi4py>=4", "mpich>=4"],
     },

@@ -23,7 +23,7 @@ import collections
 
 import numpy as np
 
-from tinygrad_yolo.backend import cupy_module
+from tinygrad_yolo.backend import cublas_module, cupy_module
 
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
 
@@ -98,16 +98,6 @@ def gemm_arguments(a_shape, a_strides, b_shape, b_strides, itemsize, trans_a=Fal
     return args, A, B
 
 
-def _cublas(cp):
-    """CuPy's cuBLAS bindings: cupy.cuda.cublas, or where a CuPy version keeps them only there,
-    cupy_backends.cuda.libs.cublas."""
-    cublas = getattr(cp.cuda, "cublas", None)
-    if cublas is None:
-        import importlib
-        cublas = importlib.import_module("cupy_backends.cuda.libs.cublas")
-    return cublas
-
-
 def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     """op(a) @ op(b) batched, one cuBLAS call: (batch, M, N) (or out, a C-contiguous array of that
     shape and dtype). 2-D operands broadcast over the batch; the result is 3-D either way."""
@@ -134,7 +124,7 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     if args.k == 0:
         out.fill(0)
         return out
-    cublas = _cublas(cp)
+    cublas = cublas_module(cp)  # a missing libcublas: one line naming it and the fix
     # host scalars: CUBLAS_POINTER_MODE_HOST
     one, zero = np.ones((), a.dtype), np.zeros((), a.dtype)
     fn = cublas.sgemmStridedBatched if a.dtype == np.float32 else cublas.dgemmStridedBatched

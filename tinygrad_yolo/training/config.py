@@ -179,3 +179,8 @@ def check_cuda():
         raise TrainError("--device cuda: CuPy with a working GPU is not available here; install "
                          "the extra for your CUDA version (pip install \".[cuda12]\" or "
                          "\".[cuda13]\") or use --device cpu")
+    from ..backend import probe_cuda_libraries
+    try:
+        probe_cuda_libraries()  # cuBLAS and NVRTC load, before any work
+    except RuntimeError as e:
+        raise TrainError(f"--device cuda: {e}") from None
