@@ -109,7 +109,7 @@ __global__ void bn_apply_kernel(const T* __restrict__ x, const T* __restrict__ m
         T v = (x[i] - mean[c]) * scale[c] + bias[c];
         if (residual)
             v += residual[i];
-        y[i] = (relu && !(v > T(0))) ? T(0) : v;  // ReLU: max(v, 0); NaN passes through neither
+        y[i] = (relu && v < T(0)) ? T(0) : v;  // ReLU: max(v, 0), NaN passes on (as on the CPU)
     }
 }
 
@@ -130,7 +130,7 @@ __global__ void bn_partial_grad_kernel(const T* __restrict__ g, const T* __restr
         T sg = T(0), sgx = T(0);
         for (long long i = p; i < m; i += P) {
             const long long n = i / L, l = i - n * L, e = (n * C + c) * L + l;
-            const T gv = (relu && !(y[e] > T(0))) ? T(0) : g[e];
+            const T gv = relu ? g[e] * T(y[e] > T(0)) : g[e];  // the CPU's g·[y > 0]: NaN·0 = NaN
             sg += gv;
             sgx += gv * ((x[e] - mu) * is);
         }
@@ -174,10 +174,14 @@ __global__ void bn_dx_kernel(const T* __restrict__ g, const T* __restrict__ x, c
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)blockDim.x * gridDim.x) {
         const int c = (int)((i / L) % C);
-        const T gv = (relu && !(y[i] > T(0))) ? T(0) : g[i];
+        const T gv = relu ? g[i] * T(y[i] > T(0)) : g[i];
         if (g_residual)
             g_residual[i] = gv;
+        // coef_x = 0 (eval mode): dx = scale·g' without reading x, so that a NaN in x stays out of
+        // dx as it does on the CPU
+        const T cx = coef_x[c];
         if (dx)
-            dx[i] = gv * coef_g[c] - (x[i] - mean[c]) * invstd[c] * coef_x[c] - coef_c[c];
+            dx[i] = gv * coef_g[c] - (cx == T(0) ? T(0) : (x[i] - mean[c]) * invstd[c] * cx)
+                    - coef_c[c];
     }
 }
