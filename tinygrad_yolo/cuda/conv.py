@@ -1,8 +1,8 @@
 """The CUDA convolution: im2col kernels and cuBLAS strided-batched GEMMs (kernels/gemm.py), with no
-hidden copies -- dW is one GEMM over all the images' columns, read transposed by a flag; the
-weight matrix broadcasts over the images by a batch stride of 0 (no pointer arrays) -- and
-column matrices built a chunk of images at a time under COLUMN_CAP_BYTES, so the memory pool holds a few column-buffer sizes
-instead of one per layer and batch. At stride 1, dx is a convolution of gy with the flipped
+hidden copies -- dW reads the column matrix transposed by a flag and adds into one (K, Q)
+buffer; the weight matrix broadcasts over the images by a batch stride of 0 (no pointer
+arrays) -- and column matrices built a chunk of images at a time under COLUMN_CAP_BYTES, so the
+memory pool holds a few column-buffer sizes instead of one per layer and batch. At stride 1, dx is a convolution of gy with the flipped
 kernel (choices.dx_as_convolution): the im2col kernel runs 2-3x faster than col2im's gather, for
 a GEMM of the same size. 1x1 convolutions without padding need no columns at all
 (CudaPointwiseConv2d). The results are the reference's (ops/conv.py), up to the GEMMs'
