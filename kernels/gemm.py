@@ -27,6 +27,20 @@ import numpy as np
 from tinygrad_yolo.backend import cublas_module, cupy_module
 
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
+CUDA_R_32F = 0                                             # cudaDataType_t
+CUBLAS_COMPUTE_32F_FAST_TF32 = 77                          # cublasComputeType_t
+CUBLAS_GEMM_DEFAULT = -1
+_tf32 = [False]  # set_tf32: float32 GEMMs on TF32 tensor cores (10-bit mantissa inputs)
+
+
+def set_tf32(enabled):
+    """float32 GEMMs through cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F_FAST_TF32 (inputs
+    rounded to 10 mantissa bits, float32 sums: PyTorch's allow_tf32) when ``enabled``."""
+    _tf32[0] = bool(enabled)
+
+
+def tf32_enabled():
+    return _tf32[0]
 
 Operand = collections.namedtuple("Operand", "op ld stride offset_bytes copied")
 GemmArgs = collections.namedtuple("GemmArgs",
@@ -132,8 +146,17 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None, accumulate=Fals
     cublas = cublas_module(cp)  # a missing libcublas: one line naming it and the fix
     # host scalars: CUBLAS_POINTER_MODE_HOST
     one, beta = np.ones((), a.dtype), np.full((), 1 if accumulate else 0, a.dtype)
+    handle = cp.cuda.device.get_cublas_handle()
+    if a.dtype == np.float32 and _tf32[0]:
+        f32 = CUDA_R_32F
+        cublas.gemmStridedBatchedEx(
+            handle, args.transa, args.transb, args.m, args.n, args.k, one.ctypes.data,
+            b.data.ptr, f32, args.lda, args.strideA, a.data.ptr, f32, args.ldb, args.strideB,
+            beta.ctypes.data, out.data.ptr, f32, args.ldc, args.strideC, args.batch,
+            CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT)
+        return out
     fn = cublas.sgemmStridedBatched if a.dtype == np.float32 else cublas.dgemmStridedBatched
-    fn(cp.cuda.device.get_cublas_handle(), args.transa, args.transb, args.m, args.n, args.k,
+    fn(handle, args.transa, args.transb, args.m, args.n, args.k,
        one.ctypes.data, b.data.ptr, args.lda, args.strideA, a.data.ptr, args.ldb, args.strideB,
        beta.ctypes.data, out.data.ptr, args.ldc, args.strideC, args.batch)
     return out
