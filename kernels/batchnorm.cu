@@ -25,7 +25,11 @@
 //
 // Numerics: each share is a Welford running mean and M2 (no catastrophic cancellation in
 // Σx² - (Σx)²/m); the shares combine with Chan's pairwise formula. Partials and per-channel
-// results are stored in the element type T; the combination runs in double.
+// results are stored in the element type T; the combination runs in double; the running
+// statistics are updated in T, rounded step by step as the CPU's update (ops/norm.py).
+// The element-wise kernels (apply, dx) run on a 2-D grid, y over the N*C planes and x over a
+// plane's L values, so a thread finds its channel once per plane, not by a 64-bit division per
+// element; the share loops step (n, l) by (P / L, P % L) with a carry for the same reason.
 // Self-contained (no #include): CuPy compiles it with NVRTC, which has no standard headers.
 
 // Elements of a channel share p of P: how many i in [0, m) have i % P == p.
@@ -34,6 +38,12 @@ __device__ __forceinline__ long long bn_share_count(long long m, int P, int p)
     return p < m % P ? m / P + 1 : m / P;
 }
 
+// Rounded products and sums that the compiler may not fuse (a*b + c as one FMA rounds once).
+__device__ __forceinline__ float bn_mul(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double bn_mul(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float bn_add(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double bn_add(double a, double b) { return __dadd_rn(a, b); }
+
 template <typename T>
 __global__ void bn_partial_stats_kernel(const T* __restrict__ x, T* __restrict__ part_mean,
                                         T* __restrict__ part_m2, long long N, int C, long long L, int P)
@@ -41,12 +51,15 @@ __global__ void bn_partial_stats_kernel(const T* __restrict__ x, T* __restrict__
     const int p = blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= P)
         return;
-    const long long m = N * L;
+    const long long m = N * L, step_n = P / L, step_l = P % L;  // i += P as (n, l) += ...
     for (int c = blockIdx.y; c < C; c += gridDim.y) {
         T mean = T(0), m2 = T(0);
-        long long count = 0;
-        for (long long i = p; i < m; i += P) {
-            const long long n = i / L, l = i - n * L;
+        long long count = 0, n = p / L, l = p % L;
+        for (long long i = p; i < m; i += P, n += step_n, l += step_l) {
+            if (l >= L) {  // the carry: no 64-bit division per element
+                l -= L;
+                ++n;
+            }
             const T v = x[(n * C + c) * L + l];
             ++count;
             const T delta = v - mean;
@@ -87,11 +100,14 @@ __global__ void bn_finalize_kernel(const T* __restrict__ part_mean, const T* __r
         mean_out[c] = (T)mean;
         invstd_out[c] = (T)invstd;
         scale[c] = (T)s;
+        // in T, rounded step by step as ops/norm.py's in-place update (r *= 1 - momentum;
+        // r += momentum * mean) rounds, never contracted into a fused multiply-add
         if (running_mean)
-            running_mean[c] = (T)((1.0 - momentum) * (double)running_mean[c] + momentum * mean);
+            running_mean[c] = bn_add(bn_mul(running_mean[c], T(1.0 - momentum)),
+                                     bn_mul(T(momentum), T(mean)));
         if (running_var)
-            running_var[c] = (T)((1.0 - momentum) * (double)running_var[c]
-                                 + momentum * var * (double)m / (double)(m - 1));
+            running_var[c] = bn_add(bn_mul(running_var[c], T(1.0 - momentum)),
+                                    bn_mul(T(momentum * (double)m / (double)(m - 1)), T(var)));
     }
 }
 
@@ -103,13 +119,17 @@ __global__ void bn_apply_kernel(const T* __restrict__ x, const T* __restrict__ m
                                 const T* __restrict__ residual,
                                 T* __restrict__ y, long long total, int C, long long L, int relu)
 {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)blockDim.x * gridDim.x) {
-        const int c = (int)((i / L) % C);
+    const long long NC = L > 0 ? total / L : 0;
+    for (long long nc = blockIdx.y; nc < NC; nc += gridDim.y) {  // a 2-D grid: y over (n, c)
+      const int c = (int)(nc % C);                               // once per plane
+      for (long long l = blockIdx.x * (long long)blockDim.x + threadIdx.x; l < L;
+           l += (long long)blockDim.x * gridDim.x) {
+        const long long i = nc * L + l;
         T v = (x[i] - mean[c]) * scale[c] + bias[c];
         if (residual)
             v += residual[i];
         y[i] = (relu && v < T(0)) ? T(0) : v;  // ReLU: max(v, 0), NaN passes on (as on the CPU)
+      }
     }
 }
 
@@ -124,12 +144,17 @@ __global__ void bn_partial_grad_kernel(const T* __restrict__ g, const T* __restr
     const int p = blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= P)
         return;
-    const long long m = N * L;
+    const long long m = N * L, step_n = P / L, step_l = P % L;
     for (int c = blockIdx.y; c < C; c += gridDim.y) {
         const T mu = mean[c], is = invstd[c];
         T sg = T(0), sgx = T(0);
-        for (long long i = p; i < m; i += P) {
-            const long long n = i / L, l = i - n * L, e = (n * C + c) * L + l;
+        long long n = p / L, l = p % L;
+        for (long long i = p; i < m; i += P, n += step_n, l += step_l) {
+            if (l >= L) {
+                l -= L;
+                ++n;
+            }
+            const long long e = (n * C + c) * L + l;
             const T gv = relu ? g[e] * T(y[e] > T(0)) : g[e];  // the CPU's g·[y > 0]: NaN·0 = NaN
             sg += gv;
             sgx += gv * ((x[e] - mu) * is);
@@ -171,9 +196,12 @@ __global__ void bn_dx_kernel(const T* __restrict__ g, const T* __restrict__ x, c
                              const T* __restrict__ coef_c, T* __restrict__ dx, T* __restrict__ g_residual,
                              long long total, int C, long long L, int relu)
 {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)blockDim.x * gridDim.x) {
-        const int c = (int)((i / L) % C);
+    const long long NC = L > 0 ? total / L : 0;
+    for (long long nc = blockIdx.y; nc < NC; nc += gridDim.y) {  // as bn_apply_kernel
+      const int c = (int)(nc % C);
+      for (long long l = blockIdx.x * (long long)blockDim.x + threadIdx.x; l < L;
+           l += (long long)blockDim.x * gridDim.x) {
+        const long long i = nc * L + l;
         const T gv = relu ? g[i] * T(y[i] > T(0)) : g[i];
         if (g_residual)
             g_residual[i] = gv;
@@ -183,5 +211,6 @@ __global__ void bn_dx_kernel(const T* __restrict__ g, const T* __restrict__ x, c
         if (dx)
             dx[i] = gv * coef_g[c] - (cx == T(0) ? T(0) : (x[i] - mean[c]) * invstd[c] * cx)
                     - coef_c[c];
+      }
     }
 }

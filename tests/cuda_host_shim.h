@@ -22,6 +22,12 @@ inline HostDim3 blockIdx, threadIdx, blockDim, gridDim;  // what CUDA provides p
 // Device intrinsics the kernels use: reinterpret bits, as on the GPU.
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
 inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, sizeof d); return d; }
+// Correctly rounded arithmetic that CUDA never contracts into an FMA; plain host arithmetic is that
+// already (the host build has no -march, so no FMA).
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
 
 // Run `body` (a call of the kernel) as every thread of a grid (grid_x, grid_y) of 1-D blocks.
 template <typename Body>

@@ -2,11 +2,11 @@
 hidden copies -- dW reads the column matrix transposed by a flag and adds into one (K, Q)
 buffer; the weight matrix broadcasts over the images by a batch stride of 0 (no pointer
 arrays) -- and column matrices built a chunk of images at a time under COLUMN_CAP_BYTES, so the
-memory pool holds a few column-buffer sizes instead of one per layer and batch. At stride 1, dx is a convolution of gy with the flipped
-kernel (choices.dx_as_convolution): the im2col kernel runs 2-3x faster than col2im's gather, for
-a GEMM of the same size. 1x1 convolutions without padding need no columns at all
-(CudaPointwiseConv2d). The results are the reference's (ops/conv.py), up to the GEMMs'
-summation order.
+memory pool holds a few column-buffer sizes instead of one per layer and batch. At stride 1, dx
+is a convolution of gy with the flipped kernel (choices.dx_as_convolution): the im2col kernel
+runs 2-3x faster than col2im's gather, for a GEMM of the same size. 1x1 convolutions without
+padding need no columns at all (CudaPointwiseConv2d). The results are the reference's
+(ops/conv.py), up to the GEMMs' summation order.
 
 Shapes: x (N, C, H, W), w (K, C, R, S), w2 = w as (K, Q = C*R*S), gy (N, K, Ho, Wo).
 """

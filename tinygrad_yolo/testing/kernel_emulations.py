@@ -121,10 +121,11 @@ def _bn_finalize(part_mean, part_m2, weight, running_mean, running_var, mean_out
     invstd = 1 / np.sqrt(var + float(eps))
     mean_out[...], invstd_out[...], scale[...] = mean, invstd, weight * invstd
     rm, rv, mom = _given(running_mean), _given(running_var), float(momentum)
+    T = weight.dtype.type  # in x's dtype, rounded step by step as ops/norm.py's update
     if rm is not None:
-        rm[...] = (1 - mom) * rm + mom * mean
+        rm[...] = rm * T(1 - mom) + T(mom) * mean.astype(T)
     if rv is not None:
-        rv[...] = (1 - mom) * rv + mom * var * m / (m - 1)
+        rv[...] = rv * T(1 - mom) + T(mom * m / (m - 1)) * var.astype(T)
 
 
 def _rows(v, C, L):
