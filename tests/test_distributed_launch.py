@@ -75,3 +75,11 @@ def test_sigterm_is_passed_on_to_mpiexec(tmp_path):
     assert proc.stdout.readline().strip() == "ready"
     proc.terminate()
     assert proc.wait(timeout=60) == 43
+
+
+def test_the_ranks_share_the_cores_unless_the_user_set_a_thread_count(monkeypatch):
+    monkeypatch.setattr(launch.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    env = launch.rank_environment(2, {"PATH": "/bin"})
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "4" and env["PATH"] == "/bin"
+    assert launch.rank_environment(16, {})["OMP_NUM_THREADS"] == "1"  # never 0
+    assert launch.rank_environment(2, {"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3"}

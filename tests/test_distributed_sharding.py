@@ -67,3 +67,11 @@ def test_a_batch_size_the_processes_do_not_divide_is_one_line():
     with pytest.raises(ValueError, match=r"--batch-size 10 does not split over 4 processes: use a "
                                          r"multiple of 4"):
         ShardedLoader(Numbers(40), 10, jitter, rank=0, size=4)
+
+
+@pytest.mark.parametrize("total, size", [(7, 2), (8, 2), (5, 3), (2, 4), (6, 1)])
+def test_validation_shares_merge_back_into_the_splits_order(total, size):
+    from tinygrad_yolo.training.loop import merge_shares
+    detections, truths = [f"d{i}" for i in range(total)], [f"t{i}" for i in range(total)]
+    shares = [(detections[r::size], truths[r::size]) for r in range(size)]  # as the ranks find them
+    assert merge_shares(shares, total) == (detections, truths)

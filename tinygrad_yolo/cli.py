@@ -36,6 +36,7 @@ def main(argv=None):
         modules[name].add_arguments(command_parser)
 
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc` starts it again
     from .memory import keep_freed_memory
     keep_freed_memory()  # a step's arrays are recycled instead of faulted in anew (see memory.py)
     try:
@@ -44,10 +45,14 @@ def main(argv=None):
         print(f"tinygrad-yolo {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        if not isinstance(e, user_errors()):
+        quiet = getattr(e, "reported_elsewhere", False)  # data-parallel: another rank prints it
+        if not quiet and not isinstance(e, user_errors()):
             raise  # a bug: the traceback is what we need to fix it
-        message = " ".join(str(e).split())  # one line, whatever the message held
-        print(f"tinygrad-yolo {args.command}: error: {message}", file=sys.stderr)
+        if not quiet:
+            message = " ".join(str(e).split())  # one line, whatever the message held
+            print(f"tinygrad-yolo {args.command}: error: {message}", file=sys.stderr)
+        from .distributed import leave_together, world
+        leave_together(e, world(), 2)
         return 2
 
 

@@ -75,10 +75,16 @@ def add_training_options(a):
       help="evaluate and keep a moving average of the weights over the last 5%% of the steps "
            "instead of the weights themselves (default: off: the last weights scored higher on "
            "the synthetic set and dice)")
+    a("--sync-bn", dest="sync_bn", action="store_true", default=SUPPRESS,
+      help="data-parallel: batch norm with the statistics of the global batch (default: per "
+           "process, with the running statistics averaged every step)")
 
 
 def add_run_options(a):
     a("--device", default=SUPPRESS, choices=["cpu", "cuda"], help="(default: cpu)")
+    a("--nproc", type=int, default=None, metavar="N",
+      help="train data-parallel on N processes started with mpiexec (each takes 1/N of every "
+           "batch; on cuda one GPU each; needs the dist extra) (default: 1)")
     a("--seed", type=int, default=SUPPRESS,
       help="seeds the weights, the data order and the held-out split (default: 0)")
     a("--workers", type=int, default=SUPPRESS, help="data-loading threads (default: 2)")
@@ -94,20 +100,49 @@ def add_run_options(a):
 
 
 def run(args):
+    from ..distributed import leave_together, world
     from ..training import TrainConfig, train
     from ..training.signals import Stopped
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.names()}
     cfg = TrainConfig(**given)
+    if args.nproc is not None and args.nproc != 1:
+        return start_ranks(args, cfg, given)
     try:
         metrics = train(cfg, resume=args.resume, given=set(given), progress=not args.no_progress)
     except Stopped as e:
-        print(f"tinygrad-yolo train: {e}", file=sys.stderr)
+        if not getattr(e, "reported_elsewhere", False):
+            print(f"tinygrad-yolo train: {e}", file=sys.stderr)
+        leave_together(e, world(), e.code)
         return e.code
+    if metrics is None:
+        return 0  # a rank other than rank 0: rank 0 reports
     print(json.dumps({"map50": _rounded(metrics["map50"]),
                       "map50_11pt": _rounded(metrics["map50_11pt"]),
                       "train_seconds": round(metrics["train_seconds"], 1),
                       "steps": metrics["steps"], "out": metrics["run"]}))
     return 0
+
+
+def start_ranks(args, cfg, given):
+    """``--nproc N``: this command again as N ranks under mpiexec, once the options are known to
+    be good (the data is read by the ranks); returns the job's exit status."""
+    from ..distributed import world
+    from ..distributed.launch import LaunchError, run_ranks
+    from ..training import TrainError, check_config
+    if world().size > 1:
+        raise TrainError(f"--nproc {args.nproc}: this process is already one of {world().size} "
+                         f"ranks started by mpiexec; leave --nproc out")
+    if args.nproc < 1:
+        raise TrainError(f"--nproc must be 1 or more, got {args.nproc}")
+    if not args.resume:
+        check_config(cfg)
+    if "batch_size" in given and cfg.batch_size % args.nproc:
+        raise TrainError(f"--batch-size {cfg.batch_size} does not split over {args.nproc} "
+                         f"processes: use a multiple of {args.nproc}")
+    try:
+        return run_ranks(args.nproc, args.argv)
+    except LaunchError as e:
+        raise TrainError(str(e)) from None
 
 
 def _rounded(value):

@@ -9,6 +9,7 @@
     sharding.py       rank r's slice of every global batch of the single-process order
     agreement.py      one small exchange per step: mean losses, stop requests, non-finite losses
     replica.py        DataParallel: what a training step adds, in two calls
+    together.py       a step every rank takes before the next exchange, failing together
     launch.py         the mpiexec command line behind ``train --nproc N``
 """
 from .agreement import StepAgreement, agree_step
@@ -19,9 +20,12 @@ from .launch import LaunchError, mpiexec_command
 from .replica import DataParallel
 from .sharding import ShardedLoader, shard
 from .sync_bn import SyncBatchNorm, combine_statistics, use_sync_batch_norm
+from .together import (FailedOnAnotherRank, agreed, from_main, leave_together, share_from_main,
+                       together)
 
 __all__ = ["Communicator", "SingleProcess", "world", "average_gradients", "GradientBuckets",
            "average_buffers", "check_same_model",
            "ModelsDiffer", "SyncBatchNorm", "combine_statistics",
            "use_sync_batch_norm", "shard", "ShardedLoader", "StepAgreement", "agree_step",
-           "LaunchError", "mpiexec_command", "DataParallel"]
+           "LaunchError", "mpiexec_command", "DataParallel", "FailedOnAnotherRank", "agreed",
+           "together", "from_main", "share_from_main", "leave_together"]

@@ -43,6 +43,10 @@ class Communicator:
     def barrier(self):
         raise NotImplementedError
 
+    def leave(self, code):
+        """End this rank with exit status ``code`` (after a barrier: every rank leaves so)."""
+        raise NotImplementedError
+
     @property
     def is_main(self):
         """Rank 0: the one that writes files and prints."""

@@ -83,12 +83,26 @@ def run_ranks(nproc, argv):
     passed on to mpiexec, which passes it on to the ranks: each stops at the same step boundary.
     """
     cmd = mpiexec_command(nproc, argv)
-    return run_forwarding_sigterm(cmd)
+    return run_forwarding_sigterm(cmd, rank_environment(nproc))
 
 
-def run_forwarding_sigterm(cmd):
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def rank_environment(nproc, environ=None):
+    """The ranks' environment: the machine's cores shared out, so that N ranks don't each start
+    a BLAS thread per core and fight over them; a thread count the user set stays."""
+    env = dict(os.environ if environ is None else environ)
+    if not any(name in env for name in THREAD_VARIABLES):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        for name in THREAD_VARIABLES:
+            env[name] = str(max(1, (cores or 1) // nproc))
+    return env
+
+
+def run_forwarding_sigterm(cmd, env=None):
     """Run ``cmd``, passing a SIGTERM on to it and ignoring Ctrl-C (the child gets its own)."""
-    child = subprocess.Popen(cmd)
+    child = subprocess.Popen(cmd, env=env)
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
                 signal.SIGTERM: signal.signal(signal.SIGTERM, lambda s, f: child.send_signal(s))}
     try:

@@ -4,6 +4,9 @@ NCCL (nccl.py), whose communicator is made the first time a CuPy array is exchan
 MPI needs the ranks to start their collectives in the same order, background ones included;
 the callers keep that order fixed (gradients.py launches its buckets by index).
 """
+import os
+import sys
+
 from ..backend import is_cuda_array
 from .communicator import Communicator, Finished
 
@@ -63,3 +66,10 @@ class MPICommunicator(Communicator):
 
     def barrier(self):
         self.comm.Barrier()
+
+    def leave(self, code):
+        """End this rank now with ``code``, MPI finalized (the job's status is the ranks' worst)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.MPI.Finalize()
+        os._exit(code)

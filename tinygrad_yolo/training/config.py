@@ -41,6 +41,7 @@ class TrainConfig:
     lambda_class: float = 3.0            # the class term's weight (darknet's class_scale)
     mosaic: float = 0.0                  # share of training images made of four (YOLOv4's mosaic)
     ema: bool = False                    # evaluate and keep an average of the weights (ema.py)
+    sync_bn: bool = False                # data-parallel: batch norm over the global batch
     device: str = "cpu"
     seed: int = 0
     workers: int = 2

@@ -9,6 +9,11 @@ Exactness: a run stopped by Ctrl-C or SIGTERM finishes its step, saves, and exit
 ends bit for bit where the uninterrupted run ends (weights, batch-norm statistics, optimizer,
 the moving average), because everything random is a function of (seed, epoch, index) or is
 saved (the package generator, for dropout).
+
+Data-parallel (several ranks, distributed/): each rank trains its share of every global batch;
+after the backward the ranks average their gradients, then agree on the step (mean losses to
+log, a stop request, a non-finite loss on any rank). Every rank takes the same decisions at
+the same step; each validates a share of the images, and rank 0 alone writes.
 """
 import dataclasses
 import math
@@ -20,9 +25,11 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .. import optim
-from ..data import DataLoader, TrainTransform
+from ..data import TrainTransform
 from ..detection import YOLOv1Loss, encode_batch
-from ..inference import EvaluationStopped, evaluate
+from ..distributed import DataParallel, ShardedLoader, agreed, world
+from ..inference import EvaluationStopped
+from ..inference.evaluate import detect_split, score
 from ..nn import init
 from ..tensor import Tensor
 from ..utils import get_rng, seed as seed_everything
@@ -102,6 +109,14 @@ class EpochMeter:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
 
 
+def merge_shares(shares, total):
+    """The ranks' lists for every N-th image (rank r's: images r, r + N, ...; each a tuple of
+    per-image lists) merged back into the split's order."""
+    size = len(shares)
+    return tuple([shares[i % size][k][i // size] for i in range(total)]
+                 for k in range(len(shares[0])))
+
+
 class Trainer:
     """One run: its model, optimizer and schedule, and ``fit``, the loop that trains them.
 
@@ -109,18 +124,21 @@ class Trainer:
     data: training.data's TrainingData; run: the claimed RunFolder; metrics_log: its
     metrics.jsonl; started: the run's perf_counter() start, for the times logged."""
 
-    def __init__(self, plan, data, run, console, metrics_log, started):
+    def __init__(self, plan, data, run, console, metrics_log, started, comm=None):
         self.plan, self.cfg, self.data, self.run = plan, plan.config, data, run
         self.console, self.metrics_log, self.started = console, metrics_log, started
+        self.comm = comm or world()
         self.progress = Progress()
         self.build()
         cfg = self.cfg
         transform = TrainTransform(cfg.img_size, **plan.augment)
         encode = EncodeTargets(plan.grid, len(data.classes), plan.size_scale)
-        self.loader = DataLoader(data.train, cfg.batch_size, transform, shuffle=True,
-                                 drop_last=True, num_workers=cfg.workers, seed=cfg.seed,
-                                 collate=encode)
+        # every rank walks the global batches of one process's order, loading its share of each
+        self.loader = ShardedLoader(data.train, cfg.batch_size, transform, self.comm.rank,
+                                    self.comm.size, shuffle=True, num_workers=cfg.workers,
+                                    seed=cfg.seed, collate=encode)
         self.steps_per_epoch = len(self.loader)
+        self.stop_agreed = False  # the ranks' decision at the last step (one rank: unused)
         self.stop_at = cfg.steps if cfg.max_steps is None else min(cfg.max_steps, cfg.steps)
         self.stop = StopOnSignal(console.line)
         self.pending = PendingSteps(cfg.device)  # the steps whose loss is still on the device
@@ -131,8 +149,13 @@ class Trainer:
         """The model, loss, optimizer and schedule (and the moving average), from the seed."""
         cfg, plan = self.cfg, self.plan
         seed_everything(cfg.seed)
+        if cfg.device == "cuda" and self.comm.size > 1:
+            from ..distributed.nccl import use_local_gpu
+            use_local_gpu(self.comm.local_rank)  # one GPU per rank
         self.model = build_model(self.model_config())
         self.model.to(cfg.device)
+        self.parallel = DataParallel(self.model, self.comm,
+                                     sync_bn=cfg.sync_bn and self.comm.size > 1)
         self.criterion = YOLOv1Loss(S=plan.grid, B=cfg.B, C=len(self.data.classes),
                                     lambda_class=cfg.lambda_class, size_scale=plan.size_scale,
                                     parts_on_host=False)
@@ -231,8 +254,12 @@ class Trainer:
         loss, parts = self.criterion(pred, batch.targets)
         self.opt.zero_grad()
         loss.backward()
-        if self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss
-            self.check_finite(float(loss.data), self.progress.step + 1)
+        self.parallel.exchange()  # the gradients become the ranks' mean (one rank: nothing)
+        loss = loss.data.reshape(())
+        if self.comm.size > 1:
+            loss, parts = self.agree(loss, parts)
+        elif self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss
+            self.check_finite(float(loss), self.progress.step + 1)
         self.opt.step()
         self.sched.step()
         if self.ema is not None:
@@ -240,7 +267,19 @@ class Trainer:
         p = self.progress
         p.step, p.batch = p.step + 1, p.batch + 1
         p.dropped, p.objects = p.dropped + batch.dropped, p.objects + batch.objects
-        return loss.data.reshape(()), parts
+        return loss, parts
+
+    def agree(self, loss, parts):
+        """The ranks' step taken together, before any update: the mean loss and parts (what every
+        rank logs), a stop request from any rank, and a non-finite loss on any rank, which
+        stops every rank with the same error."""
+        seen = self.parallel.agree(float(loss), {k: float(v) for k, v in parts.items()},
+                                   stop=self.stop.requested)
+        if seen.bad_rank is not None:
+            step, where = self.progress.step + 1, f" on rank {seen.bad_rank}"
+            raise agreed(self.not_finite(seen.bad_loss, step, where), 0, self.comm)
+        self.stop_agreed = seen.stop
+        return np.float64(seen.loss), {k: np.float64(v) for k, v in seen.parts.items()}
 
     def log(self, loss, parts, images):
         """Keep the step's loss with the host values that go with it, and hand the steps whose
@@ -250,7 +289,7 @@ class Trainer:
         if self.bar is None:
             title = f"epoch {p.epoch + 1}/{self.plan.epochs}"
             self.bar = self.console.bar(self.steps_per_epoch, title, initial=p.batch - 1)
-        self.meter.add_images(images)
+        self.meter.add_images(images * self.comm.size)  # every rank trained as many
         info = dict(step=p.step, epoch=p.epoch, lr=self.opt.param_groups[0]["lr"],
                     images_per_s=self.meter.rate(), dropped=p.dropped, objects=p.objects)
         self.take(self.pending.add(loss, parts, info))
@@ -278,8 +317,11 @@ class Trainer:
 
     def check_finite(self, value, step):
         if not math.isfinite(value):
-            raise TrainError(f"the loss became {value} at step {step}; last.npz holds the run "
-                             f"as it was before; try a lower --lr (now {self.cfg.lr:g})")
+            raise self.not_finite(value, step)
+
+    def not_finite(self, value, step, where=""):
+        return TrainError(f"the loss became {value} at step {step}{where}; last.npz holds the run "
+                          f"as it was before; try a lower --lr (now {self.cfg.lr:g})")
 
     # ---- epochs, validation, checkpoints -------------------------------------------------------
     def end_epoch(self):
@@ -305,23 +347,44 @@ class Trainer:
 
     def validate(self):
         """mAP@0.5 of the evaluated weights on the validation split; best.npz keeps the best."""
-        cfg, p = self.cfg, self.progress
-        metrics = evaluate(self.eval_model, self.data.val, cfg.device, cfg.batch_size,
-                           cfg.eval_max_images, cfg.workers, stop=self.stop)
-        value = metrics["map50"]
+        p = self.progress
+        value = self.validation_map()
         p.last_eval_step = p.step
         p.evals += 1
         improved = value is not None and (p.best_map is None or value > p.best_map)
         if improved:
             p.best_map, p.best_step = value, p.step
-            save_checkpoint(self.run / "best.npz", self.checkpoint(full=False))
+            self.write_checkpoint("best.npz", full=False)
         return value, improved
+
+    def validation_map(self):
+        """The evaluated weights' mAP@0.5 on the validation split; a signal during it stops the
+        run. Several ranks each detect every N-th image and score all of them together."""
+        cfg, comm = self.cfg, self.comm
+        images = self.data.val
+        if cfg.eval_max_images:
+            images = images.subset(range(min(cfg.eval_max_images, len(images))), images.split)
+        share = images.subset(range(comm.rank, len(images), comm.size), images.split)
+        try:
+            found, stopped = detect_split(self.eval_model, share, cfg.device, cfg.batch_size,
+                                          cfg.workers, stop=self.stop), False
+        except EvaluationStopped:
+            found, stopped = None, True
+        everyone = comm.allgather_object((found, stopped))
+        if any(stopped for _, stopped in everyone):
+            raise EvaluationStopped()
+        merged = merge_shares([found for found, _ in everyone], len(images))
+        return score(*merged, self.eval_model.C)["map50"]
 
     def save(self):
         """last.npz, once the pending steps' losses are known to be finite."""
         self.settle()
-        save_checkpoint(self.run / "last.npz", self.checkpoint())
+        self.write_checkpoint("last.npz")
         self.last_saved = time.perf_counter()
+
+    def write_checkpoint(self, name, full=True):
+        if self.comm.is_main:  # every rank holds the same state: rank 0 writes it
+            save_checkpoint(self.run / name, self.checkpoint(full))
 
     def epoch_line(self, val, improved):
         p, cfg, rate = self.progress, self.cfg, self.meter.rate()
@@ -341,7 +404,8 @@ class Trainer:
 
     # ---- stopping ------------------------------------------------------------------------------
     def check_stop(self):
-        if self.stop.requested:
+        """At a step boundary: one rank stops when asked; ranks stop when they agreed to."""
+        if self.stop_agreed if self.comm.size > 1 else self.stop.requested:
             raise _StopRequested()
 
     def save_and_stop(self):
@@ -350,9 +414,13 @@ class Trainer:
         self.save()
         p = self.progress
         self.metrics_log.write(event="stopped", step=p.step, epoch=p.epoch, signal=self.stop.name)
-        raise Stopped(f"stopped by {self.stop.name} at step {p.step} of {self.cfg.steps}: saved "
-                      f"{self.run / 'last.npz'}; continue with: tinygrad-yolo train --resume --out "
-                      f"{self.run}", self.stop.code) from None
+        name, code = self.stop.name, self.stop.code
+        if not self.stop.requested:  # another rank was asked, and this one stops with it
+            name, code = "a signal to another rank", 143
+        stopped = Stopped(f"stopped by {name} at step {p.step} of {self.cfg.steps}: saved "
+                          f"{self.run / 'last.npz'}; continue with: tinygrad-yolo train --resume "
+                          f"--out {self.run}", code)
+        raise (agreed(stopped, 0, self.comm) if self.comm.size > 1 else stopped) from None
 
 
 __all__ = ["Trainer", "Progress", "TrainBatch", "EncodeTargets", "SAVE_EVERY_SECONDS"]

@@ -179,6 +179,19 @@ class MetricsLog:
         return False
 
 
+class NoMetricsLog:
+    """What a rank other than rank 0 logs to: nothing (rank 0 writes the run's files)."""
+
+    def write(self, **row):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def _drop_partial_line(path: Path):
     if not path.is_file():
         return
