@@ -8,7 +8,9 @@ and ``tg.amp.GradScaler`` (grad_scaler.py: loss scaling for float16's narrow ran
 
 Parameters, gradients, optimizer state and checkpoints stay float32 throughout.
 """
-from .autocast import autocast, autocast_dtype, round_to_bfloat16, round_to_float16
+from .autocast import (AMP_MODES, autocast, autocast_dtype, autocast_mode, round_to_bfloat16,
+                       round_to_float16)
 from .grad_scaler import GradScaler
 
-__all__ = ["GradScaler", "autocast", "autocast_dtype", "round_to_bfloat16", "round_to_float16"]
+__all__ = ["AMP_MODES", "GradScaler", "autocast", "autocast_dtype", "autocast_mode",
+           "round_to_bfloat16", "round_to_float16"]

@@ -44,6 +44,16 @@ def autocast(dtype="bfloat16", enabled=True):
         _state.dtype = before
 
 
+AMP_MODES = {"off": None, "bf16": "bfloat16", "fp16": "float16"}  # the commands' --amp
+
+
+def autocast_mode(mode):
+    """The autocast block of the commands' ``--amp MODE`` ("off", "bf16" or "fp16")."""
+    if mode not in AMP_MODES:
+        raise ValueError(f"--amp must be one of {', '.join(AMP_MODES)}, got {mode!r}")
+    return autocast(AMP_MODES[mode] or "bfloat16", enabled=AMP_MODES[mode] is not None)
+
+
 def round_to_bfloat16(a):
     """float32 array -> float32 array of the nearest bfloat16 values (round to nearest, ties to
     even, on the bit pattern: the upper 16 bits of a float32 are a bfloat16). NaN stays NaN."""

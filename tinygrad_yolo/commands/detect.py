@@ -18,6 +18,8 @@ def add_arguments(parser):
     a("--save-txt", action="store_true",
       help="also write YOLO-txt labels (class cx cy w h score) under OUT/labels/")
     a("--device", default="cpu", choices=["cpu", "cuda"])
+    a("--amp", default="off", choices=["off", "bf16", "fp16"],
+      help="conv/matmul operands in bfloat16 or float16 (float32 sums)")
     a("--json", action="store_true",
       help="print every detection as JSON instead of a line per image")
 
@@ -40,8 +42,10 @@ def run(args):
     images = collect_images(args.images)
     model, ckpt = load_checkpoint(args.weights)
     model.to(args.device)
-    results = detect(model, ckpt["classes"], images, args.out, args.device, args.conf, args.iou,
-                     args.save_txt)
+    from ..amp import autocast_mode
+    with autocast_mode(args.amp):
+        results = detect(model, ckpt["classes"], images, args.out, args.device, args.conf,
+                         args.iou, args.save_txt)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

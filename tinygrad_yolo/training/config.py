@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
+from ..amp import AMP_MODES
 from .errors import TrainError
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
@@ -43,6 +44,8 @@ class TrainConfig:
     ema: bool = False                    # evaluate and keep an average of the weights (ema.py)
     sync_bn: bool = False                # data-parallel: batch norm over the global batch
     device: str = "cpu"
+    amp: str = "off"                     # mixed precision: off, bf16, fp16 (+ loss scaling)
+    tf32: bool = False                   # float32 GEMMs on TF32 tensor cores (--device cuda)
     seed: int = 0
     workers: int = 2
     max_steps: Optional[int] = None      # stop early (smoke tests); the schedule stays `steps`'s
@@ -169,6 +172,11 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
                              f"{getattr(cfg, name)!r}")
     check_img_and_grid(cfg.img_size, cfg.S)
     check_window(cfg.img_size, cfg.S, cfg.window)
+    if cfg.amp not in AMP_MODES:
+        raise TrainError(f"--amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
+    if cfg.tf32 and cfg.device != "cuda":
+        raise TrainError("--tf32: TF32 is a mode of NVIDIA GPUs' tensor cores; it needs "
+                         "--device cuda")
     if cfg.device == "cuda":
         check_cuda()
     return cfg
