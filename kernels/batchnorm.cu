@@ -4,7 +4,7 @@
 // per channel.
 //
 //   forward   1. bn_partial_stats_kernel   Welford over a strided share of each channel
-//             2. bn_finalize_kernel        per channel: combine the shares (Chan et al.), mean,
+//             2. bn_finalize_kernel        a warp per channel: combine the shares (Chan et al.), mean,
 //                                          1/sqrt(var + eps), scale = γ/σ, the running statistics
 //                                          updated in place
 //             3. bn_apply_kernel           y = (x - mean[c])·scale[c] + β[c] (+ residual) (then ReLU):
@@ -12,16 +12,17 @@
 //                                          cancel digits away
 //   backward  1. bn_partial_grad_kernel    Σ g' and Σ g'·x̂ over the same shares, g' = g·[y > 0]
 //                                          with ReLU (the mask read from the saved output)
-//             2. bn_grad_finalize_kernel   per channel: dβ = Σ g', dγ = Σ g'·x̂, and the factors of
+//             2. bn_grad_finalize_kernel   a warp per channel: dβ = Σ g', dγ = Σ g'·x̂, the factors of
 //             3. bn_dx_kernel              dx = scale·g' - x̂·(scale·dγ/m) - scale·dβ/m (and the
 //                                          residual's gradient g', when there is one)
 //
-// Why no shared memory: every thread's work is independent (each output has exactly one writer,
-// each partial sum one thread), so the same source runs on the CPU through the host shim
-// (tests/cuda_host_shim.h) thread after thread. The reductions are two-level instead: P partial
-// results per channel, thread p of channel c reading elements i = p, p + P, p + 2P, ... of the
-// channel's m values (i = n*L + l), so neighbouring threads read neighbouring addresses; then one
-// thread per channel combines its P partials in double precision.
+// Why no shared memory: each output has exactly one writer and the only exchange between threads
+// is a warp's shuffles, so the same source runs on the CPU through the host shim
+// (tests/cuda_host_shim.h: thread after thread, a warp's lanes together where they shuffle). The
+// reductions are two-level: P partial results per channel, thread p of channel c reading
+// elements i = p, p + P, p + 2P, ... of the channel's m values (i = n*L + l), so neighbouring
+// threads read neighbouring addresses; then one warp per channel combines its P partials in
+// double precision, each lane P/32 of them, then the lanes in a shuffle tree.
 //
 // Numerics: each share is a Welford running mean and M2 (no catastrophic cancellation in
 // Σx² - (Σx)²/m); the shares combine with Chan's pairwise formula. Partials and per-channel
@@ -71,9 +72,25 @@ __global__ void bn_partial_stats_kernel(const T* __restrict__ x, T* __restrict__
     }
 }
 
-// One thread per channel. mean_out and invstd_out are saved for backward; scale feeds
-// bn_apply_kernel. running_* may be null (not tracked); they are updated as PyTorch does, with the
-// unbiased variance.
+// Chan et al.'s pairwise update: (n_a, mean, m2) absorbs a share of n_b values with mean_b, m2_b.
+__device__ __forceinline__ void bn_combine(double& n_a, double& mean, double& m2, double n_b,
+                                           double mean_b, double m2_b)
+{
+    if (n_b == 0.0)
+        return;
+    const double n = n_a + n_b, delta = mean_b - mean, r = n_b / n;
+    mean += delta * r;
+    m2 += m2_b + delta * delta * n_a * r;
+    n_a = n;
+}
+
+#define BN_FULL_WARP 0xffffffffu
+
+// One warp per channel: lane l combines shares l, l + 32, ... in turn, then the 32 lanes'
+// results combine in a shuffle tree (no shared memory: the host shim runs a warp's lanes as
+// threads meeting at each shuffle); lane 0 writes. mean_out and invstd_out are saved for
+// backward; scale feeds bn_apply_kernel. running_* may be null (not tracked); they are updated as
+// PyTorch does, with the unbiased variance.
 template <typename T>
 __global__ void bn_finalize_kernel(const T* __restrict__ part_mean, const T* __restrict__ part_m2,
                                    const T* __restrict__ weight, T* __restrict__ running_mean, T* __restrict__ running_var,
@@ -81,19 +98,20 @@ __global__ void bn_finalize_kernel(const T* __restrict__ part_mean, const T* __r
                                    T* __restrict__ scale,
                                    long long m, int C, int P, double eps, double momentum)
 {
-    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += blockDim.x * gridDim.x) {
+    const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (int c = blockIdx.x * warps + threadIdx.x / 32; c < C; c += gridDim.x * warps) {
         double n_a = 0.0, mean = 0.0, m2 = 0.0;
-        for (int p = 0; p < P; ++p) {
-            const double n_b = (double)bn_share_count(m, P, p);
-            if (n_b == 0.0)
-                continue;
-            const double mean_b = (double)part_mean[(long long)c * P + p];
-            const double m2_b = (double)part_m2[(long long)c * P + p];
-            const double n = n_a + n_b, delta = mean_b - mean;
-            mean += delta * (n_b / n);
-            m2 += m2_b + delta * delta * (n_a * n_b / n);
-            n_a = n;
+        for (int p = lane; p < P; p += 32)
+            bn_combine(n_a, mean, m2, (double)bn_share_count(m, P, p),
+                       (double)part_mean[(long long)c * P + p], (double)part_m2[(long long)c * P + p]);
+        for (int offset = 16; offset > 0; offset /= 2) {
+            const double n_b = __shfl_down_sync(BN_FULL_WARP, n_a, offset);
+            const double mean_b = __shfl_down_sync(BN_FULL_WARP, mean, offset);
+            const double m2_b = __shfl_down_sync(BN_FULL_WARP, m2, offset);
+            bn_combine(n_a, mean, m2, n_b, mean_b, m2_b);
         }
+        if (lane != 0)
+            continue;
         const double var = m2 / (double)m;  // biased: what normalises this batch
         const double invstd = 1.0 / sqrt(var + eps);
         const double s = (double)weight[c] * invstd;
@@ -164,8 +182,9 @@ __global__ void bn_partial_grad_kernel(const T* __restrict__ g, const T* __restr
     }
 }
 
-// Per channel: dbeta = Σ g', dgamma = Σ g'·x̂ and the three factors of bn_dx_kernel. training = 0
-// (eval mode): the statistics are constants, dx = scale·g' (coef_x = coef_c = 0).
+// Per channel (one warp each, as bn_finalize_kernel): dbeta = Σ g', dgamma = Σ g'·x̂ and the three
+// factors of bn_dx_kernel. training = 0 (eval mode): the statistics are constants, dx = scale·g'
+// (coef_x = coef_c = 0).
 template <typename T>
 __global__ void bn_grad_finalize_kernel(const T* __restrict__ part_g, const T* __restrict__ part_gx,
                                         const T* __restrict__ weight, const T* __restrict__ invstd,
@@ -173,12 +192,19 @@ __global__ void bn_grad_finalize_kernel(const T* __restrict__ part_g, const T* _
                                         T* __restrict__ coef_g, T* __restrict__ coef_x, T* __restrict__ coef_c,
                                         long long m, int C, int P, int training)
 {
-    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += blockDim.x * gridDim.x) {
+    const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (int c = blockIdx.x * warps + threadIdx.x / 32; c < C; c += gridDim.x * warps) {
         double sg = 0.0, sgx = 0.0;
-        for (int p = 0; p < P; ++p) {
+        for (int p = lane; p < P; p += 32) {
             sg += (double)part_g[(long long)c * P + p];
             sgx += (double)part_gx[(long long)c * P + p];
         }
+        for (int offset = 16; offset > 0; offset /= 2) {
+            sg += __shfl_down_sync(BN_FULL_WARP, sg, offset);
+            sgx += __shfl_down_sync(BN_FULL_WARP, sgx, offset);
+        }
+        if (lane != 0)
+            continue;
         const double s = (double)weight[c] * (double)invstd[c];
         dbeta[c] = (T)sg;
         dgamma[c] = (T)sgx;

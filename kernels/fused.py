@@ -54,9 +54,10 @@ def shares_launch(C, P):
 
 
 def channels_launch(C):
-    """(grid, block) of the per-channel kernels: one thread per channel."""
-    block = min(BLOCK, 32 * -(-max(C, 1) // 32))
-    return (max(1, -(-C // block)), 1, 1), (block, 1, 1)
+    """(grid, block) of the per-channel kernels: one warp per channel (a block holds up to
+    BLOCK / 32 of them; a grid-stride loop covers channels beyond MAX_GRID_X blocks)."""
+    warps = max(1, min(BLOCK // 32, C))
+    return (max(1, min(MAX_GRID_X, -(-C // warps))), 1, 1), (32 * warps, 1, 1)
 
 
 def elementwise_launch(total):
