@@ -27,3 +27,6 @@ def test_the_gpu_script_parses_and_names_its_parts():
     text = script.read_text()
     for part in ("01_first_contact", "02_test_gpu", "03_train", "04_gpu_check"):
         assert f"part {part}" in text
+    import re
+    limits = [int(s) for s in re.findall(r"^part \S+ (\d+)", text, flags=re.M)]
+    assert sum(limits) + 10 <= 600  # one 600-second command on the lent machine, kills included
