@@ -124,3 +124,20 @@ def test_float16_gradients_that_underflow_survive_with_the_scaler():
     exact = 1e-8 * np.ones((4, 3)).T @ x.astype(np.float16).astype(np.float64)
     assert not grad(tg.amp.GradScaler(enabled=False)).any()
     np.testing.assert_allclose(grad(tg.amp.GradScaler()), exact, rtol=2e-3)
+
+
+def test_unscale_waits_for_the_device_once_whatever_the_number_of_parameters():
+    from tinygrad_yolo.testing import fake_cupy
+    from tinygrad_yolo.testing.counting import counter
+    with fake_cupy.installed():
+        params = [tg.Tensor(np.ones(3, np.float32), requires_grad=True, device="cuda")
+                  for _ in range(5)]
+        for p in params:
+            p.grad = tg.Tensor(np.full(3, 4.0, np.float32), device="cuda")
+        scaler = tg.amp.GradScaler(init_scale=4.0)
+        opt = optim.SGD(params, lr=0.1)
+        counter.reset()
+        scaler.unscale_(opt)
+        assert sum(counter.syncs.values()) == 1
+        assert not scaler.found_inf(opt)
+        np.testing.assert_array_equal(params[0].grad.numpy(), [1.0, 1.0, 1.0])

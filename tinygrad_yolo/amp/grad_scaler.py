@@ -67,14 +67,15 @@ class GradScaler:
         if state["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step()")
         inv = 1.0 / self._scale
-        found = False
+        finite = []  # per gradient, a scalar on its device: one wait for all of them below
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 g = p.grad.data
                 g *= g.dtype.type(inv)
-                found = found or not bool(array_module(g).isfinite(g).all())  # one sync each
+                finite.append(array_module(g).isfinite(g).all())
+        found = bool(finite) and not bool(array_module(finite[0]).stack(finite).all())
         state["stage"], state["found_inf"] = _UNSCALED, found
 
     def step(self, optimizer):
