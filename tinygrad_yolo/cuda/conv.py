@@ -46,9 +46,10 @@ class CudaPointwiseConv2d(PointwiseConv2d):
 
     def weight_grad(self, gy3, x3):
         """dW into one (K, C) buffer, no (N, K, C) temporary of per-image products to sum: ONE
-        GEMM with k = N·Ho·Wo where gy and x with their images side by side (copies) are smaller
-        than one product (small maps), else a GEMM per image added up with beta = 1."""
-        (N, K, P), C = gy3.shape, x3.shape[1]
+        GEMM with k = N·Ho·Wo where copies of gy and x with their images side by side are
+        smaller than the products would be (small maps), else a GEMM per image added up with
+        beta = 1."""
+        (_, K, P), C = gy3.shape, x3.shape[1]
         if (K + C) * P < K * C:
             return self.gemm(side_by_side(gy3), side_by_side(x3), trans_b=True)
         dw = array_module(gy3).empty((1, K, C), dtype=gy3.dtype)
