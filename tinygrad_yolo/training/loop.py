@@ -133,8 +133,8 @@ class Trainer:
         self.build()
         cfg = self.cfg
         if cfg.amp != "off" and cfg.device == "cpu":
-            console.line(f"--amp {cfg.amp} on the CPU: the GEMMs' operands are rounded as on a GPU, "
-                         "to check the arithmetic; it is slower than float32 here, not faster")
+            console.line(f"--amp {cfg.amp} on the CPU: the GEMMs' operands are rounded as on a "
+                         "GPU, to check the arithmetic; it is slower than float32 here, not faster")
         transform = TrainTransform(cfg.img_size, **plan.augment)
         encode = EncodeTargets(plan.grid, len(data.classes), plan.size_scale)
         # every rank walks the global batches of one process's order, loading its share of each
