@@ -19,8 +19,10 @@ setup(
                  "onnxruntime>=1.17", "safetensors>=0.4"],
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],
         "tensorboard": ["tensorboardX>=2.6"],
-        "cuda12": ["cupy-cuda12x>=13"],
-        "cuda13": ["cupy-cuda13x>=13"],
+        # CuPy 14's [ctk] extra brings cuBLAS, NVRTC and the runtime from PyPI (cuda-toolkit[...]),
+        # so a machine with only the NVIDIA driver can train; CuPy 13 has no such extra.
+        "cuda12": ["cupy-cuda12x[ctk]>=14"],
+        "cuda13": ["cupy-cuda13x[ctk]>=14"],
         # data-parallel training (train --nproc N): mpi4py and an MPI runtime with its mpiexec
         "dist": ["mpi4py>=4", "mpich>=4"],
     },

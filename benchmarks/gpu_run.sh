@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # One device session's GPU check (see benchmarks/gpu_check.py): environment facts, then the
 # sections named in $SECTIONS, logs under ${OUT:-gpu_logs}. Run from the repository root.
+# Needs (nothing is downloaded): CuPy >= 14 with its CUDA libraries and the test tools,
+# `pip install -e ".[cuda12,test]"`; pytest-xdist and pytest-timeout for the default
+# PYTEST_ARGS (-n 12 --timeout 180; set PYTEST_ARGS= without them); PyTorch with CUDA for the
+# conv and step sections. benchmarks/gpu_check_all.sh is the first-contact run that needs none
+# of the pytest plugins.
 set -u
 OUT=${OUT:-gpu_logs}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD

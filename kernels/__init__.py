@@ -1,6 +1,7 @@
 """CUDA kernels for the GPU path (installed as ``tinygrad_yolo.kernels``) and their loader.
 
     im2col_gpu(x, win)                             x (N,C,H,W) -> col (N,C,kh,kw,Ho,Wo)
+    im2col_gpu(x, win, "columns")                  -> col (C,kh,kw,N,Ho,Wo): dW as one GEMM
     col2im_gpu(col, x_shape, win)                  the adjoint (a gather, no atomics)
     max_pool2d_forward_gpu(x, win)                 -> (y, argmax)  argmax: int32 h*W + w
     max_pool2d_backward_gpu(gy, argmax, x_shape, win)  -> dx
@@ -110,13 +111,28 @@ def _window_ints(x_shape, win):
     return N * C, (kh, kw, Ho, Wo), ints, [np.int32(dh), np.int32(dw)]
 
 
-def im2col_gpu(x, win):
+def im2col_layout(layout, N, C, kh, kw, plane_size):
+    """(image_stride, tap_stride) in elements of im2col.cu's col for ``layout``: "images"
+    (N, C, kh, kw, Ho, Wo) or "columns" (C, kh, kw, N, Ho, Wo)."""
+    if layout == "images":
+        return C * kh * kw * plane_size, plane_size
+    if layout == "columns":
+        return plane_size, N * plane_size
+    raise ValueError(f"im2col layout must be 'images' or 'columns', got {layout!r}")
+
+
+def im2col_gpu(x, win, layout="images"):
     cp = cupy_module()
     x = _device_array(cp, "im2col_gpu input x (N, C, H, W)", x, ndim=4)
     NC, (kh, kw, Ho, Wo), ints, dil = _window_ints(x.shape, win)
-    col = cp.empty(x.shape[:2] + (kh, kw, Ho, Wo), dtype=x.dtype)
+    N, C = x.shape[:2]
+    strides = im2col_layout(layout, N, C, kh, kw, Ho * Wo)
+    shape = (N, C, kh, kw, Ho, Wo) if layout == "images" else (C, kh, kw, N, Ho, Wo)
+    col = cp.empty(shape, dtype=x.dtype)
     grid, block = launch_config(NC, Ho * Wo)  # a thread per output pixel writes all its taps
-    _kernel("im2col.cu", "im2col_kernel", x.dtype)(grid, block, (x, col, np.int64(NC), *ints, *dil))
+    _kernel("im2col.cu", "im2col_kernel", x.dtype)(
+        grid, block, (x, col, np.int64(NC), *ints, *dil, np.int32(max(C, 1)),
+                      *(np.int64(s) for s in strides)))
     return col
 
 

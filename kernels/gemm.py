@@ -6,7 +6,8 @@ matrix against N column matrices) it builds pointer arrays with three small kern
 gemmBatched. Here a transposed operand is a transpose flag, a broadcast one is a batch stride of 0,
 and each product is one cuBLAS call. Installed as ``tinygrad_yolo.kernels.gemm``.
 
-    batched_matmul(a, b, trans_a=False, trans_b=False, out=None)   C[i] = op(A[i]) @ op(B[i])
+    batched_matmul(a, b, trans_a=False, trans_b=False, out=None, accumulate=False)
+                                             C[i] = op(A[i]) @ op(B[i])  (C[i] += ... accumulating)
     gemm_arguments(a_view, b_view, ...)      the cuBLAS call, as data (tested on the CPU)
 
 Operands are 2-D (broadcast over the batch) or 3-D CuPy arrays whose last two axes are either
@@ -23,9 +24,23 @@ import collections
 
 import numpy as np
 
-from tinygrad_yolo.backend import cupy_module
+from tinygrad_yolo.backend import cublas_module, cupy_module
 
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
+CUDA_R_32F = 0                                             # cudaDataType_t
+CUBLAS_COMPUTE_32F_FAST_TF32 = 77                          # cublasComputeType_t
+CUBLAS_GEMM_DEFAULT = -1
+_tf32 = [False]  # set_tf32: float32 GEMMs on TF32 tensor cores (10-bit mantissa inputs)
+
+
+def set_tf32(enabled):
+    """float32 GEMMs through cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F_FAST_TF32 (inputs
+    rounded to 10 mantissa bits, float32 sums: PyTorch's allow_tf32) when ``enabled``."""
+    _tf32[0] = bool(enabled)
+
+
+def tf32_enabled():
+    return _tf32[0]
 
 Operand = collections.namedtuple("Operand", "op ld stride offset_bytes copied")
 GemmArgs = collections.namedtuple("GemmArgs",
@@ -98,19 +113,10 @@ def gemm_arguments(a_shape, a_strides, b_shape, b_strides, itemsize, trans_a=Fal
     return args, A, B
 
 
-def _cublas(cp):
-    """CuPy's cuBLAS bindings: cupy.cuda.cublas, or where a CuPy version keeps them only there,
-    cupy_backends.cuda.libs.cublas."""
-    cublas = getattr(cp.cuda, "cublas", None)
-    if cublas is None:
-        import importlib
-        cublas = importlib.import_module("cupy_backends.cuda.libs.cublas")
-    return cublas
-
-
-def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
+def batched_matmul(a, b, trans_a=False, trans_b=False, out=None, accumulate=False):
     """op(a) @ op(b) batched, one cuBLAS call: (batch, M, N) (or out, a C-contiguous array of that
-    shape and dtype). 2-D operands broadcast over the batch; the result is 3-D either way."""
+    shape and dtype). 2-D operands broadcast over the batch; the result is 3-D either way.
+    ``accumulate`` adds the product to ``out`` (cuBLAS's beta = 1) instead of overwriting it."""
     cp = cupy_module()
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise TypeError(f"batched_matmul: operands must both be float32 or float64, got {a.dtype} "
@@ -125,6 +131,8 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
         args, _, _ = gemm_arguments(a.shape, a.strides, b.shape, b.strides, a.itemsize, trans_a,
                                     trans_b)
     shape = (args.batch, args.n, args.m)
+    if accumulate and out is None:
+        raise ValueError("batched_matmul: accumulate needs out, the array to add to")
     if out is None:
         out = cp.empty(shape, dtype=a.dtype)
     elif tuple(out.shape) != shape or out.dtype != a.dtype or not out.flags.c_contiguous:
@@ -132,15 +140,25 @@ def batched_matmul(a, b, trans_a=False, trans_b=False, out=None):
     if out.size == 0:
         return out
     if args.k == 0:
-        out.fill(0)
+        if not accumulate:
+            out.fill(0)
         return out
-    cublas = _cublas(cp)
+    cublas = cublas_module(cp)  # a missing libcublas: one line naming it and the fix
     # host scalars: CUBLAS_POINTER_MODE_HOST
-    one, zero = np.ones((), a.dtype), np.zeros((), a.dtype)
+    one, beta = np.ones((), a.dtype), np.full((), 1 if accumulate else 0, a.dtype)
+    handle = cp.cuda.device.get_cublas_handle()
+    if a.dtype == np.float32 and _tf32[0]:
+        f32 = CUDA_R_32F
+        cublas.gemmStridedBatchedEx(
+            handle, args.transa, args.transb, args.m, args.n, args.k, one.ctypes.data,
+            b.data.ptr, f32, args.lda, args.strideA, a.data.ptr, f32, args.ldb, args.strideB,
+            beta.ctypes.data, out.data.ptr, f32, args.ldc, args.strideC, args.batch,
+            CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT)
+        return out
     fn = cublas.sgemmStridedBatched if a.dtype == np.float32 else cublas.dgemmStridedBatched
-    fn(cp.cuda.device.get_cublas_handle(), args.transa, args.transb, args.m, args.n, args.k,
+    fn(handle, args.transa, args.transb, args.m, args.n, args.k,
        one.ctypes.data, b.data.ptr, args.lda, args.strideA, a.data.ptr, args.ldb, args.strideB,
-       zero.ctypes.data, out.data.ptr, args.ldc, args.strideC, args.batch)
+       beta.ctypes.data, out.data.ptr, args.ldc, args.strideC, args.batch)
     return out
 
 

@@ -13,13 +13,18 @@ using std::sqrt;
     {                                                                                          \
         host_launch(gx, gy, bx, [&] { NAME<T> ARGS; });                                       \
     }
+#define EXPORT_WARPS(NAME, SUFFIX, T, PARAMS, ARGS)  /* kernels with warp shuffles */          \
+    extern "C" void host_##NAME##_##SUFFIX(unsigned gx, unsigned gy, unsigned bx, PARAMS)     \
+    {                                                                                          \
+        host_launch_warps(gx, gy, bx, [&] { NAME<T> ARGS; });                                 \
+    }
 #define P(...) __VA_ARGS__
 
 #define EXPORT_ALL(T, SUFFIX)                                                                  \
     EXPORT(bn_partial_stats_kernel, SUFFIX, T,                                                 \
            P(const T* x, T* pm, T* pm2, long long N, int C, long long L, int Pn),              \
            (x, pm, pm2, N, C, L, Pn))                                                          \
-    EXPORT(bn_finalize_kernel, SUFFIX, T,                                                      \
+    EXPORT_WARPS(bn_finalize_kernel, SUFFIX, T,                                                      \
            P(const T* pm, const T* pm2, const T* w, T* rm, T* rv, T* mean, T* invstd, T* scale, \
              long long m, int C, int Pn, double eps, double momentum),                         \
            (pm, pm2, w, rm, rv, mean, invstd, scale, m, C, Pn, eps, momentum))                 \
@@ -31,7 +36,7 @@ using std::sqrt;
            P(const T* g, const T* x, const T* y, const T* mean, const T* invstd, T* pg, T* pgx, \
              long long N, int C, long long L, int Pn, int relu),                               \
            (g, x, y, mean, invstd, pg, pgx, N, C, L, Pn, relu))                                \
-    EXPORT(bn_grad_finalize_kernel, SUFFIX, T,                                                 \
+    EXPORT_WARPS(bn_grad_finalize_kernel, SUFFIX, T,                                                 \
            P(const T* pg, const T* pgx, const T* w, const T* invstd, T* dgamma, T* dbeta,      \
              T* cg, T* cx, T* cc, long long m, int C, int Pn, int training),                   \
            (pg, pgx, w, invstd, dgamma, dbeta, cg, cx, cc, m, C, Pn, training))                \

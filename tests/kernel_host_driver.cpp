@@ -11,9 +11,12 @@
 
 #define EXPORT_KERNELS(T, SUFFIX)                                                                  \
     extern "C" void host_im2col_##SUFFIX(unsigned gx, unsigned gy, unsigned bx, const T* x, T* col, \
-                                         GEOMETRY, int dh, int dw)                                 \
+                                         GEOMETRY, int dh, int dw, int C, long long image_stride,  \
+                                         long long tap_stride)                                     \
     {                                                                                              \
-        host_launch(gx, gy, bx, [&] { im2col_kernel<T>(x, col, GEOMETRY_ARGS, dh, dw); });         \
+        host_launch(gx, gy, bx, [&] {                                                              \
+            im2col_kernel<T>(x, col, GEOMETRY_ARGS, dh, dw, C, image_stride, tap_stride);          \
+        });                                                                                        \
     }                                                                                              \
     extern "C" void host_col2im_##SUFFIX(unsigned gx, unsigned gy, unsigned bx, const T* col, T* x, \
                                          GEOMETRY, int dh, int dw)                                 \

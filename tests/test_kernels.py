@@ -220,6 +220,8 @@ class HostKernels:
                                           ("max_pool2d_forward", 3, 0), ("max_pool2d_backward", 3, 0)):
                 fn = getattr(lib, f"host_{name}_{suffix}")
                 fn.argtypes = launch + [ctypes.c_void_p] * pointers + ints + [ctypes.c_int] * extra
+                if name == "im2col":  # C, image_stride, tap_stride: the layout
+                    fn.argtypes += [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
                 fn.restype = None
 
     def _fn(self, name, dtype):
@@ -237,15 +239,20 @@ class HostKernels:
         N, C, H, W = x_shape
         return [N * C, H, W, *out_hw, kh, kw, *pair(stride), *pair(padding)]
 
-    def im2col(self, x, kh, kw, stride, padding, dilation, launch):
+    def im2col(self, x, kh, kw, stride, padding, dilation, launch, layout="images"):
+        """col (N, C, kh, kw, Ho, Wo); with layout="columns" written as (C, kh, kw, N, Ho, Wo) by
+        kernels.im2col_layout's strides and returned transposed back, to compare."""
         _, _, _, _, _, _, _, _, dh, dw, Ho, Wo = window("test", x.shape, (kh, kw), stride, padding, dilation)
-        xbuf, xv = _guarded(x)
-        cbuf, col = _guarded(np.full(x.shape[:2] + (kh, kw, Ho, Wo), np.nan, dtype=x.dtype))
         N, C = x.shape[:2]
+        xbuf, xv = _guarded(x)
+        shape = (N, C, kh, kw, Ho, Wo) if layout == "images" else (C, kh, kw, N, Ho, Wo)
+        cbuf, col = _guarded(np.full(shape, np.nan, dtype=x.dtype))
+        strides = kernels.im2col_layout(layout, N, C, kh, kw, Ho * Wo)
         self._fn("im2col", x.dtype)(*self._launch(launch, N * C, Ho * Wo), _ptr(xv), _ptr(col),
-                                    *self._ints(x.shape, (Ho, Wo), kh, kw, stride, padding), dh, dw)
+                                    *self._ints(x.shape, (Ho, Wo), kh, kw, stride, padding), dh, dw,
+                                    C, *strides)
         _check_guards(cbuf, np.nan)
-        return col.copy()
+        return col.copy() if layout == "images" else col.transpose(3, 0, 1, 2, 4, 5).copy()
 
     def col2im(self, col, x_shape, kh, kw, stride, padding, dilation, launch):
         _, _, _, _, _, _, _, _, dh, dw, Ho, Wo = window("test", x_shape, (kh, kw), stride, padding, dilation)
@@ -302,6 +309,14 @@ def host(tmp_path_factory):
 def test_host_im2col_matches_reference(host, dtype, case, launch, seed):
     x = np.random.default_rng(seed).standard_normal(case["shape"]).astype(dtype)
     np.testing.assert_array_equal(host.im2col(x, *geometry_args(case), launch), im2col(x, *geometry_args(case)))
+
+
+@given(case=conv_cases(), launch=launches, seed=seeds)
+def test_host_im2col_in_the_columns_layout_matches_reference(host, case, launch, seed):
+    # (C, kh, kw, N, Ho, Wo): the images side by side along the columns, for dW as one GEMM
+    x = np.random.default_rng(seed).standard_normal(case["shape"]).astype(np.float32)
+    got = host.im2col(x, *geometry_args(case), launch, layout="columns")
+    np.testing.assert_array_equal(got, im2col(x, *geometry_args(case)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -24,6 +24,7 @@ from .function import Function, enable_grad, is_grad_enabled, no_grad  # noqa: E
 from .debug import AnomalyError, detect_anomaly, profile  # noqa: E402
 from .gradcheck import GradcheckError, check_gradients, gradcheck  # noqa: E402
 from .tensor import Tensor  # noqa: E402
+from .amp import autocast  # noqa: E402  (after the engine: ops/ import amp.autocast)
 from .creation import (arange, cat, concatenate, maximum, minimum, ones, ones_like,  # noqa: E402
                        rand, randn, stack, tensor, where, zeros, zeros_like)
 from .serialization import CheckpointError, load, save  # noqa: E402
@@ -33,7 +34,7 @@ __version__ = "0.2.0"
 
 # Subpackages load when first used (tg.nn, tg.models, ...), so `import tinygrad_yolo` loads the
 # engine only; `from tinygrad_yolo import nn` works as usual.
-_SUBPACKAGES = ("cuda", "detection", "models", "nn", "optim", "viz")
+_SUBPACKAGES = ("amp", "cuda", "detection", "models", "nn", "optim", "viz")
 
 
 def __getattr__(name):

@@ -58,6 +58,51 @@ def cupy_module():
     return cp
 
 
+# What a missing CUDA library needs: CuPy 14 loads cuBLAS and NVRTC lazily, from the [ctk]
+# extra's wheels or a system CUDA toolkit, so a bare `pip install cupy-cuda12x` imports and sees
+# the GPU but fails at the first GEMM or kernel compile.
+CUDA_LIBRARY_FIX = ("install CuPy with its CUDA libraries, `pip install \"tinygrad_yolo[cuda12]\"` "
+                    "(or [cuda13]; they pull cupy-cuda12x[ctk]), or a CUDA toolkit")
+_PROBE_SOURCE = 'extern "C" __global__ void tg_probe(float* x) { x[threadIdx.x] = 1.0f; }'
+
+
+def missing_library(name, error):
+    """The one-line error for a CUDA library CuPy could not load."""
+    first = (str(error).strip().splitlines() or [""])[0]  # CuPy's messages may run on
+    return RuntimeError(f"{name} could not be loaded for device='cuda' ({type(error).__name__}: "
+                        f"{first}); {CUDA_LIBRARY_FIX}")
+
+
+def cublas_module(cp):
+    """CuPy's cuBLAS bindings: cupy.cuda.cublas, or where a CuPy version keeps them only there,
+    cupy_backends.cuda.libs.cublas. CuPy 14 loads the library on this first touch and raises
+    ImportError when it is missing, which getattr's default would not catch."""
+    try:
+        try:
+            return cp.cuda.cublas
+        except AttributeError:
+            return importlib.import_module("cupy_backends.cuda.libs.cublas")
+    except ImportError as e:
+        raise missing_library("cuBLAS", e) from None
+
+
+def probe_cuda_libraries():
+    """Load cuBLAS (a handle) and compile one tiny kernel with NVRTC, before any work, so that
+    device='cuda' on a machine without CuPy's CUDA libraries fails here in one line naming the
+    library, not at the first convolution. Returns CuPy."""
+    cp = cupy_module()
+    cublas_module(cp)  # its own one-line error
+    try:
+        cp.cuda.device.get_cublas_handle()
+    except Exception as e:  # ImportError (libcublasLt), CUBLASError from the handle's creation
+        raise missing_library("cuBLAS", e) from None
+    try:
+        cp.RawModule(code=_PROBE_SOURCE).get_function("tg_probe")
+    except Exception as e:  # ImportError (no libnvrtc), CompileException
+        raise missing_library("NVRTC (CUDA's runtime compiler)", e) from None
+    return cp
+
+
 def check_device(device):
     if device not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")

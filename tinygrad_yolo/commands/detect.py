@@ -21,6 +21,8 @@ def add_arguments(parser):
     a("--save-txt", action="store_true",
       help="also write YOLO-txt labels (class cx cy w h score) under OUT/labels/")
     a("--device", default="cpu", choices=["cpu", "cuda"])
+    a("--amp", default="off", choices=["off", "bf16", "fp16"],
+      help="conv/matmul operands in bfloat16 or float16 (float32 sums)")
     a("--json", action="store_true",
       help="print every detection as JSON instead of a line per image")
 
@@ -43,6 +45,9 @@ def run(args):
     if exported and args.device == "cuda":
         raise UserError(f"--device cuda: {args.weights} runs on ONNX Runtime's CPU provider here; "
                         f"leave --device out, or detect with the checkpoint it was exported from")
+    if exported and args.amp != "off":
+        raise UserError(f"--amp {args.amp}: {args.weights} runs in ONNX Runtime's own arithmetic; "
+                        f"leave --amp out, or detect with the checkpoint it was exported from")
     if args.device == "cuda":
         check_cuda()
     images = collect_images(args.images)
@@ -54,8 +59,10 @@ def run(args):
         model, ckpt = load_checkpoint(args.weights)
         model.to(args.device)
         classes = ckpt["classes"]
-    results = detect(model, classes, images, args.out, args.device, args.conf, args.iou,
-                     args.save_txt)
+    from ..amp import autocast_mode
+    with autocast_mode(args.amp):
+        results = detect(model, classes, images, args.out, args.device, args.conf, args.iou,
+                         args.save_txt)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -12,6 +12,8 @@ def add_arguments(parser):
                         help="split to evaluate (default: the run's validation split, a held-out "
                              "part included)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"],
+                        help="conv/matmul operands in bfloat16 or float16 (float32 sums)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -51,7 +53,9 @@ def run(args):
         dataset = prepared.val
         where = f"the run's validation split ({dataset.split})"
     dataset.draft_size = 2 * model.img_size  # decoded as training's validation did
-    metrics = evaluate(model, dataset, args.device, args.batch_size, workers=args.workers)
+    from ..amp import autocast_mode
+    with autocast_mode(args.amp):
+        metrics = evaluate(model, dataset, args.device, args.batch_size, workers=args.workers)
     metrics.pop("curves")
     if args.json:
         print(dumps({"classes": ckpt["classes"], **metrics}))

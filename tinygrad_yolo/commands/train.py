@@ -72,6 +72,11 @@ def add_training_options(a):
     a("--window", type=int, default=SUPPRESS, metavar="PX",
       help="train on windows of this size cut from the input image, 0 for whole images (default: "
            "from the data)")
+    a("--amp", default=SUPPRESS, choices=["off", "bf16", "fp16"],
+      help="mixed precision: conv/matmul operands in bfloat16 or float16, float32 sums; fp16 "
+           "scales the loss (GradScaler); on the CPU for checking, not speed (default: off)")
+    a("--tf32", action="store_true", default=SUPPRESS,
+      help="float32 GEMMs on TF32 tensor cores (--device cuda)")
     a("--ema", dest="ema", action="store_true", default=SUPPRESS,
       help="evaluate and keep a moving average of the weights over the last 5%% of the steps "
            "instead of the weights themselves (default: off: the last weights scored higher on "

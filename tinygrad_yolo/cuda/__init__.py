@@ -11,6 +11,7 @@ and ``tg.cuda``, PyTorch's ``torch.cuda`` questions, answered through backend.py
     tg.cuda.is_available()   # CuPy importable and a GPU present (CuPy is imported on first ask)
     tg.cuda.device_count()   # 0 without one
     tg.cuda.synchronize()    # wait for queued GPU work (a no-op without CuPy)
+    tg.cuda.set_tf32(True)   # float32 GEMMs on TF32 tensor cores (train --tf32); off by default
 """
 from .. import backend
 
@@ -27,3 +28,13 @@ def device_count():
 
 def synchronize():
     backend.synchronize()
+
+
+def set_tf32(enabled=True):
+    """float32 GEMMs (conv, matmul, linear on CUDA) with TF32 inputs and float32 sums, as
+    PyTorch's torch.backends.cuda.matmul.allow_tf32; the CPU has no TF32 and ignores it."""
+    backend.cuda_kernels("gemm").set_tf32(enabled)
+
+
+def tf32_enabled():
+    return backend.cuda_kernels("gemm").tf32_enabled()

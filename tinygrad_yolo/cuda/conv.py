@@ -1,12 +1,12 @@
 """The CUDA convolution: im2col kernels and cuBLAS strided-batched GEMMs (kernels/gemm.py), with no
-hidden copies -- dW reads the column matrix transposed by a flag, the weight matrix broadcasts over
-the images by a batch stride of 0 (no pointer arrays) -- and column matrices built a chunk of
-images at a time under COLUMN_CAP_BYTES, so the memory pool holds a few column-buffer sizes
-instead of one per layer and batch. At stride 1, dx is a convolution of gy with the flipped
-kernel (choices.dx_as_convolution): the im2col kernel runs 2-3x faster than col2im's gather, for
-a GEMM of the same size. 1x1 convolutions without padding need no columns at all
-(CudaPointwiseConv2d). The results are the reference's (ops/conv.py), up to the GEMMs'
-summation order.
+hidden copies -- dW reads the column matrix transposed by a flag and adds into one (K, Q)
+buffer; the weight matrix broadcasts over the images by a batch stride of 0 (no pointer
+arrays) -- and column matrices built a chunk of images at a time under COLUMN_CAP_BYTES, so the
+memory pool holds a few column-buffer sizes instead of one per layer and batch. At stride 1, dx
+is a convolution of gy with the flipped kernel (choices.dx_as_convolution): the im2col kernel
+runs 2-3x faster than col2im's gather, for a GEMM of the same size. 1x1 convolutions without
+padding need no columns at all (CudaPointwiseConv2d). The results are the reference's
+(ops/conv.py), up to the GEMMs' summation order.
 
 Shapes: x (N, C, H, W), w (K, C, R, S), w2 = w as (K, Q = C*R*S), gy (N, K, Ho, Wo).
 """
@@ -44,9 +44,26 @@ class CudaPointwiseConv2d(PointwiseConv2d):
     def gemm(a, b, trans_a=False, trans_b=False):
         return _gemm().batched_matmul(a, b, trans_a=trans_a, trans_b=trans_b)
 
+    def weight_grad(self, gy3, x3):
+        """dW into one (K, C) buffer, no (N, K, C) temporary of per-image products to sum: ONE
+        GEMM with k = N·Ho·Wo where copies of gy and x with their images side by side are
+        smaller than the products would be (small maps), else a GEMM per image added up with
+        beta = 1."""
+        (_, K, P), C = gy3.shape, x3.shape[1]
+        if (K + C) * P < K * C:
+            return self.gemm(side_by_side(gy3), side_by_side(x3), trans_b=True)
+        dw = array_module(gy3).empty((1, K, C), dtype=gy3.dtype)
+        return add_products(dw, gy3, x3, accumulate=False)
+
 
 def _gemm():
     return cuda_kernels("gemm")
+
+
+def side_by_side(a3):
+    """(N, R, P) -> (R, N·P): the images side by side along the columns (no copy for one image)."""
+    N, R, P = a3.shape
+    return array_module(a3).ascontiguousarray(a3.transpose(1, 0, 2)).reshape(R, N * P)
 
 
 def _chunks(n_images, bytes_per_image):
@@ -80,15 +97,32 @@ def im2col_backward(x, w, w2, gy, win, need_x, need_w, dx_window):
 
 
 def _weight_grad(x, w2, gy3, win):
-    """dW = Σ over images of gy @ colᵀ, col rebuilt a chunk at a time and read transposed."""
-    gemm, kernels = _gemm(), cuda_kernels()
+    """dW = Σ over images of gy·colᵀ into one (K, Q) buffer, col rebuilt a chunk at a time; no
+    (images, K, Q) temporary of per-image products to sum. Small maps (Ho·Wo < Q): per chunk ONE
+    GEMM with k = images·Ho·Wo, the columns built side by side (im2col's "columns" layout)
+    against a copy of gy's chunk as (K, images·Ho·Wo), smaller than one product; large maps: a
+    GEMM per image, big enough to fill the GPU, added up with beta = 1 and no copy."""
+    xp, gemm, kernels = array_module(gy3), _gemm(), cuda_kernels()
     N, (K, Q), P = x.shape[0], w2.shape, win.Ho * win.Wo
-    dw = None
-    for a, b in _chunks(N, Q * P * gy3.itemsize):
-        col = kernels.im2col_gpu(x[a:b], win).reshape(b - a, Q, P)
-        part = gemm.batched_matmul(gy3[a:b], col, trans_b=True).sum(axis=0)  # the chunk's images
-        dw = part if dw is None else dw.__iadd__(part)
+    dw = xp.empty((1, K, Q), dtype=gy3.dtype)
+    for i, (a, b) in enumerate(_chunks(N, Q * P * gy3.itemsize)):
+        if P < Q:
+            col = kernels.im2col_gpu(x[a:b], win, "columns").reshape(Q, (b - a) * P)
+            gemm.batched_matmul(side_by_side(gy3[a:b]), col, trans_b=True, out=dw,
+                                accumulate=i > 0)
+        else:
+            col = kernels.im2col_gpu(x[a:b], win).reshape(b - a, Q, P)
+            add_products(dw, gy3[a:b], col, accumulate=i > 0)
         del col
+    return dw
+
+
+def add_products(dw, gy3, col3, accumulate):
+    """dw (1, K, Q) = [dw +] Σ over images n of gy3[n] @ col3[n]ᵀ: a GEMM per image with beta = 1
+    after the first."""
+    for n in range(gy3.shape[0]):
+        _gemm().batched_matmul(gy3[n], col3[n], trans_b=True, out=dw,
+                               accumulate=accumulate or n > 0)
     return dw
 
 

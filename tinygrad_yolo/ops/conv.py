@@ -25,13 +25,14 @@ im2col matrix in cache-sized pieces, never whole; 1x1 convolutions without one) 
 cuda/conv.py for CUDA (cuBLAS without hidden copies, columns in chunks). tinygrad_yolo/dispatch.py
 picks one per call.
 """
+from ..amp.autocast import AutocastGemm
 from ..backend import array_module
 from ..function import Function
 from .geometry import conv_window, int_pair
 from .im2col import col2im_window, im2col_window
 
 
-class Conv2d(Function):
+class Conv2d(AutocastGemm, Function):  # AutocastGemm: the operands' rounding under tg.autocast
     """Inputs (x, w) or (x, w, b)."""
     name = "Conv2d"  # what graphs, the profiler and errors call it, whichever path (subclass) runs
 

@@ -1,8 +1,9 @@
 """Matrix product with NumPy's rules: 1-d operands, 2-d, and batched with broadcasting."""
+from ..amp.autocast import AutocastGemm
 from ..function import Function
 
 
-class MatMul(Function):
+class MatMul(AutocastGemm, Function):  # AutocastGemm: the operands' rounding under tg.autocast
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul needs at least 1-d operands, got shapes {a.shape} "

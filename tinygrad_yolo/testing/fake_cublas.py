@@ -44,7 +44,7 @@ def _matrix(what, ptr, dtype, rows, cols, ld, stride, batch):
 
 
 def _gemm(name, dtype, handle, transa, transb, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
-          beta, C, ldc, strideC, batch):
+          beta, C, ldc, strideC, batch, operands=lambda a: a):
     if getPointerMode(handle) != CUBLAS_POINTER_MODE_HOST:
         raise CUBLASError("fake cublas: only CUBLAS_POINTER_MODE_HOST is emulated")
     if min(m, n, k, batch) < 0 or transa not in (0, 1) or transb not in (0, 1):
@@ -56,6 +56,7 @@ def _gemm(name, dtype, handle, transa, transb, m, n, k, alpha, A, lda, strideA, 
                   strideA, batch)
     opB = _matrix(f"{name} B", B, dtype, *((k, n) if transb == CUBLAS_OP_N else (n, k)), ldb,
                   strideB, batch)
+    opA, opB = operands(opA), operands(opB)  # the compute type's rounding of the inputs
     if transa == CUBLAS_OP_T:
         opA = opA.transpose(0, 2, 1)
     if transb == CUBLAS_OP_T:
@@ -93,3 +94,33 @@ def sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
 def dgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc):
     _gemm("dgemm", np.float64, handle, transa, transb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta,
           C, ldc, 0, 1)
+
+
+CUDA_R_32F = 0
+CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32 = 68, 77
+CUBLAS_GEMM_DEFAULT = -1
+
+
+def round_to_tf32(a):
+    """float32 values rounded to TF32's 10-bit mantissa (nearest, ties to even), as tensor cores
+    read them in CUBLAS_COMPUTE_32F_FAST_TF32."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    lsb = (bits >> np.uint32(13)) & np.uint32(1)
+    rounded = ((bits + np.uint32(0xFFF) + lsb) & np.uint32(0xFFFFE000)).view(np.float32)
+    return np.where(np.isnan(a), a, rounded)
+
+
+def gemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype,
+                         ldb, strideB, beta, C, Ctype, ldc, strideC, batchCount, computeType,
+                         algo):
+    """float32 in and out only (what kernels/gemm.py passes), with the 32F or 32F_FAST_TF32
+    compute type; alpha and beta are float32 host scalars for both."""
+    if (Atype, Btype, Ctype) != (CUDA_R_32F,) * 3 or algo != CUBLAS_GEMM_DEFAULT:
+        raise CUBLASError(f"fake cublas: gemmStridedBatchedEx emulates float32 operands with the "
+                          f"default algorithm, got types {(Atype, Btype, Ctype)}, algo {algo}")
+    if computeType not in (CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32):
+        raise CUBLASError(f"CUBLAS_STATUS_NOT_SUPPORTED: compute type {computeType}")
+    tf32 = computeType == CUBLAS_COMPUTE_32F_FAST_TF32
+    _gemm("gemmStridedBatchedEx", np.float32, handle, transa, transb, m, n, k, alpha, A, lda,
+          strideA, B, ldb, strideB, beta, C, ldc, strideC, batchCount,
+          operands=round_to_tf32 if tf32 else (lambda a: a))

@@ -21,10 +21,16 @@ def raw_kernel(name):
 
 
 @raw_kernel("im2col_kernel")
-def _im2col(x, col, NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw):
-    x4 = x.reshape(1, int(NC), int(H), int(W))
-    col.reshape(1, int(NC), int(kh), int(kw), int(Ho), int(Wo))[...] = im2col(
-        x4, int(kh), int(kw), (int(sh), int(sw)), (int(ph), int(pw)), (int(dh), int(dw)))
+def _im2col(x, col, NC, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, C, image_stride,
+            tap_stride):
+    NC, C, kh, kw, P = int(NC), int(C), int(kh), int(kw), int(Ho) * int(Wo)
+    N = NC // C
+    x4 = x.reshape(N, C, int(H), int(W))
+    cols = im2col(x4, kh, kw, (int(sh), int(sw)), (int(ph), int(pw)), (int(dh), int(dw)))
+    if int(tap_stride) == P:  # (N, C, kh, kw, Ho, Wo)
+        col.reshape(cols.shape)[...] = cols
+    else:  # (C, kh, kw, N, Ho, Wo)
+        col.reshape(C, kh, kw, N, P)[...] = cols.reshape(N, C, kh, kw, P).transpose(1, 2, 3, 0, 4)
 
 
 @raw_kernel("col2im_kernel")
@@ -81,19 +87,22 @@ def _by_channel(x, N, C, L):
 
 
 def _shares(v, P):
-    """(C, rows, P) with NaN padding: share p holds the values i % P == p."""
+    """(C, rows, P) zero-padded, and (rows, P) where the real values lie: share p holds the values
+    i % P == p. A mask, not NaN padding, so that a NaN in the data stays a NaN."""
     C, m = v.shape
-    return np.concatenate([v, np.full((C, (-m) % P), np.nan)], axis=1).reshape(C, -1, P)
+    pad = (-m) % P
+    s = np.concatenate([v, np.zeros((C, pad))], axis=1).reshape(C, -1, P)
+    return s, np.concatenate([np.ones(m, bool), np.zeros(pad, bool)]).reshape(-1, P)
 
 
 @raw_kernel("bn_partial_stats_kernel")
 def _bn_partial_stats(x, part_mean, part_m2, N, C, L, P):
     N, C, L, P = int(N), int(C), int(L), int(P)
-    s = _shares(_by_channel(x, N, C, L), P)
-    count = (~np.isnan(s)).sum(axis=1)
-    mean = np.nansum(s, axis=1) / np.maximum(count, 1)
+    s, valid = _shares(_by_channel(x, N, C, L), P)
+    mean = s.sum(axis=1) / np.maximum(valid.sum(axis=0), 1)
     part_mean[...] = mean.reshape(part_mean.shape)
-    part_m2[...] = np.nansum((s - mean[:, None, :]) ** 2, axis=1).reshape(part_m2.shape)
+    m2 = np.where(valid, (s - mean[:, None, :]) ** 2, 0).sum(axis=1)
+    part_m2[...] = m2.reshape(part_m2.shape)
 
 
 def _share_counts(m, P):
@@ -112,10 +121,11 @@ def _bn_finalize(part_mean, part_m2, weight, running_mean, running_var, mean_out
     invstd = 1 / np.sqrt(var + float(eps))
     mean_out[...], invstd_out[...], scale[...] = mean, invstd, weight * invstd
     rm, rv, mom = _given(running_mean), _given(running_var), float(momentum)
+    T = weight.dtype.type  # in x's dtype, rounded step by step as ops/norm.py's update
     if rm is not None:
-        rm[...] = (1 - mom) * rm + mom * mean
+        rm[...] = rm * T(1 - mom) + T(mom) * mean.astype(T)
     if rv is not None:
-        rv[...] = (1 - mom) * rv + mom * var * m / (m - 1)
+        rv[...] = rv * T(1 - mom) + T(mom * m / (m - 1)) * var.astype(T)
 
 
 def _rows(v, C, L):
@@ -129,11 +139,11 @@ def _bn_apply(x, mean, scale, bias, residual, y, total, C, L, relu):
     v = (x3 - _rows(mean, C, L)) * _rows(scale, C, L) + _rows(bias, C, L)
     if _given(residual) is not None:
         v = v + residual.reshape(x3.shape)
-    y.reshape(x3.shape)[...] = np.where(v > 0, v, 0) if int(relu) else v
+    y.reshape(x3.shape)[...] = np.maximum(v, 0) if int(relu) else v  # NaN passes, as on the CPU
 
 
 def _masked(g, y, relu):
-    return np.where(y > 0, g, 0) if int(relu) else g
+    return g * (y > 0) if int(relu) else g  # ops/activation.ReLU's backward
 
 
 @raw_kernel("bn_partial_grad_kernel")
@@ -141,10 +151,10 @@ def _bn_partial_grad(g, x, y, mean, invstd, part_g, part_gx, N, C, L, P, relu):
     N, C, L, P = int(N), int(C), int(L), int(P)
     gv = _masked(g, y, relu) if int(relu) else g
     xhat = (x.reshape(N, C, L) - mean.reshape(1, C, 1)) * invstd.reshape(1, C, 1)
-    sg = _shares(_by_channel(gv, N, C, L), P)
-    sgx = _shares(_by_channel(gv.reshape(N, C, L) * xhat, N, C, L), P)
-    part_g[...] = np.nansum(sg, axis=1).reshape(part_g.shape)
-    part_gx[...] = np.nansum(sgx, axis=1).reshape(part_gx.shape)
+    sg = _shares(_by_channel(gv, N, C, L), P)[0]  # zero padding adds nothing
+    sgx = _shares(_by_channel(gv.reshape(N, C, L) * xhat, N, C, L), P)[0]
+    part_g[...] = sg.sum(axis=1).reshape(part_g.shape)
+    part_gx[...] = sgx.sum(axis=1).reshape(part_gx.shape)
 
 
 @raw_kernel("bn_grad_finalize_kernel")
@@ -167,7 +177,8 @@ def _bn_dx(g, x, y, mean, invstd, coef_g, coef_x, coef_c, dx, g_residual, total,
     if _given(dx) is not None:
         r = lambda v: v.reshape(1, C, 1)  # noqa: E731
         x_hat = (x.reshape(shape) - r(mean)) * r(invstd)
-        dx.reshape(shape)[...] = gv * r(coef_g) - x_hat * r(coef_x) - r(coef_c)
+        xc = np.where(r(coef_x) == 0, 0, x_hat * r(coef_x))  # eval mode: x not read, as the .cu
+        dx.reshape(shape)[...] = gv * r(coef_g) - xc - r(coef_c)
 
 
 @raw_kernel("sgd_step_kernel")

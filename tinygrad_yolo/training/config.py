@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
+from ..amp import AMP_MODES
 from .errors import TrainError
 from .tensorboard import summary_writer_class
 
@@ -46,6 +47,8 @@ class TrainConfig:
     pretrained: Optional[str] = None     # torchvision ResNet weights (.pth, .safetensors) to start
     tensorboard: bool = False            # also write TensorBoard event files (tensorboard.py)
     device: str = "cpu"
+    amp: str = "off"                     # mixed precision: off, bf16, fp16 (+ loss scaling)
+    tf32: bool = False                   # float32 GEMMs on TF32 tensor cores (--device cuda)
     seed: int = 0
     workers: int = 2
     max_steps: Optional[int] = None      # stop early (smoke tests); the schedule stays `steps`'s
@@ -173,6 +176,11 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
                              f"{getattr(cfg, name)!r}")
     check_img_and_grid(cfg.img_size, cfg.S)
     check_window(cfg.img_size, cfg.S, cfg.window)
+    if cfg.amp not in AMP_MODES:
+        raise TrainError(f"--amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
+    if cfg.tf32 and cfg.device != "cuda":
+        raise TrainError("--tf32: TF32 is a mode of NVIDIA GPUs' tensor cores; it needs "
+                         "--device cuda")
     if cfg.device == "cuda":
         check_cuda()
     if cfg.tensorboard:
@@ -186,3 +194,8 @@ def check_cuda():
         raise TrainError("--device cuda: CuPy with a working GPU is not available here; install "
                          "the extra for your CUDA version (pip install \".[cuda12]\" or "
                          "\".[cuda13]\") or use --device cpu")
+    from ..backend import probe_cuda_libraries
+    try:
+        probe_cuda_libraries()  # cuBLAS and NVRTC load, before any work
+    except RuntimeError as e:
+        raise TrainError(f"--device cuda: {e}") from None

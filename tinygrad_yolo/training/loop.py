@@ -25,6 +25,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .. import optim
+from ..amp import GradScaler, autocast_mode
 from ..data import TrainTransform
 from ..detection import YOLOv1Loss, encode_batch
 from ..distributed import DataParallel, ShardedLoader, agreed, world
@@ -131,6 +132,9 @@ class Trainer:
         self.progress = Progress()
         self.build()
         cfg = self.cfg
+        if cfg.amp != "off" and cfg.device == "cpu":
+            console.line(f"--amp {cfg.amp} on the CPU: the GEMMs' operands are rounded as on a "
+                         "GPU, to check the arithmetic; it is slower than float32 here, not faster")
         transform = TrainTransform(cfg.img_size, **plan.augment)
         encode = EncodeTargets(plan.grid, len(data.classes), plan.size_scale)
         # every rank walks the global batches of one process's order, loading its share of each
@@ -163,6 +167,10 @@ class Trainer:
         cosine = optim.CosineAnnealingLR(self.opt, T_max=max(1, cfg.steps - plan.warmup_steps))
         self.sched = optim.LinearWarmup(self.opt, warmup_steps=plan.warmup_steps, start_factor=0.1,
                                         after=cosine)
+        self.scaler = GradScaler(enabled=cfg.amp == "fp16")  # float16's range needs loss scaling
+        if cfg.tf32:
+            from .. import cuda
+            cuda.set_tf32(True)
         self.ema = None
         if cfg.ema:
             with init.skip_init():
@@ -191,6 +199,8 @@ class Trainer:
             self.sched.load_state_dict(train_state["scheduler"])
         if self.ema is not None:
             self.ema.load_state_dict(train_state["ema"])
+        if self.scaler.is_enabled() and train_state.get("scaler"):
+            self.scaler.load_state_dict(train_state["scaler"])
         get_rng().bit_generator.state = train_state["rng"]
 
     def checkpoint(self, full=True):
@@ -204,6 +214,8 @@ class Trainer:
                              "progress": dataclasses.asdict(self.progress),
                              "ema": None if self.ema is None else self.ema.state_dict(),
                              "rng": get_rng().bit_generator.state}
+            if self.scaler.is_enabled():
+                ckpt["train"]["scaler"] = self.scaler.state_dict()
         return ckpt
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -250,17 +262,19 @@ class Trainer:
 
     def step(self, batch):
         """One optimizer step; returns the loss and its parts as they are on the device."""
-        pred = self.model(Tensor(batch.images, device=self.cfg.device))
+        with autocast_mode(self.cfg.amp):  # --amp: the GEMMs' operands in 16 bits
+            pred = self.model(Tensor(batch.images, device=self.cfg.device))
         loss, parts = self.criterion(pred, batch.targets)
         self.opt.zero_grad()
-        loss.backward()
+        self.scaler.scale(loss).backward()  # the loss itself unless --amp fp16
         self.parallel.exchange()  # the gradients become the ranks' mean (one rank: nothing)
         loss = loss.data.reshape(())
         if self.comm.size > 1:
             loss, parts = self.agree(loss, parts)
         elif self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss
             self.check_finite(float(loss), self.progress.step + 1)
-        self.opt.step()
+        self.scaler.step(self.opt)  # self.opt.step(), skipped on inf/NaN gradients under fp16
+        self.scaler.update()
         self.sched.step()
         if self.ema is not None:
             self.ema.update()

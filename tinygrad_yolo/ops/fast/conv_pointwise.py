@@ -36,8 +36,12 @@ class PointwiseConv2d(Conv2d):
                 dx[:, :, ::stride[0], ::stride[1]] = dx_read
         if self.needs_input_grad[1]:
             x3 = self.x_read.reshape(N, C, Ho * Wo)
-            dw = self.gemm(gy3, x3, trans_b=True).sum(axis=0)  # Σ over images of gy @ xᵀ
+            dw = self.weight_grad(gy3, x3)
         return self.gradients(gy, dx, dw)
+
+    def weight_grad(self, gy3, x3):
+        """dW = Σ over images of gy @ xᵀ."""
+        return self.gemm(gy3, x3, trans_b=True).sum(axis=0)
 
     @staticmethod
     def gemm(a, b, trans_a=False, trans_b=False):
