@@ -1,5 +1,6 @@
 """`tinygrad-yolo demo`: backpropagation through a two-layer network, one chain-rule step at a
-time, with the numbers; each step is compared with what backward() computed at that op."""
+time, with the numbers; each step is compared with what backward() computed at that op.
+`demo conv` and `demo batchnorm` are the lessons in tinygrad_yolo/lessons/, in the same style."""
 import numpy as np
 
 import tinygrad_yolo as tg
@@ -8,7 +9,18 @@ from tinygrad_yolo.nn import functional as F
 from . import UserError
 
 
+LESSONS = ("chain", "conv", "batchnorm")
+
+
 def add_arguments(parser):
+    parser.add_argument("lesson", nargs="?", choices=LESSONS, default="chain",
+                        help="chain: the chain rule through a two-layer network; conv: im2col, "
+                             "the forward GEMM, dW and dx by col2im on a 3x3 image; batchnorm: "
+                             "the three paths from x to the loss and the compact formula")
+    parser.add_argument("--stride", type=int, choices=(1, 2, 3), default=1,
+                        help="demo conv: the convolution's stride")
+    parser.add_argument("--padding", type=int, choices=(0, 1, 2), default=1,
+                        help="demo conv: the zeros around the image")
     parser.add_argument("--seed", type=int, default=0,
                         help="draws the input and the weights (default 0)")
     parser.add_argument("--dot", default=None, metavar="FILE",
@@ -34,6 +46,9 @@ def lesson_values(seed):
 
 
 def run(args):
+    if args.lesson != "chain":
+        import importlib
+        return importlib.import_module(f"tinygrad_yolo.lessons.{args.lesson}").run(args)
     x0, w1_0, w2_0, t = lesson_values(args.seed)
     rec, names = forward_and_backward(x0, w1_0, w2_0, t)
     print_forward(names, t)
