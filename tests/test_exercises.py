@@ -86,3 +86,39 @@ def test_a_students_run_checks_their_own_files():
     solutions = run_pytest("--solutions", "-m", "step3", env=env)
     assert solutions.returncode == 0, solutions.stdout + solutions.stderr
     assert "5 passed" in solutions.stdout
+
+
+class ForgetfulMul(test_steps.tg.function.Function):
+    """A student's Mul that forgets the local derivative: it hands g on unchanged, as Add does."""
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        return g, g
+
+
+def test_a_failing_check_replays_the_students_op_not_the_projects(monkeypatch, capsys):
+    import re
+    import types
+
+    from hypothesis import given, settings, strategies as st
+
+    mine = types.SimpleNamespace(Mul=ForgetfulMul)
+    monkeypatch.setattr(test_steps, "load", lambda step: mine)
+    monkeypatch.setattr(exercises, "load", lambda step: mine)
+    messages = []
+
+    @settings(max_examples=1, database=None, derandomize=True)
+    @given(data=st.data())
+    def check(data):
+        with pytest.raises(AssertionError) as failure:
+            test_steps.run_registered_case(
+                "mul", data, [("tinygrad_yolo.ops.elementwise", "Mul", "step4_relu_mul", "Mul")])
+        messages.append(str(failure.value))
+
+    check()
+    message = messages[0]
+    assert "hypothesis drew: " in message and "shape" in message
+    line = re.search(r"replay with your code: (.*)", message).group(1)
+    exec(line, {})  # the line prints the replayed example's result: it fails, as the check did
+    assert "ok=False" in capsys.readouterr().out
