@@ -456,3 +456,35 @@ def test_step8_no_box_or_class_gradient_outside_object_cells():
     boxes = g[..., :B * 5].reshape(1, S, S, B, 5)
     assert np.all(boxes[empty][..., :4] == 0) and np.all(g[..., B * 5:][empty] == 0)
     assert np.all(boxes[empty][..., 4] != 0)  # the confidence is pushed to 0 everywhere (λnoobj)
+
+
+# ---- step 9: your ops train a detector ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    """(your model, your losses, the project's model, its losses) after step 9's training."""
+    m = load("step9_train")
+    mine, mine_losses = m.train(m.Ops.mine())
+    project, project_losses = m.train(m.Ops.project())
+    return m, mine, mine_losses, project, project_losses
+
+
+@pytest.mark.step9
+def test_step9_your_ops_follow_the_projects_loss_curve(trained):
+    m, _, mine, _, project = trained
+    assert len(mine) == len(project) == 150
+    np.testing.assert_allclose(mine, project, rtol=1e-6,
+                               err_msg="your ops' losses (first) against the project's, per step")
+
+
+@pytest.mark.step9
+def test_step9_the_loss_falls(trained):
+    _, _, mine, _, _ = trained
+    assert np.mean(mine[-10:]) < mine[0] / 20, f"from {mine[0]:.3g} to {np.mean(mine[-10:]):.3g}"
+
+
+@pytest.mark.step9
+def test_step9_the_trained_detector_finds_the_objects_cell(trained):
+    m, model, _, _, _ = trained
+    images, target, _ = m.toy_batch(200, seed=12345)  # images it never saw
+    found = m.found_cells(model, m.Ops.mine(), images, target)
+    assert found >= 0.9, f"the object's cell had the highest confidence in {found:.0%} of images"

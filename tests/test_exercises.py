@@ -20,19 +20,21 @@ from exercises import test_steps  # noqa: E402
 
 exercises.SOURCE = "solutions"  # what the checks below load, unless EXERCISES says otherwise
 
-# The exercise checks themselves, collected as tests of this module (markers step1..step8).
+# The exercise checks themselves, collected as tests of this module (markers step1..step9).
 globals().update({name: getattr(test_steps, name)
                   for name in dir(test_steps) if name.startswith("test_")})
+trained = test_steps.trained  # step 9's fixture: one training run for its three checks
 
 STEPS = sorted(p.stem for p in (ROOT / "exercises").glob("step*.py"))
 
 
-def test_there_are_eight_steps_in_the_walkthrough_order():
+def test_there_are_nine_steps_in_the_walkthrough_order():
     assert STEPS == ["step1_scalar", "step2_function", "step3_broadcast", "step4_relu_mul",
-                     "step5_conv", "step6_batchnorm", "step7_residual", "step8_yolo_loss"]
+                     "step5_conv", "step6_batchnorm", "step7_residual", "step8_yolo_loss",
+                     "step9_train"]
     assert sorted(p.stem for p in (ROOT / "exercises" / "solutions").glob("step*.py")) == STEPS
     checks = inspect.getsource(test_steps)
-    for n in range(1, 9):
+    for n in range(1, 10):
         assert f"@pytest.mark.step{n}\n" in checks, f"no check is marked step{n}"
 
 
