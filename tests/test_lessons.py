@@ -78,3 +78,30 @@ def test_lessons_are_listed_and_a_wrong_one_is_one_line(capsys):
         main(["demo", "pooling"])
     err = capsys.readouterr().err
     assert "invalid choice: 'pooling'" in err and "conv" in err and "batchnorm" in err
+
+
+def test_demo_dot_renders_beside_the_file_as_graph_does(tmp_path, monkeypatch, capsys):
+    # a stand-in for Graphviz's `dot`: writes what -o names, so the test runs where dot is absent
+    fake = tmp_path / "bin" / "dot"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\necho rendered > "$2"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    assert main(["demo", "--dot", str(tmp_path / "lesson.dot")]) == 0
+    assert (tmp_path / "lesson.png").read_text() == "rendered\n"
+    assert "rendered" in capsys.readouterr().out
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert main(["demo", "--dot", str(tmp_path / "again.dot")]) == 0
+    assert "Graphviz's `dot` program is not installed" in capsys.readouterr().err
+
+
+def test_graph_grad_names_tensors_and_says_what_grad_means(tmp_path, capsys):
+    path = tmp_path / "block.dot"
+    assert main(["graph", "--grad", "--no-render", "--out", str(path)]) == 0
+    text = path.read_text()
+    for name in ("conv1 output", "bn1 output", "relu output", "downsample output", "input"):
+        assert f'label="{name}\\n' in text, name
+    assert "the L2 norm of a gradient array" in text and "added element by element" in text
+    parts = [float(v) for v in re.findall(r'label="grad part \|g\| = ([\d.]+)"', text)]
+    total = float(re.search(r'label="input\\n[^"]*\|grad\| = ([\d.]+)"', text).group(1))
+    assert len(parts) == 2 and total < sum(parts)  # the parts add as vectors, not as norms

@@ -25,7 +25,10 @@ def add_arguments(parser):
                         help="draws the input and the weights (default 0)")
     parser.add_argument("--dot", default=None, metavar="FILE",
                         help="also write the graph as Graphviz DOT, every tensor with its values "
-                             "and gradient")
+                             "and gradient, and render it beside the file as --format when "
+                             "Graphviz's `dot` is installed")
+    parser.add_argument("--format", default="png", choices=["svg", "png"],
+                        help="what `dot` renders next to the --dot file")
 
 
 def _fmt(a):
@@ -64,7 +67,7 @@ def run(args):
     print(f"\nby hand vs backward(): largest difference {worst:.1e}; "
           f"tg.gradcheck (float64 central differences): {'passed' if ok else 'failed'}")
     if args.dot:
-        write_dot(args.dot, names, rec)
+        write_dot(args.dot, names, rec, args.format)
     else:
         print("More: `tinygrad-yolo demo --dot lesson.dot` draws this graph with every value and "
               "gradient; `--seed N` picks other numbers.")
@@ -122,7 +125,8 @@ def print_chain_rule(names, rec, t):
               "a weight: used in one place, so this is all of it"),
              ("dL/dh ", "dL/dy W2", dh, rec.grad(names["h"]), ""),
              ("dL/dz ", "dL/dh * [z > 0]", dz, rec.grad(names["z"]),
-              "the ReLU passes the gradient where z > 0 and stops it where z <= 0"),
+              "[z > 0] is 1 where z > 0, else 0: the ReLU passes the gradient where z > 0 "
+              "and stops it where z <= 0"),
              ("dL/dW1", "dL/dz.T x", dW1, rec.grad(names["W1"]), "")]
     print("Backward, the chain rule from L down to the weights (dL/dL = 1 to start):")
     worst = 0.0
@@ -137,11 +141,13 @@ def print_chain_rule(names, rec, t):
     return worst
 
 
-def write_dot(path, names, rec):
+def write_dot(path, names, rec, fmt="png"):
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(tg.viz.to_dot(names["L"], names, record=rec,
                                   title="two-layer network: values and gradients"))
     except OSError as e:
         raise UserError(f"cannot write {path}: {e}") from None
-    print(f"wrote {path} (render it with: dot -Tpng {path} -o lesson.png)")
+    print(f"wrote {path}")
+    from .graph import render
+    render(path, fmt)
