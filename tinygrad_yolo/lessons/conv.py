@@ -55,8 +55,9 @@ def run(args):
     worst = max(worst, compare("backward() left w.grad", dW, w_t.grad.numpy()[0, 0]))
     dx = print_input_gradient(G, sh, ph, Ho, Wo)
     worst = max(worst, compare("backward() left x.grad", dx, x_t.grad.numpy()[0, 0]))
+    other = "--stride 2" if sh == 1 else "--stride 1"
     print(f"\nby hand vs the engine: largest difference {worst:.1e}. "
-          "Try --stride 2, or --padding 0: the same rules, other numbers.")
+          f"Try {other}, or --padding {1 - min(ph, 1)}: the same rules, other numbers.")
     return 0 if worst <= 1e-12 else 1
 
 
@@ -116,19 +117,20 @@ def print_input_gradient(G, sh, ph, Ho, Wo):
     w2 = W.reshape(4)
     print("dcol = W.T @ G: entry (tap, output pixel) = w[tap] * G[output pixel]. col2im sends")
     print("each entry back to the input pixel that tap read there, and a pixel read several")
-    print("times sums them: the terms below are w[tap] * G[oy, ox], taps in the order")
-    print("(0,0) (0,1) (1,0) (1,1), each with the output pixel where that tap read this pixel:")
+    print("times sums them. Below, w01*G21 is kernel tap (r, s) = (0, 1) times dL/dy at output")
+    print("pixel (oy, ox) = (2, 1), the output where that tap read this input pixel:")
     dx = np.zeros((3, 3))
     for py in range(3):
         for px in range(3):
-            terms = []
+            names, terms = [], []
             for r in range(2):
                 for s in range(2):
                     oy, ry = divmod(py + ph - r, sh)
                     ox, rx = divmod(px + ph - s, sh)
                     if ry == rx == 0 and 0 <= oy < Ho and 0 <= ox < Wo:
+                        names.append(f"w{r}{s}*G{oy}{ox}")
                         terms.append(times(w2[r * 2 + s], G[oy, ox]))
                         dx[py, px] += w2[r * 2 + s] * G[oy, ox]
-            print(f"    dx[{py},{px}] = " + (" + ".join(terms) or "0 (no tap read it)")
-                  + f" = {num(dx[py, px])}")
+            sums = f"{' + '.join(names)} = {' + '.join(terms)}" if names else "0 (no tap read it)"
+            print(f"    dx[{py},{px}] = {sums} = {num(dx[py, px])}")
     return dx
