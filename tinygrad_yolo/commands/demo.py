@@ -15,16 +15,17 @@ LESSONS = ("chain", "conv", "batchnorm")
 def add_arguments(parser):
     parser.add_argument("lesson", nargs="?", choices=LESSONS, default="chain",
                         help="chain: the chain rule through a two-layer network; conv: im2col, "
-                             "the forward GEMM, dW and dx by col2im on a 3x3 image; batchnorm: "
+                             "the forward as one matrix product, dW and dx by col2im on a 3x3 "
+                             "image; batchnorm: "
                              "the three paths from x to the loss and the compact formula")
     parser.add_argument("--stride", type=int, choices=(1, 2, 3), default=1,
                         help="demo conv: the convolution's stride")
     parser.add_argument("--padding", type=int, choices=(0, 1, 2), default=1,
                         help="demo conv: the zeros around the image")
     parser.add_argument("--seed", type=int, default=0,
-                        help="draws the input and the weights (default 0)")
+                        help="demo chain: draws the input and the weights")
     parser.add_argument("--dot", default=None, metavar="FILE",
-                        help="also write the graph as Graphviz DOT, every tensor with its values "
+                        help="demo chain: also write the graph as Graphviz DOT, every tensor with its values "
                              "and gradient, and render it beside the file as --format when "
                              "Graphviz's `dot` is installed")
     parser.add_argument("--format", default="png", choices=["svg", "png"],
