@@ -25,10 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0,
                         help="demo chain: draws the input and the weights")
     parser.add_argument("--dot", default=None, metavar="FILE",
-                        help="demo chain: also write the graph as Graphviz DOT, every tensor with its "
-                             "values "
-                             "and gradient, and render it beside the file as --format when "
-                             "Graphviz's `dot` is installed")
+                        help="demo chain: also write the graph as Graphviz DOT, every tensor "
+                             "with its values and gradient, and render it beside the file as "
+                             "--format when Graphviz's `dot` is installed")
     parser.add_argument("--format", default="png", choices=["svg", "png"],
                         help="what `dot` renders next to the --dot file")
 
