@@ -105,3 +105,12 @@ def test_graph_grad_names_tensors_and_says_what_grad_means(tmp_path, capsys):
     parts = [float(v) for v in re.findall(r'label="grad part \|g\| = ([\d.]+)"', text)]
     total = float(re.search(r'label="input\\n[^"]*\|grad\| = ([\d.]+)"', text).group(1))
     assert len(parts) == 2 and total < sum(parts)  # the parts add as vectors, not as norms
+
+
+def test_the_walkthroughs_col_matrix_is_what_the_lesson_prints(capsys):
+    from pathlib import Path
+
+    walkthrough = (Path(__file__).resolve().parents[1] / "docs" / "walkthrough.md").read_text()
+    shown = re.search(r"```text\n(    \(oy,ox\).*?)```", walkthrough, flags=re.S).group(1)
+    main(["demo", "conv", "--stride", "2"])
+    assert shown in capsys.readouterr().out
