@@ -121,6 +121,11 @@ def test_a_failing_check_replays_the_students_op_not_the_projects(monkeypatch, c
     check()
     message = messages[0]
     assert "hypothesis drew: " in message and "shape" in message
+    # the failure names the shape hypothesis drew for the worst input: () stays (), not (1,)
+    import ast
+    drawn = ast.literal_eval(re.search(r"shapes=(.*?), a_seed", message).group(1))
+    worst, shape = re.search(r"for input (\d) \(shape (\([^)]*\))\)", message).groups()
+    assert shape == str(tuple(drawn[int(worst)]))
     line = re.search(r"replay with your code: (.*)", message).group(1)
     exec(line, {})  # the line prints the replayed example's result: it fails, as the check did
     assert "ok=False" in capsys.readouterr().out
