@@ -26,6 +26,10 @@ include this one): their boxes, their IoU with the object, and which one is resp
 At initialisation neither box overlaps its object much: where both IoUs are 0, the box nearer
 to the object (the smaller RMSE, darknet's rule in YOLOv1Loss.assign) is responsible; once a
 box overlaps, the IoU decides, and a predictor can take over an object from the other one.
+
+--mine draws the gradient of YOUR loss instead: the YOLOv1 loss you wrote in step 8 of the
+exercises (exercises/step8_yolo_loss.py, its assign and yolo_loss), used for the figures, the
+checks and the training alike. Every statement above is then checked on your code.
 """
 import demo_common  # noqa: F401  (first: it imports tinygrad_yolo before NumPy, see there)
 
@@ -41,6 +45,42 @@ S, B, C = 7, 2, 20
 IMG = 56  # TinyDetector's conv head: 8 px per cell
 MAPS = (("x, y", (0, 1), "dL/d(x, y)"), ("sqrt w, sqrt h", (2, 3), "dL/d(sqrt w, sqrt h)"),
         ("confidence", (4,), "dL/d(confidence)"), ("class scores", None, "dL/d(class scores)"))
+
+
+class StudentLoss:
+    """Exercise step 8's loss behind YOLOv1Loss's interface (assign, compute, __call__)."""
+
+    def __init__(self, lambda_coord=5.0, lambda_noobj=0.5):
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's exercises/
+        from exercises import load
+        self.step8 = load("step8_yolo_loss")
+        self.lambda_coord, self.lambda_noobj = lambda_coord, lambda_noobj
+
+    def assign(self, pred, target):
+        return self.step8.assign(np.asarray(pred, np.float64), target, S, B)
+
+    def compute(self, pred, target, responsible, iou):
+        return self.step8.yolo_loss(pred, np.asarray(target, np.float64), responsible, iou, S, B,
+                                    C, self.lambda_coord, self.lambda_noobj)
+
+    def __call__(self, pred, target):
+        return self.compute(pred, target, *self.assign(pred.numpy(), target))
+
+
+def the_loss(args):
+    """YOLOv1Loss, or with --mine the loss of exercise step 8 (one line if it is not written)."""
+    if not args.mine:
+        return YOLOv1Loss(S=S, B=B, C=C)
+    from exercises import ExerciseNotDone
+    loss = StudentLoss()
+    try:
+        loss(tg.Tensor(np.zeros((1, S, S, B * 5 + C))), np.zeros((1, S, S, 5 + C)))
+    except ExerciseNotDone as e:
+        raise SystemExit(f"--mine: exercises/step8_yolo_loss.py is not written yet ({e})")
+    print("--mine: the loss is yours, from exercises/step8_yolo_loss.py")
+    return loss
 
 
 def output_gradient(model, image, target, loss_fn):
@@ -131,11 +171,14 @@ def draw_maps(fig, grid_spec, row, image, boxes, grads, step, norms_max):
                 ax.text((j + 0.5) * H / S, (i + 0.5) * H / S, f"{m[i, j]:.2g}", ha="center",
                         va="center", fontsize=7.5, color="white", fontweight="bold")
         ax.set_title(f"{label}\nstep {step}: non-zero in {nonzero} of {S * S} cells", fontsize=8.5)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label(f"|{label}| per cell (L2 norm)", fontsize=7.5)
 
 
 def main(argv=None):
-    args = parse_args(__doc__, argv)
+    args = parse_args(__doc__, argv, add=lambda p: p.add_argument(
+        "--mine", action="store_true", help="the loss you wrote in exercise step 8"))
     # training images, steps, batch; the steps at which the figure looks; how often to track
     if args.smoke:
         n_train, steps, batch, shots, every = 32, 8, 8, (0, 2, 4, 8), 2
@@ -150,7 +193,7 @@ def main(argv=None):
     images, all_boxes, all_labels = shape_images(n_train, IMG, rng, max_objects=4, min_size=0.15,
                                                  max_size=0.5)
     train_target, _ = encode_batch(all_boxes, all_labels, S=S, C=C)
-    loss_fn = YOLOv1Loss(S=S, B=B, C=C)
+    loss_fn = the_loss(args)
     print(f"one image, {len(boxes)} objects in cells {cells}; output {S}x{S}x{B * 5 + C}; the "
           f"detector trains on {n_train} other images, {steps} Adam steps of batch {batch}")
 
@@ -211,6 +254,14 @@ def check_shot(step, snapshot, target, parts, loss_fn, cells, track):
     return checks
 
 
+def confidence_line(out, responsible, i, j):
+    """'cell (i, j): conf 1 0.06, 2 0.07 *' for one object cell, * = responsible, no '-0.00'."""
+    conf = out[i, j, :B * 5].reshape(B, 5)[:, 4]
+    return f"cell ({i}, {j}) conf " + ", ".join(
+        f"{b + 1}: {np.round(conf[b], 2) + 0.0:5.2f}{'*' if responsible[i, j, b] else ' '}"
+        for b in range(B))
+
+
 def count_switches(track, cells, every, results):
     """Changes of the responsible predictor, and how many of them came while both IoUs were 0
     (no overlap yet: then the RMSE decides, darknet's rule in YOLOv1Loss.assign, not the IoU)."""
@@ -232,20 +283,23 @@ def draw_gradient_maps(path, image, boxes, snapshots, shots, lambda_noobj):
     norms_max = [max(float(cell_map(snapshots[s][1], ch).max()) for s in (first, last))
                  for _, ch, _ in MAPS]
     fig = plt.figure(figsize=(16, 8.8), layout="constrained")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))  # room for the caption below
+    fig.get_layout_engine().set(rect=(0, 0.085, 1, 0.915))  # room for the caption below
     gs = fig.add_gridspec(2, 4)
     for row, step in enumerate((first, last)):
         draw_maps(fig, gs, row, image, boxes, snapshots[step][1], step, norms_max)
     fig.suptitle("The YOLOv1 loss of one image, backpropagated to the 7x7x30 output: per cell, "
-                 "the size of the gradient (blank = exactly 0; white dots = object centres)",
-                 fontsize=11)
+                 "the L2 norm of the gradient (blank = exactly 0)", fontsize=11)
     fig.text(0.01, 0.01,
+             "Colour, and the number written in a cell: the L2 norm of the loss's gradient over "
+             "that column's outputs of the cell (both predictors' x, y; both predictors' sqrt w, "
+             "sqrt h; both confidences; the 20 class scores).\nWhite rectangles: the true boxes; "
+             "white dots: their centres, which decide the cells that hold an object. "
+             "Colour scales are logarithmic, shared by the two rows of a column.\n"
              "Coordinates, sizes and class scores get a gradient only in the cells that hold an "
-             "object centre (and there only the responsible predictor's box); the confidence gets "
-             "one in every cell:\n"
-             f"2 lambda_noobj C / N in empty cells (lambda_noobj = {lambda_noobj}), "
-             "2 (C - IoU) / N for the responsible predictor. Colour scales are logarithmic, shared "
-             "by the two rows of a column.",
+             "object centre (and there only the responsible predictor's box);\n"
+             "the confidence gets one in every cell: "
+             f"2 lambda_noobj C / N in empty cells (lambda_noobj = "
+             f"{lambda_noobj}), 2 (C - IoU) / N for the responsible predictor.",
              fontsize=8.5, va="bottom")
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -263,9 +317,10 @@ def draw_predictors(path, image, boxes, cells, snapshots, shots, results):
     for col, step in enumerate(shots):
         out, _, responsible, iou = snapshots[step]
         ax = fig.add_subplot(gs[0, col])
-        draw_grid(ax, shown, S, boxes, out[0], B, cells, responsible[0])
-        ax.set_title(f"step {step}: responsible " + ", ".join(
-            f"{int(np.argmax(responsible[0, i, j])) + 1}" for i, j in cells), fontsize=9)
+        draw_grid(ax, shown, S, boxes, out[0], B, cells, responsible[0], labels=False)
+        ax.set_title(f"step {step}", fontsize=10)
+        ax.set_xlabel("\n".join(confidence_line(out[0], responsible[0], i, j) for i, j in cells),
+                      fontsize=8.5, family="monospace")
     steps_seen = np.array(track["step"])
     bottom = gs[1, :].subgridspec(1, len(cells))
     for k, (i, j) in enumerate(cells):
@@ -282,7 +337,13 @@ def draw_predictors(path, image, boxes, cells, snapshots, shots, results):
         ax.set_title(f"cell ({i}, {j}): predictor {resp[-1, k] + 1} responsible at the end\n"
                      f"changed {switches[k]}x ({tie_switches[k]}x with both IoUs 0: the nearer box "
                      f"won)", fontsize=9)
-        ax.set_ylim(-0.02, 1)
+        for b in range(B):  # a strip on top: which predictor was responsible at each step
+            at = resp[:, k] == b
+            ax.plot(steps_seen[at], np.full(at.sum(), 1.06), "s", color=PREDICTOR_COLORS[b],
+                    ms=4.5)
+        ax.axhline(1.0, color="0.5", lw=0.8)
+        ax.set_ylim(-0.02, 1.11)
+        ax.set_yticks(np.linspace(0, 1, 6))
         ax.grid(alpha=0.3)
         if k == 0:
             ax.set_ylabel("IoU with the cell's object")
@@ -291,11 +352,14 @@ def draw_predictors(path, image, boxes, cells, snapshots, shots, results):
     handles = [line([], [], color=PREDICTOR_COLORS[b], lw=2, label=f"predictor {b + 1}")
                for b in range(B)]
     handles += [line([], [], color="0.3", lw=2.2, label="responsible: solid"),
-                line([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, facecolor="0.85")
-    fig.suptitle("Both predictors of each object cell through training: boxes (with their "
-                 "confidence) at four steps; below, their IoU with the object, dots where "
-                 "responsible", fontsize=11)
+                line([], [], color="0.3", lw=1.2, ls="--", label="not responsible: dashed"),
+                line([], [], color="white", lw=1.4, label="true box (dot: its centre)"),
+                line([], [], color="yellow", lw=1.5, label="the cell that holds the centre"),
+                line([], [], color="0.3", marker="s", ls="", label="top row: the responsible one")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=7, fontsize=8.5, facecolor="0.6")
+    fig.suptitle("Both predictors of each object cell through training: their boxes at four "
+                 "steps (below each: their confidence, * = responsible); bottom: their IoU with "
+                 "the object, dots where responsible", fontsize=11)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -8,6 +8,11 @@ contributions. ``backward()`` sets ``self.grad = 1`` and calls every node's ``_b
 in reverse topological order (each node after all the nodes that use it), built without
 recursion so that a chain of 10,000 operations works.
 
+What the checks rely on: ``Value(x).data`` is a float and ``.grad`` a float that starts
+at 0.0; +, * and ** accept a plain number on either side (the given __radd__, __rmul__, ...
+rely on your __add__ and __mul__ wrapping it); ``backward()`` is called once on the output and
+leaves every input's ``.grad`` complete.
+
 Check it: pytest exercises -m step1          (the reference: exercises/solutions/step1_scalar.py)
 Read alongside: docs/walkthrough.md, section 3 (backward: a topological order).
 """

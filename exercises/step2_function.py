@@ -17,6 +17,15 @@ Sum). Write the two pieces that make them an autograd engine:
 
 All inputs of an op have the same shape here; broadcasting is step 3.
 
+What the checks rely on (the contract of the given ops):
+* a one-input op's ``backward`` (Neg, Exp, Sum) returns a bare array, a two-input op's (Add,
+  Mul) a tuple of two: make it a tuple yourself before pairing it with ``parents``, or
+  ``zip`` walks the rows of the array and the gradients come out wrong;
+* an op may hand back the very array it received (Add returns ``g, g``, Sum a read-only
+  broadcast view): never add into such an array in place (``+=``), add into a fresh one;
+* ``.grad`` is a NumPy array of the tensor's shape, ``None`` for a tensor that requires none;
+  ``_ctx.parents`` lists every input Tensor, in order, also those that need no gradient.
+
 Check it: pytest exercises -m step2          (the reference: exercises/solutions/step2_function.py)
 Read alongside: docs/walkthrough.md, sections 2 and 3; tinygrad_yolo/function.py, tensor.py.
 """

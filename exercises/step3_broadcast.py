@@ -10,6 +10,10 @@ sides of 1; undo both.
 The checks run the project's own gradient checks of add, sub, mul and div (broadcasting
 shapes drawn by hypothesis) with your sum_to inside tinygrad_yolo's backward().
 
+What the checks rely on: ``sum_to(g, shape)`` returns an array of exactly ``shape`` (a
+tuple; ``()`` for a 0-d input, so return a 0-d array, not a float or shape (1,)); the
+engine calls it for an input whose gradient came back in another shape than the input's.
+
 Check it: pytest exercises -m step3          (the reference: exercises/solutions/step3_broadcast.py)
 Read alongside: docs/walkthrough.md, section 3 ("Broadcasting is undone in one place").
 """

@@ -11,6 +11,10 @@ so the op runs on CuPy arrays too.
 The checks swap your classes into the engine (``a * b`` and ``x.relu()`` then call them) and
 run the project's gradient-check cases "mul" and "relu".
 
+What the checks rely on: ``forward`` returns one array; ``Mul.backward`` returns a tuple of
+two (an entry None where ``self.needs_input_grad`` is False), ``ReLU.backward`` a bare array
+(one input); neither writes into ``g`` (other ops may still hold it).
+
 Check it: pytest exercises -m step4          (the reference: exercises/solutions/step4_relu_mul.py)
 Read alongside: docs/walkthrough.md, section 4; tinygrad_yolo/ops/elementwise.py.
 """

@@ -18,8 +18,14 @@ The checks compare your im2col with the project's (tinygrad_yolo/ops/im2col.py),
 that col2im is its adjoint, and run the project's "conv2d" gradient-check case (kernels,
 strides, paddings and dilations drawn by hypothesis) with your Conv2d.
 
+What the checks rely on: ``im2col`` returns (N, C, kh, kw, Ho, Wo) and ``col2im`` an array of
+``x_shape``; stride, padding and dilation arrive as ints or (h, w) pairs (``Conv2d.apply(x, w,
+b, stride=..., padding=..., dilation=...)`` passes them to ``__init__``); ``backward`` returns
+(dx, dW) or (dx, dW, db), each of its input's shape.
+
 Check it: pytest exercises -m step5          (the reference: exercises/solutions/step5_conv.py)
-Read alongside: docs/walkthrough.md, section 5.
+Read alongside: docs/walkthrough.md, section 5; `tinygrad-yolo demo conv` prints every number
+of one small convolution (the col matrix, y, dW, dx) for you to check your code against.
 """
 import numpy as np  # noqa: F401  (np.pad, np.matmul, np.einsum)
 
@@ -51,8 +57,7 @@ def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 class Conv2d(Function):
     """Inputs (x, w) or (x, w, b): x (N, C, H, W), w (K, C, kh, kw), b (K,)."""
 
-    def __init__(self, stride=1, padding=0, dilation=1, algorithm=None):
-        # (algorithm picks one of the project's fast paths; this op has one path)
+    def __init__(self, stride=1, padding=0, dilation=1):
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
 
     def forward(self, x, w, b=None):

@@ -6,16 +6,22 @@ Per channel c, over the m = N*H*W values of the batch:
 
 Write forward (x is (N, C) or (N, C, H, W); the statistics are over every axis but 1) and
 backward, which returns (dx, dγ, dβ). dγ and dβ are sums over the batch; dx is the hard part,
-because mean and var depend on every x of the channel: derive it (or look up the short form,
-then check that you can derive it). If running statistics are given, update them in place
+because mean and var depend on every x of the channel: x reaches the loss by three paths
+(directly, through the mean, through the variance). `tinygrad-yolo demo batchnorm` takes each
+path on four numbers; derive the compact form yourself, then compare with the walkthrough. If running statistics are given, update them in place
 as PyTorch does: running = (1 - momentum) running + momentum * batch statistic, with the
 unbiased variance (m / (m - 1) var).
 
 The checks run the project's "batch_norm_train" gradient-check case with your op and compare
 the forward and the running statistics with tinygrad_yolo.nn.functional.batch_norm.
 
+What the checks rely on: ``BatchNorm.apply(x, weight, bias, running_mean=..., running_var=...,
+training=True)`` passes the keywords to ``__init__``; ``forward`` returns y of x's shape and
+updates the running arrays in place (they may be None); ``backward`` returns (dx, dγ, dβ),
+dγ and dβ of shape (C,).
+
 Check it: pytest exercises -m step6          (the reference: exercises/solutions/step6_batchnorm.py)
-Read alongside: tinygrad_yolo/ops/norm.py.
+Read alongside: docs/walkthrough.md, section 6; tinygrad_yolo/ops/norm.py.
 """
 import numpy as np  # noqa: F401
 

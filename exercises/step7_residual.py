@@ -13,8 +13,8 @@ by feeding the branch and the shortcut two separate leaf copies of x (retain_gra
 gives dL/dy). Demo 1 (examples/01_residual_split.py) does the same on the project's block.
 
 Check it: pytest exercises -m step7     (the reference: exercises/solutions/step7_residual.py)
-Read alongside: tinygrad_yolo/models/resnet.py; examples/01_residual_split.py,
-02_identity_default.py.
+Read alongside: docs/walkthrough.md, section 7; tinygrad_yolo/models/resnet.py;
+examples/01_residual_split.py, 02_identity_default.py.
 """
 import tinygrad_yolo as tg  # noqa: F401  (tg.Tensor)
 from tinygrad_yolo import nn

@@ -20,15 +20,25 @@ from tinygrad_yolo.checks import build_example, check_example, repro_line
 from tinygrad_yolo.checks.strategies import broadcastable_shapes, shapes
 
 
-def run_registered_case(name, data, patches):
+def run_registered_case(name, data, swaps):
     """One hypothesis example of the project's gradient-check case ``name``, with the
-    engine's pieces replaced by yours: ``patches`` is [(module, attribute, your object)]."""
+    engine's pieces replaced by yours: ``swaps`` is [(engine module, attribute, your step,
+    your name)]. A failure names the values hypothesis drew and prints a line that replays
+    that very example with your code (``exercises.replay``)."""
+    import importlib
+    import os
+
+    import exercises
+    source = os.environ.get("EXERCISES", exercises.SOURCE)
     with pytest.MonkeyPatch.context() as mp:
-        for module, attribute, value in patches:
-            mp.setattr(module, attribute, value)
+        for module, attribute, step, mine in swaps:
+            mp.setattr(importlib.import_module(module), attribute, getattr(load(step), mine))
         fn, arrays, params = build_example(name, data.draw)
         result = check_example(name, fn, arrays)
-    assert result.ok, f"{result.message()}\nreplay: {repro_line(name, params)}"
+    drawn = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    where = "" if source == "mine" else f", source={source!r}"
+    assert result.ok, (f"{result.message()}\nhypothesis drew: {drawn}\nreplay with your code: "
+                       f"from exercises import replay; replay({name!r}, {swaps!r}{where}, {drawn})")
 
 
 # ---- step 1: scalar autograd -------------------------------------------------------------------
@@ -118,9 +128,12 @@ def test_step2_gradients_match_the_engine(shape, seed):
     ta, tb = tg.Tensor(a0, requires_grad=True), tg.Tensor(b0, requires_grad=True)
     ref = f(ta, tb)
     ref.backward()
-    np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(b.grad, tb.grad.numpy(), rtol=1e-10, atol=1e-12)
+    drawn = f"hypothesis drew shape {shape} for a and b"
+    np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-12, err_msg=f"forward; {drawn}")
+    for name, mine, theirs in (("a", a, ta), ("b", b, tb)):
+        assert np.shape(mine.grad) == shape, f"{name}.grad has shape {np.shape(mine.grad)}; {drawn}"
+        np.testing.assert_allclose(mine.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=f"{name}.grad; {drawn}")
 
 
 @pytest.mark.step2
@@ -143,6 +156,25 @@ def test_step2_leaf_gradients_add_up_over_backward_calls():
     (x * x).sum().backward()
     (x * x).sum().backward()
     np.testing.assert_array_equal(x.grad, [4.0, 8.0])  # as in PyTorch: until you zero them
+
+
+@pytest.mark.step2
+def test_step2_one_input_ops_return_a_bare_array():
+    """Neg, Exp and Sum return one array, not a 1-tuple: backward() must not zip over its rows."""
+    m = load("step2_function")
+    x = m.Tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True)
+    (-x).exp().sum().backward()
+    np.testing.assert_allclose(x.grad, -np.exp(-x.data), rtol=1e-12)
+
+
+@pytest.mark.step2
+def test_step2_no_in_place_addition_into_a_gradient_another_input_holds():
+    """Add hands the same array g to both of its inputs. Adding a later contribution into that
+    array in place (+=) changes what the other input got too: x + x + x then gives 4, not 3."""
+    m = load("step2_function")
+    x = m.Tensor([1.0, 2.0], requires_grad=True)
+    ((x + x + x) * 1.0).sum().backward()  # (* 1.0: a fresh, writable gradient reaches the Adds)
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
 
 
 @pytest.mark.step2
@@ -178,10 +210,9 @@ def test_step3_sum_to_is_the_adjoint_of_broadcasting(pair, seed):
 @given(data=st.data())
 def test_step3_the_engine_runs_on_your_sum_to(case, data):
     """The project's gradient checks of the broadcasting ops, with your sum_to in backward()."""
-    import importlib
-    # (tg.tensor is also a function's name)
-    engine = importlib.import_module("tinygrad_yolo.tensor")
-    run_registered_case(case, data, [(engine, "sum_to", load("step3_broadcast").sum_to)])
+    # (tg.tensor is also a function's name: the module is named in full)
+    run_registered_case(case, data, [("tinygrad_yolo.tensor", "sum_to", "step3_broadcast",
+                                      "sum_to")])
 
 
 # ---- step 4: ReLU and Mul -----------------------------------------------------------------------
@@ -190,10 +221,9 @@ def test_step3_the_engine_runs_on_your_sum_to(case, data):
                                                ("relu", ("activation", "ReLU"))])
 @given(data=st.data())
 def test_step4_the_projects_gradient_checks_pass_with_your_op(case, module_attr, data):
-    import importlib
     module, name = module_attr
-    run_registered_case(case, data, [(importlib.import_module(f"tinygrad_yolo.ops.{module}"), name,
-                                      getattr(load("step4_relu_mul"), name))])
+    run_registered_case(case, data, [(f"tinygrad_yolo.ops.{module}", name, "step4_relu_mul",
+                                      name)])
 
 
 @pytest.mark.step4
@@ -239,8 +269,8 @@ def test_step5_im2col_matches_the_project_and_col2im_is_its_adjoint(geometry, se
 @pytest.mark.step5
 @given(data=st.data())
 def test_step5_the_projects_conv2d_gradient_check_passes_with_your_op(data):
-    import tinygrad_yolo.ops.conv as CV
-    run_registered_case("conv2d", data, [(CV, "Conv2d", load("step5_conv").Conv2d)])
+    run_registered_case("conv2d", data, [("tinygrad_yolo.ops.conv", "Conv2d", "step5_conv",
+                                          "Conv2d")])
 
 
 @pytest.mark.step5
@@ -260,9 +290,8 @@ def test_step5_forward_matches_the_projects_conv2d():
 @pytest.mark.step6
 @given(data=st.data())
 def test_step6_the_projects_batch_norm_gradient_check_passes_with_your_op(data):
-    import tinygrad_yolo.ops.norm as NM
     run_registered_case("batch_norm_train", data,
-                        [(NM, "BatchNorm", load("step6_batchnorm").BatchNorm)])
+                        [("tinygrad_yolo.ops.norm", "BatchNorm", "step6_batchnorm", "BatchNorm")])
 
 
 @pytest.mark.step6
@@ -427,3 +456,35 @@ def test_step8_no_box_or_class_gradient_outside_object_cells():
     boxes = g[..., :B * 5].reshape(1, S, S, B, 5)
     assert np.all(boxes[empty][..., :4] == 0) and np.all(g[..., B * 5:][empty] == 0)
     assert np.all(boxes[empty][..., 4] != 0)  # the confidence is pushed to 0 everywhere (λnoobj)
+
+
+# ---- step 9: your ops train a detector ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    """(your model, your losses, the project's model, its losses) after step 9's training."""
+    m = load("step9_train")
+    mine, mine_losses = m.train(m.Ops.mine())
+    project, project_losses = m.train(m.Ops.project())
+    return m, mine, mine_losses, project, project_losses
+
+
+@pytest.mark.step9
+def test_step9_your_ops_follow_the_projects_loss_curve(trained):
+    m, _, mine, _, project = trained
+    assert len(mine) == len(project) == 150
+    np.testing.assert_allclose(mine, project, rtol=1e-6,
+                               err_msg="your ops' losses (first) against the project's, per step")
+
+
+@pytest.mark.step9
+def test_step9_the_loss_falls(trained):
+    _, _, mine, _, _ = trained
+    assert np.mean(mine[-10:]) < mine[0] / 20, f"from {mine[0]:.3g} to {np.mean(mine[-10:]):.3g}"
+
+
+@pytest.mark.step9
+def test_step9_the_trained_detector_finds_the_objects_cell(trained):
+    m, model, _, _, _ = trained
+    images, target, _ = m.toy_batch(200, seed=12345)  # images it never saw
+    found = m.found_cells(model, m.Ops.mine(), images, target)
+    assert found >= 0.9, f"the object's cell had the highest confidence in {found:.0%} of images"

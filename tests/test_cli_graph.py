@@ -43,7 +43,9 @@ def test_basic_block_default_shows_shortcut_projection(tmp_path, monkeypatch, ca
 def test_shortcut_a_has_no_projection_parameters(tmp_path, monkeypatch):
     code, out = run_graph(tmp_path, monkeypatch, "--shortcut", "A")
     text = out.read_text()
-    assert code == 0 and "downsample" not in text and "Pad" in text
+    assert code == 0 and "Pad" in text
+    assert "downsample.0.weight" not in text and "downsample.1.weight" not in text  # no conv, BN
+    assert "downsample output" in text  # the zero-padded x, named after its module
 
 
 def boxes(text):

@@ -308,3 +308,19 @@ def test_links_and_names_exist(doc):
             if "_" in name or "." in name:
                 last = name.split(".")[-1]
                 assert last in sources, f"{doc.name} names {name!r}, which is not in the code"
+
+
+def test_the_walkthroughs_core_path_says_nothing_of_locks_tiles_or_gpu_threads():
+    """Sections 1-15 explain how the engine computes; how it is kept safe (locking) and made fast
+    (tiles, warps, GEMM orientation, coalescing, NVRTC) waits in Part II and performance.md."""
+    import re
+
+    text = WALKTHROUGH.read_text(encoding="utf-8")
+    core = text[text.index("## 1. Tensor"):text.index("# Part II")]
+    internals = re.compile(r"\b(un)?lock(s|ed|ing)?\b|_Lock|_owner|MyGrad|\btiles?\b|\bwarps?\b|"
+                           r"coalesc|nvrtc|orientation|\bgemm|blockIdx|threadIdx", re.I)
+    found = [m.group(0) for m in internals.finditer(core)]
+    assert not found, f"the walkthrough's core path mentions {sorted(set(found))}"
+    for section in ("## 6. Batch normalisation", "## 7. The residual block",
+                    "## 16. Saved arrays", "## 17. The fast paths and the CUDA kernel"):
+        assert section in text

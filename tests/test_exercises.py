@@ -20,19 +20,21 @@ from exercises import test_steps  # noqa: E402
 
 exercises.SOURCE = "solutions"  # what the checks below load, unless EXERCISES says otherwise
 
-# The exercise checks themselves, collected as tests of this module (markers step1..step8).
+# The exercise checks themselves, collected as tests of this module (markers step1..step9).
 globals().update({name: getattr(test_steps, name)
                   for name in dir(test_steps) if name.startswith("test_")})
+trained = test_steps.trained  # step 9's fixture: one training run for its three checks
 
 STEPS = sorted(p.stem for p in (ROOT / "exercises").glob("step*.py"))
 
 
-def test_there_are_eight_steps_in_the_walkthrough_order():
+def test_there_are_nine_steps_in_the_walkthrough_order():
     assert STEPS == ["step1_scalar", "step2_function", "step3_broadcast", "step4_relu_mul",
-                     "step5_conv", "step6_batchnorm", "step7_residual", "step8_yolo_loss"]
+                     "step5_conv", "step6_batchnorm", "step7_residual", "step8_yolo_loss",
+                     "step9_train"]
     assert sorted(p.stem for p in (ROOT / "exercises" / "solutions").glob("step*.py")) == STEPS
     checks = inspect.getsource(test_steps)
-    for n in range(1, 9):
+    for n in range(1, 10):
         assert f"@pytest.mark.step{n}\n" in checks, f"no check is marked step{n}"
 
 
@@ -86,3 +88,44 @@ def test_a_students_run_checks_their_own_files():
     solutions = run_pytest("--solutions", "-m", "step3", env=env)
     assert solutions.returncode == 0, solutions.stdout + solutions.stderr
     assert "5 passed" in solutions.stdout
+
+
+class ForgetfulMul(test_steps.tg.function.Function):
+    """A student's Mul that forgets the local derivative: it hands g on unchanged, as Add does."""
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        return g, g
+
+
+def test_a_failing_check_replays_the_students_op_not_the_projects(monkeypatch, capsys):
+    import re
+    import types
+
+    from hypothesis import given, settings, strategies as st
+
+    mine = types.SimpleNamespace(Mul=ForgetfulMul)
+    monkeypatch.setattr(test_steps, "load", lambda step: mine)
+    monkeypatch.setattr(exercises, "load", lambda step: mine)
+    messages = []
+
+    @settings(max_examples=1, database=None, derandomize=True)
+    @given(data=st.data())
+    def check(data):
+        with pytest.raises(AssertionError) as failure:
+            test_steps.run_registered_case(
+                "mul", data, [("tinygrad_yolo.ops.elementwise", "Mul", "step4_relu_mul", "Mul")])
+        messages.append(str(failure.value))
+
+    check()
+    message = messages[0]
+    assert "hypothesis drew: " in message and "shape" in message
+    # the failure names the shape hypothesis drew for the worst input: () stays (), not (1,)
+    import ast
+    drawn = ast.literal_eval(re.search(r"shapes=(.*?), a_seed", message).group(1))
+    worst, shape = re.search(r"for input (\d) \(shape (\([^)]*\))\)", message).groups()
+    assert shape == str(tuple(drawn[int(worst)]))
+    line = re.search(r"replay with your code: (.*)", message).group(1)
+    exec(line, {})  # the line prints the replayed example's result: it fails, as the check did
+    assert "ok=False" in capsys.readouterr().out

@@ -256,11 +256,20 @@ def to_dot(tensor, params=None, grad_norms=False, title=None, record=None, max_v
     dot = _DotGraph(params, grad_norms, record, max_values)
     if title:
         dot.lines.append(f'  labelloc="t"; label="{_escape(title)}";')
+    if record is not None or grad_norms:
+        dot.lines.append(f'  legend [shape=note, fontsize=9, label="{_escape(GRADIENT_LEGEND)}"];')
     dot.draw_root(tensor)
     if tensor._ctx is not None:
         dot.draw_edges(dot.draw_ops(tensor))
     dot.lines.append("}")
     return "\n".join(dot.lines) + "\n"
+
+
+GRADIENT_LEGEND = (
+    "|grad|, |g|: the L2 norm of a gradient array, sqrt(sum of its squares)\n"
+    "grad part: what one op sent back along that edge; a tensor that feeds several ops\n"
+    "gets the sum of its parts, added element by element as arrays (vectors), so\n"
+    "the norms of the parts need not add up to its |grad|: |a + b| <= |a| + |b|")
 
 
 class _DotGraph:

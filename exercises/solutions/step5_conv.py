@@ -60,8 +60,7 @@ def col2im(col, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 class Conv2d(Function):
     """Inputs (x, w) or (x, w, b): x (N, C, H, W), w (K, C, kh, kw), b (K,)."""
 
-    def __init__(self, stride=1, padding=0, dilation=1, algorithm=None):
-        # (algorithm picks one of the project's fast paths; this op has one path)
+    def __init__(self, stride=1, padding=0, dilation=1):
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
 
     def forward(self, x, w, b=None):

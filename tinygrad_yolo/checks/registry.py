@@ -95,7 +95,8 @@ def build_example(name, draw=None, layouts=None, **fixed):
     for i, a in enumerate(arrays):
         key = f"layout{i}"
         layout = p(key, choices) if draw is not None or key in p.values else "contiguous"
-        laid_out.append(with_layout(np.ascontiguousarray(a, dtype=np.float64), layout))
+        # (np.asarray, not ascontiguousarray, which turns a drawn 0-d shape into (1,))
+        laid_out.append(with_layout(np.asarray(a, dtype=np.float64, order="C"), layout))
     return fn, laid_out, p.values
 
 

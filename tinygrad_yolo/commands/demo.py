@@ -1,5 +1,6 @@
 """`tinygrad-yolo demo`: backpropagation through a two-layer network, one chain-rule step at a
-time, with the numbers; each step is compared with what backward() computed at that op."""
+time, with the numbers; each step is compared with what backward() computed at that op.
+`demo conv` and `demo batchnorm` are the lessons in tinygrad_yolo/lessons/, in the same style."""
 import numpy as np
 
 import tinygrad_yolo as tg
@@ -8,12 +9,27 @@ from tinygrad_yolo.nn import functional as F
 from . import UserError
 
 
+LESSONS = ("chain", "conv", "batchnorm")
+
+
 def add_arguments(parser):
+    parser.add_argument("lesson", nargs="?", choices=LESSONS, default="chain",
+                        help="chain: the chain rule through a two-layer network; conv: im2col, "
+                             "the forward as one matrix product, dW and dx by col2im on a 3x3 "
+                             "image; batchnorm: "
+                             "the three paths from x to the loss and the compact formula")
+    parser.add_argument("--stride", type=int, choices=(1, 2, 3), default=1,
+                        help="demo conv: the convolution's stride")
+    parser.add_argument("--padding", type=int, choices=(0, 1, 2), default=1,
+                        help="demo conv: the zeros around the image")
     parser.add_argument("--seed", type=int, default=0,
-                        help="draws the input and the weights (default 0)")
+                        help="demo chain: draws the input and the weights")
     parser.add_argument("--dot", default=None, metavar="FILE",
-                        help="also write the graph as Graphviz DOT, every tensor with its values "
-                             "and gradient")
+                        help="demo chain: also write the graph as Graphviz DOT, every tensor "
+                             "with its values and gradient, and render it beside the file as "
+                             "--format when Graphviz's `dot` is installed")
+    parser.add_argument("--format", default="png", choices=["svg", "png"],
+                        help="what `dot` renders next to the --dot file")
 
 
 def _fmt(a):
@@ -34,6 +50,9 @@ def lesson_values(seed):
 
 
 def run(args):
+    if args.lesson != "chain":
+        import importlib
+        return importlib.import_module(f"tinygrad_yolo.lessons.{args.lesson}").run(args)
     x0, w1_0, w2_0, t = lesson_values(args.seed)
     rec, names = forward_and_backward(x0, w1_0, w2_0, t)
     print_forward(names, t)
@@ -49,7 +68,7 @@ def run(args):
     print(f"\nby hand vs backward(): largest difference {worst:.1e}; "
           f"tg.gradcheck (float64 central differences): {'passed' if ok else 'failed'}")
     if args.dot:
-        write_dot(args.dot, names, rec)
+        write_dot(args.dot, names, rec, args.format)
     else:
         print("More: `tinygrad-yolo demo --dot lesson.dot` draws this graph with every value and "
               "gradient; `--seed N` picks other numbers.")
@@ -107,7 +126,8 @@ def print_chain_rule(names, rec, t):
               "a weight: used in one place, so this is all of it"),
              ("dL/dh ", "dL/dy W2", dh, rec.grad(names["h"]), ""),
              ("dL/dz ", "dL/dh * [z > 0]", dz, rec.grad(names["z"]),
-              "the ReLU passes the gradient where z > 0 and stops it where z <= 0"),
+              "[z > 0] is 1 where z > 0, else 0: the ReLU passes the gradient where z > 0 "
+              "and stops it where z <= 0"),
              ("dL/dW1", "dL/dz.T x", dW1, rec.grad(names["W1"]), "")]
     print("Backward, the chain rule from L down to the weights (dL/dL = 1 to start):")
     worst = 0.0
@@ -122,11 +142,13 @@ def print_chain_rule(names, rec, t):
     return worst
 
 
-def write_dot(path, names, rec):
+def write_dot(path, names, rec, fmt="png"):
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(tg.viz.to_dot(names["L"], names, record=rec,
                                   title="two-layer network: values and gradients"))
     except OSError as e:
         raise UserError(f"cannot write {path}: {e}") from None
-    print(f"wrote {path} (render it with: dot -Tpng {path} -o lesson.png)")
+    print(f"wrote {path}")
+    from .graph import render
+    render(path, fmt)

@@ -74,6 +74,26 @@ def build_model(args):
     return getattr(models, args.model)(**kwargs), 3
 
 
+def name_module_outputs(model):
+    """{name: output} filled in by the forward: each submodule's output under its attribute path
+    (``bn1 output``, ``downsample.0 output``; a module used twice, like a block's ReLU, gets
+    ``(use 2)`` on its second output), so the graph names the intermediate tensors too."""
+    outputs = {}
+
+    def keep(name):
+        def hook(module, inputs, output):
+            key, n = f"{name} output", 1
+            while key in outputs:
+                n += 1
+                key = f"{name} output (use {n})"
+            outputs[key] = output
+        return hook
+    for name, module in model.named_modules():
+        if name:
+            module.register_forward_hook(keep(name))
+    return outputs
+
+
 def forward_graph(args):
     """Build the model, run it on a random batch; return (DOT text, number of ops)."""
     import numpy as np
@@ -95,6 +115,7 @@ def forward_graph(args):
     if args.max_values < 0:
         raise UserError("--max-values must be at least 0")
     rec = tg.viz.record(max_values=args.max_values)
+    outputs = name_module_outputs(model)
     try:
         with rec:
             out = model(x)
@@ -103,7 +124,8 @@ def forward_graph(args):
                 (out * v).sum().backward()
     except ValueError as e:  # too small an input for the strides, typically
         raise UserError(f"{args.model} on input {tuple(x.shape)}: {e}") from None
-    names = dict(model.named_parameters())
+    names = dict(outputs)  # every submodule's output, by the submodule's name
+    names.update(model.named_parameters())
     names["input"] = x
     passes = "forward and backward" if args.grad else "forward"
     title = f"{args.model} {passes}, input {tuple(x.shape)}"
@@ -120,17 +142,23 @@ def run(args):
     with open(out, "w", encoding="utf-8") as f:
         f.write(dot_text)
     print(f"wrote {args.out}: {n_ops} ops")
-    if args.no_render:
-        return 0
-    rendered = os.path.splitext(out)[0] + "." + args.format
+    if not args.no_render:
+        render(args.out, args.format)
+    return 0
+
+
+def render(path, fmt="svg"):
+    """Render the DOT file ``path`` beside itself as ``fmt`` with Graphviz's `dot`, or say how
+    to install it (shared with `tinygrad-yolo demo --dot`)."""
+    rendered = os.path.splitext(os.path.abspath(path))[0] + "." + fmt
     dot = shutil.which("dot")
     if dot is None:
-        svg = os.path.splitext(args.out)[0] + ".svg"
-        print(INSTALL_HINT.format(dot=args.out, svg=svg), file=sys.stderr)
-        return 0
-    result = subprocess.run([dot, f"-T{args.format}", out, "-o", rendered], capture_output=True,
-                            text=True)
+        svg = os.path.splitext(path)[0] + ".svg"
+        print(INSTALL_HINT.format(dot=path, svg=svg), file=sys.stderr)
+        return None
+    result = subprocess.run([dot, f"-T{fmt}", os.path.abspath(path), "-o", rendered],
+                            capture_output=True, text=True)
     if result.returncode != 0:
-        raise UserError(f"dot failed to render {args.out}: {result.stderr.strip()}")
+        raise UserError(f"dot failed to render {path}: {result.stderr.strip()}")
     print(f"rendered {os.path.relpath(rendered)}")
-    return 0
+    return rendered
