@@ -1,8 +1,8 @@
 """Hypothesis profiles: `ci` (derandomized, bounded; the default) and `thorough`.
 Pick one with HYPOTHESIS_PROFILE=thorough (or pytest --hypothesis-profile=thorough).
 
-`tinygrad-yolo train` runs in one process in the tests (TINYGRAD_YOLO_NPROC=1, --nproc's default
-otherwise `auto`), so that they can watch and patch it; the tests of ranks ask for them."""
+`tinygrad-yolo train` runs in one process in the tests (TINYGRAD_YOLO_NPROC=1, whatever the
+developer's shell says), so that they can watch and patch it; the tests of ranks ask for them."""
 import os
 
 from hypothesis import HealthCheck, settings

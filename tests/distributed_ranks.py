@@ -157,7 +157,8 @@ def agreements(comm):
     """What the ranks agree on when rank 1's loss is NaN and only rank 0 was asked to stop, and
     whether a model that differs on rank 1 is refused on every rank."""
     loss = float("nan") if comm.rank == 1 else 2.0 + comm.rank
-    seen = dist.agree_step(comm, loss, {"box": 1.0 + comm.rank}, stop=comm.rank == 0)
+    seen = dist.agree_step(comm, loss, {"box": 1.0 + comm.rank}, stop=comm.rank == 0,
+                           counts={"objects": 3 + comm.rank})
     model, _ = build("float32", "replica", "sgd")
     dist.check_same_model(model, comm)  # equal: passes
     if comm.rank == 1:
@@ -167,7 +168,8 @@ def agreements(comm):
         refused = ""
     except dist.ModelsDiffer as e:
         refused = str(e)
-    return dict(stop=seen.stop, bad_rank=seen.bad_rank, parts=seen.parts, refused=refused,
+    return dict(stop=seen.stop, bad_rank=seen.bad_rank, parts=seen.parts, counts=seen.counts,
+                refused=refused,
                 any_true=comm.any(comm.rank == 1), any_false=comm.any(False))
 
 

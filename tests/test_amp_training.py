@@ -7,16 +7,8 @@ import pytest
 
 import tinygrad_yolo as tg
 from tinygrad_yolo.cli import main
-from tinygrad_yolo.data import generate_synthetic_voc
 
-TINY = ["--img-size", "64", "--grid", "2", "--width", "0.125", "--batch-size", "4", "--workers",
-        "1", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def voc(tmp_path_factory):
-    return generate_synthetic_voc(tmp_path_factory.mktemp("voc") / "data", n_train=8, n_val=4,
-                                  img_size=64, seed=1, max_objects=2)
+from test_train_cli import TINY, voc  # noqa: E402,F401 -- the same tiny set and options
 
 
 def _one_line_error(capsys, text):

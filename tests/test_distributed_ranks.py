@@ -81,5 +81,6 @@ def test_the_ranks_agree_on_stops_non_finite_losses_and_different_models(rank_st
     assert first == second  # every rank decides alike
     assert first["stop"] is True and first["bad_rank"] == 1  # rank 0's stop, rank 1's NaN
     assert first["parts"] == {"box": 1.5}  # means over the ranks
+    assert first["counts"] == {"objects": 7}  # sums over the ranks
     assert first["any_true"] is True and first["any_false"] is False
     assert first["refused"].startswith("the model on rank(s) 1 differs from rank 0's")

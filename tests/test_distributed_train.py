@@ -53,6 +53,9 @@ def test_two_ranks_write_one_run_folder_and_print_once(voc, tmp_path):
     assert [r["event"] for r in rows].count("start") == 1 and rows[0]["processes"] == 2
     steps = [r for r in rows if r["event"] == "step"]
     assert [r["step"] for r in steps] == [1]  # written once, by rank 0 (log every 10 steps)
+    single = tg.load(tmp_path / "one" / "last.npz")["train"]["progress"]
+    both = tg.load(tmp_path / "runs" / "dp" / "last.npz")["train"]["progress"]
+    assert both["objects"] == single["objects"] > 0  # the objects both ranks trained on
 
 
 def test_sigterm_stops_both_ranks_at_one_step_and_resume_is_bit_exact(voc, tmp_path):

@@ -96,7 +96,7 @@ def add_run_options(a):
       help="train data-parallel on N processes started with mpiexec, each on 1/N of every batch "
            "(on cuda one GPU each; needs the dist extra). auto: on the CPU, one per core while "
            "each keeps 8 images or more of the batch, if the dist extra is installed (default: "
-           "auto, or $TINYGRAD_YOLO_NPROC)")
+           "1, or $TINYGRAD_YOLO_NPROC)")
     a("--seed", type=int, default=SUPPRESS,
       help="seeds the weights, the data order and the held-out split (default: 0)")
     a("--workers", type=int, default=SUPPRESS, help="data-loading threads (default: 2)")
@@ -157,7 +157,7 @@ def processes(args, cfg, given):
     from ..training import TrainError
     value = args.nproc
     if value is None:
-        value = nproc_value(os.environ.get("TINYGRAD_YOLO_NPROC", "auto"))
+        value = nproc_value(os.environ.get("TINYGRAD_YOLO_NPROC", "1"))
     if value != "auto":
         if value < 1:
             raise TrainError(f"--nproc must be 1 or more, got {value}")

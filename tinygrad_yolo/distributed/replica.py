@@ -42,6 +42,7 @@ class DataParallel:
         if not self.sync_bn:
             average_buffers(self.model, self.comm)
 
-    def agree(self, loss, parts=None, stop=False):
-        """The step's decisions taken together (agreement.py): mean losses, stop, non-finite."""
-        return agree_step(self.comm, loss, parts, stop)
+    def agree(self, loss, parts=None, stop=False, counts=None):
+        """The step's decisions taken together (agreement.py): mean losses, stop, non-finite,
+        counts summed."""
+        return agree_step(self.comm, loss, parts, stop, counts)

@@ -268,9 +268,9 @@ class Trainer:
         self.opt.zero_grad()
         self.scaler.scale(loss).backward()  # the loss itself unless --amp fp16
         self.parallel.exchange()  # the gradients become the ranks' mean (one rank: nothing)
-        loss = loss.data.reshape(())
+        loss, counts = loss.data.reshape(()), dict(dropped=batch.dropped, objects=batch.objects)
         if self.comm.size > 1:
-            loss, parts = self.agree(loss, parts)
+            loss, parts, counts = self.agree(loss, parts, counts)
         elif self.cfg.device == "cpu":  # free here; on a GPU the loop checks when it reads the loss
             self.check_finite(float(loss), self.progress.step + 1)
         self.scaler.step(self.opt)  # self.opt.step(), skipped on inf/NaN gradients under fp16
@@ -280,20 +280,21 @@ class Trainer:
             self.ema.update()
         p = self.progress
         p.step, p.batch = p.step + 1, p.batch + 1
-        p.dropped, p.objects = p.dropped + batch.dropped, p.objects + batch.objects
+        p.dropped, p.objects = p.dropped + counts["dropped"], p.objects + counts["objects"]
         return loss, parts
 
-    def agree(self, loss, parts):
+    def agree(self, loss, parts, counts):
         """The ranks' step taken together, before any update: the mean loss and parts (what every
-        rank logs), a stop request from any rank, and a non-finite loss on any rank, which
-        stops every rank with the same error."""
+        rank logs), the objects every rank trained on, a stop request from any rank, and a
+        non-finite loss on any rank, which stops every rank with the same error."""
         seen = self.parallel.agree(float(loss), {k: float(v) for k, v in parts.items()},
-                                   stop=self.stop.requested)
+                                   stop=self.stop.requested, counts=counts)
         if seen.bad_rank is not None:
             step, where = self.progress.step + 1, f" on rank {seen.bad_rank}"
             raise agreed(self.not_finite(seen.bad_loss, step, where), 0, self.comm)
         self.stop_agreed = seen.stop
-        return np.float64(seen.loss), {k: np.float64(v) for k, v in seen.parts.items()}
+        mean_parts = {k: np.float64(v) for k, v in seen.parts.items()}
+        return np.float64(seen.loss), mean_parts, seen.counts
 
     def log(self, loss, parts, images):
         """Keep the step's loss with the host values that go with it, and hand the steps whose
